@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+// tcpchat: an embeddable TCP chat library (C and Swift APIs), a room server and a readline client.
+// CMakeLists.txt builds the same products for C users; see README.md.
+import PackageDescription
+
+let package = Package(
+    name: "tcpchat",
+    products: [
+        // libtcpchat.so: the C API of Include/tcpchat.h and the Swift module TCPChat.
+        .library(name: "tcpchat", type: .dynamic, targets: ["TCPChat"]),
+        .executable(name: "tcpchat-server", targets: ["tcpchat-server"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // epoll, eventfd, accept4 and friends, which Glibc does not expose to Swift.
+        .target(
+            name: "CTCPChatLinux",
+            path: "Sources/CTCPChatLinux"
+        ),
+        .target(
+            name: "TCPChat",
+            dependencies: ["CTCPChatLinux"],
+            path: "Sources/TCPChat"
+        ),
+        .executableTarget(
+            name: "tcpchat-server",
+            dependencies: [
+                "TCPChat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/tcpchat-server"
+        ),
+        .testTarget(
+            name: "TCPChatTests",
+            dependencies: ["TCPChat"],
+            path: "Tests/TCPChatTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,186 @@
+// The client side of one chat connection: connect, send lines, receive whole lines. It frames
+// what arrives by line (never by recv) and works two ways:
+//   - blocking: `receive(timeoutMilliseconds:)` waits for the next line;
+//   - driven by the host's own poll/epoll loop on `fd`: call `readAvailable()` when readable.
+//
+// Threading: `send`, `shutdownWrite` may be called from any thread (sends are serialised);
+// receiving belongs to one thread at a time.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTCPChatLinux
+import Synchronization
+
+public final class ChatConnection: @unchecked Sendable {
+    /// How a connection ended, or why receiving failed.
+    public enum ReceiveError: Error, Equatable, Sendable, CustomStringConvertible {
+        /// The server closed the connection (orderly FIN).
+        case closed
+        /// The connection was reset by the peer.
+        case reset
+        case system(SystemError)
+
+        public var description: String {
+            switch self {
+            case .closed: return "connection closed by server"
+            case .reset: return "connection reset by peer"
+            case .system(let error): return error.description
+            }
+        }
+    }
+
+    /// What one `readAvailable()` call found.
+    public enum ReadStatus: Equatable, Sendable {
+        /// Lines (possibly none) and the connection is still open.
+        case lines([String])
+        /// These lines, then the end of the stream (or an error).
+        case ended([String], ReceiveError)
+    }
+
+    /// Longest server line kept whole; a longer one arrives as `tooLongLine`.
+    public static let maxLineBytes = 1 << 20
+    public static let tooLongLine = "! (a line from the server was over 1 MiB and was dropped)"
+
+    public let fd: Int32
+    public let localAddress: SocketAddress?
+    public let remoteAddress: SocketAddress?
+    private var framer = LineFramer(maxLineBytes: ChatConnection.maxLineBytes)
+    private var ready: [String] = []
+    private var readyHead = 0
+    private var ended: ReceiveError?
+    private let sendLock = Mutex<Bool>(false)  // true once the write side is shut
+    private let closed = Atomic<Bool>(false)
+
+    init(fd: Int32) {
+        self.fd = fd
+        localAddress = Socket.localAddress(fd)
+        remoteAddress = Socket.peerAddress(fd)
+    }
+
+    deinit { close() }
+
+    /// Connects to `host:port` (names resolved with getaddrinfo; IPv6 and IPv4 tried in order).
+    public static func connect(host: String, port: Int) throws(SocketError) -> ChatConnection {
+        ChatConnection(fd: try Socket.connect(host: host, port: port))
+    }
+
+    /// Wraps a connected stream socket the caller owns no longer (e.g. one `accept` returned).
+    public static func adopting(fd: Int32) -> ChatConnection {
+        Sys.setNonBlocking(fd, false)
+        return ChatConnection(fd: fd)
+    }
+
+    // MARK: Sending
+
+    /// Sends `line` plus LF, all of it (blocking until the kernel took every byte). A line that
+    /// contains LF is sent as several lines. Any thread.
+    public func send(_ line: String) throws(SystemError) {
+        var data = Array(line.utf8)
+        data.append(0x0A)
+        let failure: SystemError? = sendLock.withLock { shut in
+            if shut || closed.load(ordering: .acquiring) { return SystemError("send", EPIPE) }
+            return data.withUnsafeBytes { bytes -> SystemError? in
+                var offset = 0
+                while offset < bytes.count {
+                    do throws(SystemError) {
+                        switch try Sys.send(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
+                        case .done(let count): offset += count
+                        case .wouldBlock: waitWritable()
+                        }
+                    } catch {
+                        return error
+                    }
+                }
+                return nil
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private func waitWritable() {
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        _ = poll(&entry, 1, -1)
+    }
+
+    /// Half-close: no more lines will be sent; the server's lines can still be received. Any thread.
+    public func shutdownWrite() {
+        sendLock.withLock { shut in
+            if !shut && !closed.load(ordering: .acquiring) { Sys.shutdown(fd, Int32(SHUT_WR)) }
+            shut = true
+        }
+    }
+
+    // MARK: Receiving
+
+    /// The next line from the server, without its newline; nil when `timeoutMilliseconds`
+    /// passed first (-1 waits for ever, 0 only looks). Throws once the stream has ended and
+    /// every line before the end was returned.
+    public func receive(timeoutMilliseconds: Int32) throws(ReceiveError) -> String? {
+        let deadline = timeoutMilliseconds < 0 ? Int64.max : monotonicMilliseconds() + Int64(timeoutMilliseconds)
+        while true {
+            if let line = takeReady() { return line }
+            if let ended { throw ended }
+            let remaining = deadline == .max ? -1 : Int32(clamping: max(0, deadline - monotonicMilliseconds()))
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let rc = poll(&entry, 1, remaining)
+            if rc < 0 && currentErrno() != EINTR { throw .system(SystemError("poll", currentErrno())) }
+            if rc == 0 && remaining == 0 { return nil }
+            if rc > 0 { readOnce() }
+        }
+    }
+
+    /// Reads what the socket has now, without blocking. For hosts that poll `fd` themselves.
+    public func readAvailable() -> ReadStatus {
+        if ended == nil { readOnce() }
+        var lines: [String] = []
+        while let line = takeReady() { lines.append(line) }
+        if let ended { return .ended(lines, ended) }
+        return .lines(lines)
+    }
+
+    /// True when lines are buffered (a poll on `fd` would not show them).
+    public var hasBufferedLines: Bool { readyHead < ready.count }
+
+    private func takeReady() -> String? {
+        guard readyHead < ready.count else { return nil }
+        let line = ready[readyHead]
+        readyHead += 1
+        if readyHead == ready.count {
+            ready.removeAll(keepingCapacity: true)
+            readyHead = 0
+        }
+        return line
+    }
+
+    private func readOnce() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let count = buffer.withUnsafeMutableBytes { raw in
+            recv(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT))
+        }
+        if count > 0 {
+            buffer.withUnsafeBytes { raw in
+                framer.feed(UnsafeRawBufferPointer(rebasing: raw[..<count])) { event in
+                    switch event {
+                    case .line(let bytes): ready.append(String(decoding: bytes, as: UTF8.self))
+                    case .overlong: ready.append(ChatConnection.tooLongLine)
+                    }
+                }
+            }
+        } else if count == 0 {
+            ended = .closed
+        } else {
+            let code = currentErrno()
+            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
+            ended = code == ECONNRESET ? .reset : .system(SystemError("recv", code))
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes the socket. Idempotent; after it, `send` fails with EPIPE.
+    public func close() {
+        sendLock.withLock { _ in
+            if !closed.exchange(true, ordering: .acquiringAndReleasing) { Sys.close(fd) }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+// One wrapper per system call, in the manner of swift-system's `valueOrErrno`:
+// EINTR is retried, EAGAIN/EWOULDBLOCK becomes `.wouldBlock`, anything else is an `Errno`.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CTCPChatLinux
+
+/// A failed system call: the call's name and its errno.
+public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let call: String
+    public let code: Int32
+
+    public init(_ call: String, _ code: Int32) {
+        self.call = call
+        self.code = code
+    }
+
+    public var description: String { "\(call): \(SystemError.message(for: code))" }
+
+    static func message(for code: Int32) -> String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return String(cString: text)
+    }
+}
+
+/// The outcome of a non-blocking call.
+@usableFromInline
+enum IOResult<T> {
+    case done(T)
+    case wouldBlock
+}
+
+@inline(__always)
+func currentErrno() -> Int32 { ctc_errno() }
+
+/// Runs `body` until it returns something other than -1/EINTR; -1 with another errno throws.
+@inline(__always)
+func retryingInterrupts<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let code = currentErrno()
+        if code == EINTR { continue }
+        throw SystemError(call, code)
+    }
+}
+
+/// Like `retryingInterrupts`, but EAGAIN/EWOULDBLOCK is a normal outcome.
+@inline(__always)
+func nonBlocking<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> IOResult<T> {
+    while true {
+        let result = body()
+        if result != -1 { return .done(result) }
+        let code = currentErrno()
+        if code == EINTR { continue }
+        if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
+        throw SystemError(call, code)
+    }
+}
+
+/// Thin, total wrappers over the calls the library makes.
+enum Sys {
+    static func close(_ fd: Int32) {
+        // close() must not be retried on EINTR on Linux: the descriptor is already gone.
+        _ = Glibc.close(fd)
+    }
+
+    static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try nonBlocking("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    static func writev(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(SystemError) -> IOResult<Int> {
+        try nonBlocking("writev") { Glibc.writev(fd, iov, count) }
+    }
+
+    /// send() with MSG_NOSIGNAL: a peer that reset never raises SIGPIPE in the host process.
+    static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try nonBlocking("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, ctc_MSG_NOSIGNAL) }
+    }
+
+    static func shutdown(_ fd: Int32, _ how: Int32) {
+        _ = Glibc.shutdown(fd, how)
+    }
+
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) {
+        var v = value
+        _ = setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    static func setNonBlocking(_ fd: Int32, _ on: Bool) {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK))
+    }
+
+    static func pendingError(_ fd: Int32) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)
+        return value
+    }
+}

@@ -1,0 +1,116 @@
+// What may reach other people's screens. Relayed text is decoded (UTF-8, or GBK as the seed
+// lesson's clients send it, when the server is told so) and cleaned: no control characters but
+// TAB, no escape sequences (ESC, CSI, OSC), no bare CR, no bidi overrides. Invalid UTF-8 bytes
+// become U+FFFD.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTCPChatLinux
+
+/// How to read a line that is not valid UTF-8.
+public enum FallbackEncoding: String, Sendable, CaseIterable {
+    /// Invalid bytes become U+FFFD.
+    case none
+    /// The line is decoded as GBK (through iconv); if that fails too, invalid bytes become U+FFFD.
+    case gbk
+}
+
+public struct TextSanitizer {
+    private var gbkDecoder: UnsafeMutableRawPointer?
+    public let fallback: FallbackEncoding
+
+    public init(fallback: FallbackEncoding) {
+        self.fallback = fallback
+        if fallback == .gbk { gbkDecoder = ctc_iconv_open("UTF-8", "GBK") }
+    }
+
+    /// Releases the iconv descriptor. The sanitizer is a value owned by one server.
+    public mutating func close() {
+        if let decoder = gbkDecoder { ctc_iconv_close(decoder) }
+        gbkDecoder = nil
+    }
+
+    /// Decodes and cleans one received line. The result may be empty (a line of control bytes).
+    public func clean(_ bytes: UnsafeRawBufferPointer) -> String {
+        if TextSanitizer.isPlainASCII(bytes) {
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return TextSanitizer.strip(decode(bytes))
+    }
+
+    /// Printable ASCII and TAB only: the common case, which needs no further work.
+    @inline(__always)
+    static func isPlainASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        for byte in bytes where (byte < 0x20 && byte != 0x09) || byte >= 0x7F { return false }
+        return true
+    }
+
+    func decode(_ bytes: UnsafeRawBufferPointer) -> String {
+        if let valid = String(validating: bytes, as: UTF8.self) { return valid }
+        if let decoder = gbkDecoder, let converted = convert(bytes, with: decoder) { return converted }
+        return String(decoding: bytes, as: UTF8.self)  // invalid sequences become U+FFFD
+    }
+
+    private func convert(_ bytes: UnsafeRawBufferPointer, with decoder: UnsafeMutableRawPointer) -> String? {
+        _ = ctc_iconv(decoder, nil, nil, nil, nil)  // reset shift state
+        var output = [UInt8](repeating: 0, count: bytes.count * 2 + 4)  // GBK: ≤ 2 bytes → ≤ 3 UTF-8 bytes
+        var input = Array(bytes)
+        let produced: Int? = input.withUnsafeMutableBytes { inBuffer in
+            output.withUnsafeMutableBytes { outBuffer in
+                var inPointer = inBuffer.baseAddress?.assumingMemoryBound(to: CChar.self)
+                var inLeft = inBuffer.count
+                var outPointer = outBuffer.baseAddress?.assumingMemoryBound(to: CChar.self)
+                var outLeft = outBuffer.count
+                let rc = ctc_iconv(decoder, &inPointer, &inLeft, &outPointer, &outLeft)
+                if rc == size_t.max || inLeft != 0 { return nil }
+                return outBuffer.count - outLeft
+            }
+        }
+        guard let produced else { return nil }
+        return String(validating: output[..<produced], as: UTF8.self)
+    }
+
+    /// Removes escape sequences, control characters (but TAB) and bidi overrides.
+    static func strip(_ text: String) -> String {
+        var result = String.UnicodeScalarView()
+        var scalars = text.unicodeScalars.makeIterator()
+        while let scalar = scalars.next() {
+            switch scalar.value {
+            case 0x1B:  // ESC: drop the whole sequence
+                skipEscapeSequence(&scalars)
+            case 0x9B:  // C1 CSI
+                skipUntilFinalByte(&scalars)
+            case 0x09:
+                result.append(scalar)
+            case 0x00...0x1F, 0x7F...0x9F:
+                continue
+            case 0x202A...0x202E, 0x2066...0x2069:  // bidi embeddings, overrides and isolates
+                continue
+            default:
+                result.append(scalar)
+            }
+        }
+        return String(result)
+    }
+
+    private static func skipEscapeSequence(_ scalars: inout String.UnicodeScalarView.Iterator) {
+        guard let next = scalars.next() else { return }
+        switch next {
+        case "[":
+            skipUntilFinalByte(&scalars)
+        case "]", "P", "X", "^", "_":  // OSC, DCS, SOS, PM, APC: up to BEL or ST (ESC \)
+            while let s = scalars.next() {
+                if s.value == 0x07 { return }
+                if s.value == 0x1B { _ = scalars.next(); return }
+            }
+        default:
+            return  // a two-character sequence such as ESC c
+        }
+    }
+
+    private static func skipUntilFinalByte(_ scalars: inout String.UnicodeScalarView.Iterator) {
+        while let s = scalars.next() {
+            if (0x40...0x7E).contains(s.value) { return }
+        }
+    }
+}

@@ -1,0 +1,597 @@
+// The room server. Data path, top to bottom:
+//   socket readable → read into one shared buffer → the connection's LineFramer → whole lines
+//   → TextSanitizer → Command → a reply to the sender, or a room fan-out: one SharedBuffer
+//   appended to each member's bounded OutputQueue → at the end of the loop iteration, every
+//   touched queue is flushed with writev; EPOLLOUT is asked for only while bytes remain.
+//
+// Threading: one loop thread owns every socket and all chat state. `stop()`, `broadcast(...)`,
+// `port` and `address` may be used from any thread; everything else runs on the loop thread.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTCPChatLinux
+import Synchronization
+
+public enum ChatServerError: Error, CustomStringConvertible, Sendable {
+    case invalidConfiguration(String)
+    case socket(SocketError)
+    case system(SystemError)
+    /// `run()` or `start()` was called on a server that already runs or has run.
+    case alreadyStarted
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let problem): return "invalid configuration: \(problem)"
+        case .socket(let error): return error.description
+        case .system(let error): return error.description
+        case .alreadyStarted: return "the server was already started"
+        }
+    }
+}
+
+public final class ChatServer: @unchecked Sendable {
+    public let configuration: ChatServerConfiguration
+
+    // Any thread.
+    private let loop: EventLoop
+    private let boundPort = Atomic<Int>(-1)
+    private let started = Atomic<Bool>(false)
+    private let boundAddress = Mutex<SocketAddress?>(nil)
+    private let loopThread = Mutex<pthread_t?>(nil)
+
+    // Loop thread only.
+    private var listenerFD: Int32 = -1
+    private var reserveFD: Int32 = -1
+    private var acceptPaused = false
+    private var connections: [ClientConnection?] = []
+    private var connectionCount = 0
+    private var generation: UInt64 = 0
+    private var nicks: [String: ClientConnection] = [:]
+    private var rooms: [String: Room] = [:]
+    private var nextGuest = 1
+    private var dirty: [ClientConnection] = []
+    private var closing: [ClientConnection] = []
+    private var sanitizer: TextSanitizer
+    private var shuttingDown = false
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    private let iovecs: UnsafeMutablePointer<iovec>
+
+    static let listenerToken: UInt64 = .max - 1
+    static let lobby = "#lobby"
+
+    public init(configuration: ChatServerConfiguration) throws(ChatServerError) {
+        if let problem = configuration.problem() { throw .invalidConfiguration(problem) }
+        self.configuration = configuration
+        do { loop = try EventLoop() } catch { throw .system(error) }
+        sanitizer = TextSanitizer(fallback: configuration.fallbackEncoding)
+        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
+    }
+
+    deinit {
+        if listenerFD >= 0 { Sys.close(listenerFD) }
+        if reserveFD >= 0 { Sys.close(reserveFD) }
+        for connection in connections.compactMap({ $0 }) where connection.state != .closed {
+            Sys.close(connection.fd)
+        }
+        sanitizer.close()
+        readBuffer.deallocate()
+        iovecs.deallocate()
+    }
+
+    // MARK: Public, any thread
+
+    /// The bound port, or -1 before `bind()`.
+    public var port: Int { boundPort.load(ordering: .acquiring) }
+
+    /// The bound address, or nil before `bind()`.
+    public var address: SocketAddress? { boundAddress.withLock { $0 } }
+
+    /// Binds and listens. Called by `run()` and `start()` when not called before; calling it
+    /// first lets a program learn the port, or fail on a port in use, before serving.
+    public func bind() throws(ChatServerError) {
+        if boundPort.load(ordering: .acquiring) >= 0 { return }
+        let (fd, address): (Int32, SocketAddress)
+        do { (fd, address) = try Socket.listen(host: configuration.host, port: configuration.port) } catch { throw .socket(error) }
+        do { try loop.register(fd, token: ChatServer.listenerToken, interest: .read) } catch {
+            Sys.close(fd)
+            throw .system(error)
+        }
+        listenerFD = fd
+        reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        boundAddress.withLock { $0 = address }
+        boundPort.store(address.port, ordering: .releasing)
+        log(.info, "listening on \(address)")
+    }
+
+    /// Serves on the calling thread until `stop()`. A server runs once.
+    public func run() throws(ChatServerError) {
+        try bind()
+        guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            throw .alreadyStarted
+        }
+        serve()
+    }
+
+    /// Binds and serves on a thread of its own; returns once the server listens.
+    public func start() throws(ChatServerError) {
+        try bind()
+        guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            throw .alreadyStarted
+        }
+        do {
+            let thread = try LoopThread.start { self.serve() }
+            loopThread.withLock { $0 = thread }
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    /// Waits for the thread `start()` made to finish (after `stop()`). Not from the loop thread.
+    public func wait() {
+        let thread = loopThread.withLock { value -> pthread_t? in
+            let taken = value
+            value = nil
+            return taken
+        }
+        if let thread { LoopThread.join(thread) }
+    }
+
+    /// Stops serving: every client gets a goodbye notice, queues flush (bounded by
+    /// `shutdownGraceMilliseconds`), sockets close, and `run()` returns. Any thread; idempotent.
+    public func stop() {
+        loop.execute { [self] in beginShutdown() }
+    }
+
+    /// Sends `* text` to everyone in `room`, or in every room when `room` is nil. Any thread.
+    /// Rooms that do not exist when the loop gets to it are skipped.
+    public func broadcast(room: String?, text: String) {
+        loop.execute { [self] in
+            let line = SharedBuffer(Wire.notice(TextSanitizer.strip(text)))
+            if let room {
+                if let target = rooms[Names.key(room)] { fanOut(line, in: target, except: nil) }
+            } else {
+                for target in rooms.values { fanOut(line, in: target, except: nil) }
+            }
+        }
+    }
+
+    // MARK: The loop
+
+    private func serve() {
+        while !loop.isStopped {
+            loop.poll(timeoutMilliseconds: -1) { token, readiness in handle(token, readiness) }
+            settle()
+        }
+        for connection in connections.compactMap({ $0 }) { release(connection, reason: "server stopped") }
+        closeListener()
+        log(.info, "stopped")
+    }
+
+    private func handle(_ token: UInt64, _ readiness: EventLoop.Readiness) {
+        if token == ChatServer.listenerToken {
+            acceptPending()
+            return
+        }
+        let fd = Int(token & 0xFFFF_FFFF)
+        guard fd < connections.count, let connection = connections[fd], connection.token == token else { return }
+        if readiness.readable && connection.state == .open { read(from: connection) }
+        if readiness.writable && connection.state != .closed { flush(connection) }
+    }
+
+    /// Closes what must close and flushes what was written to, until nothing is left to do.
+    private func settle() {
+        while !closing.isEmpty || !dirty.isEmpty {
+            if !closing.isEmpty {
+                let list = closing
+                closing.removeAll(keepingCapacity: true)
+                for connection in list {
+                    let reason = connection.pendingCloseReason ?? "closed"
+                    detach(connection, reason: reason, announce: true)
+                    release(connection, reason: reason)
+                }
+            }
+            if !dirty.isEmpty {
+                let list = dirty
+                dirty.removeAll(keepingCapacity: true)
+                for connection in list {
+                    connection.isDirty = false
+                    flush(connection)
+                }
+            }
+        }
+    }
+
+    // MARK: Accepting
+
+    private func acceptPending() {
+        for _ in 0..<64 {
+            let accepted: IOResult<(Int32, SocketAddress?)>
+            do { accepted = try Socket.accept(listenerFD) } catch {
+                acceptFailed(error)
+                return
+            }
+            guard case .done(let (fd, address)) = accepted else { return }
+            let peer = address?.description ?? "?"
+            if shuttingDown {
+                refuse(fd, Wire.error("server shutting down"))
+            } else if connectionCount >= configuration.maxClients {
+                log(.warning, "refused \(peer): server full (\(configuration.maxClients) clients)")
+                refuse(fd, Wire.error("server full (\(configuration.maxClients) clients); try again later"))
+            } else {
+                admit(fd, peer: peer)
+            }
+        }
+    }
+
+    /// Out of descriptors (EMFILE/ENFILE): give up the reserve descriptor to accept and refuse
+    /// one pending connection politely, then take it back. If even that fails, stop watching the
+    /// listener for a moment instead of spinning on it.
+    private func acceptFailed(_ error: SystemError) {
+        switch error.code {
+        case ECONNABORTED, EPROTO, EPERM, EINTR:
+            return
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            if reserveFD >= 0 {
+                Sys.close(reserveFD)
+                reserveFD = -1
+                if case .done(let (fd, _))? = try? Socket.accept(listenerFD) {
+                    refuse(fd, Wire.error("server out of file descriptors; try again later"))
+                }
+                reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                if reserveFD >= 0 { return }
+            }
+            log(.warning, "accept: \(error); pausing accepts for 100 ms")
+            pauseAccepting()
+        default:
+            log(.error, "accept: \(error); pausing accepts for 100 ms")
+            pauseAccepting()
+        }
+    }
+
+    private func pauseAccepting() {
+        guard !acceptPaused, listenerFD >= 0 else { return }
+        acceptPaused = true
+        loop.unregister(listenerFD)
+        loop.schedule(after: 100) { [self] in
+            acceptPaused = false
+            guard listenerFD >= 0 else { return }
+            if reserveFD < 0 { reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+            try? loop.register(listenerFD, token: ChatServer.listenerToken, interest: .read)
+        }
+    }
+
+    /// Sends one error line (best effort, never blocks) and closes.
+    private func refuse(_ fd: Int32, _ line: String) {
+        var text = line
+        text.withUTF8 { _ = try? Sys.send(fd, UnsafeRawBufferPointer($0)) }
+        Sys.close(fd)
+    }
+
+    private func admit(_ fd: Int32, peer: String) {
+        generation &+= 1
+        let token = (generation << 32) | UInt64(UInt32(bitPattern: fd))
+        let nick = nextGuestNick()
+        let connection = ClientConnection(fd: fd, token: token, address: peer, nick: nick,
+                                          maxLineBytes: configuration.maxLineBytes)
+        do { try loop.register(fd, token: token, interest: .read) } catch {
+            log(.error, "cannot watch \(peer): \(error)")
+            Sys.close(fd)
+            return
+        }
+        let index = Int(fd)
+        if index >= connections.count {
+            connections.append(contentsOf: repeatElement(nil, count: max(index + 1 - connections.count, connections.count)))
+        }
+        connections[index] = connection
+        connectionCount += 1
+        nicks[Names.key(nick)] = connection
+        log(.info, "connect \(peer) as \(nick)")
+        send(Wire.notice("welcome to tcpchat, \(nick)! /nick NAME changes your nick, /help lists the commands"), to: connection)
+        enter(connection, roomNamed: ChatServer.lobby)
+    }
+
+    private func nextGuestNick() -> String {
+        while true {
+            let candidate = "guest\(nextGuest)"
+            nextGuest += 1
+            if nicks[candidate] == nil { return candidate }
+        }
+    }
+
+    // MARK: Reading
+
+    private func read(from connection: ClientConnection) {
+        // A few reads per wake-up, then let other sockets have their turn (epoll is level-triggered).
+        for _ in 0..<4 {
+            let result: IOResult<Int>
+            do { result = try Sys.read(connection.fd, readBuffer) } catch {
+                doom(connection, reason: ChatServer.reason(for: error))
+                return
+            }
+            guard case .done(let count) = result else { return }
+            if count == 0 {
+                beginDrain(connection, reason: "connection closed")
+                return
+            }
+            connection.framer.feed(UnsafeRawBufferPointer(rebasing: readBuffer[..<count])) { event in
+                guard connection.state == .open, connection.pendingCloseReason == nil else { return }
+                switch event {
+                case .line(let bytes):
+                    handleLine(bytes, from: connection)
+                case .overlong:
+                    send(Wire.error("line too long (over \(configuration.maxLineBytes) bytes); it was discarded"), to: connection)
+                }
+            }
+            if connection.state != .open || connection.pendingCloseReason != nil || count < readBuffer.count { return }
+        }
+    }
+
+    private func handleLine(_ bytes: UnsafeRawBufferPointer, from connection: ClientConnection) {
+        let text = sanitizer.clean(bytes)
+        if text.isEmpty { return }
+        switch Command.parse(text) {
+        case .say(let message):
+            say(message, from: connection)
+        case .nick(let name):
+            changeNick(of: connection, to: name)
+        case .who:
+            guard let room = connection.room else { return }
+            let names = room.members.map(\.nick).sorted { $0.lowercased() < $1.lowercased() }
+            send(Wire.notice("people in \(room.name) (\(names.count)): \(names.joined(separator: " "))"), to: connection)
+        case .msg(let target, let message):
+            privateMessage(message, from: connection, to: target)
+        case .me(let action):
+            guard let room = connection.room else { return }
+            let line = SharedBuffer(Wire.action(connection.nick, action))
+            fanOut(line, in: room, except: connection)
+            room.record(line)
+        case .join(let name):
+            join(connection, roomNamed: name)
+        case .rooms:
+            let list = rooms.values.sorted { $0.name < $1.name }.map { "\($0.name) (\($0.members.count))" }
+            send(Wire.notice("rooms (\(list.count)): \(list.joined(separator: ", "))"), to: connection)
+        case .help:
+            var text = Wire.notice("commands:")
+            for (usage, summary) in Command.helpLines { text += Wire.notice("  \(usage) - \(summary)") }
+            send(text, to: connection)
+        case .quit(let reason):
+            send(Wire.notice("goodbye, \(connection.nick)"), to: connection)
+            beginDrain(connection, reason: reason.map { "quit: \($0)" } ?? "quit")
+        case .invalid(let problem):
+            send(Wire.error(problem), to: connection)
+        }
+    }
+
+    // MARK: Chat
+
+    private func say(_ text: String, from connection: ClientConnection) {
+        guard let room = connection.room else { return }
+        let line = SharedBuffer(Wire.chat(from: connection.nick, text))
+        fanOut(line, in: room, except: connection)
+        room.record(line)
+        configuration.onMessage?(ChatMessage(room: room.name, nick: connection.nick, text: text))
+    }
+
+    private func privateMessage(_ text: String, from sender: ClientConnection, to target: String) {
+        guard let receiver = nicks[Names.key(target)] else {
+            send(Wire.error("no such nick \(target), try /who or /rooms"), to: sender)
+            return
+        }
+        let line = SharedBuffer(Wire.privateMessage(from: sender.nick, to: receiver.nick, text))
+        enqueue(line, to: receiver)
+        if receiver !== sender { enqueue(line, to: sender) }
+    }
+
+    private func changeNick(of connection: ClientConnection, to name: String) {
+        if let problem = Names.nickProblem(name) {
+            send(Wire.error("cannot change nick: \(problem)"), to: connection)
+            return
+        }
+        let key = Names.key(name)
+        if let owner = nicks[key], owner !== connection {
+            send(Wire.error("nick \(owner.nick) is taken; choose another"), to: connection)
+            return
+        }
+        if name == connection.nick {
+            send(Wire.notice("you are already \(name)"), to: connection)
+            return
+        }
+        let old = connection.nick
+        nicks.removeValue(forKey: Names.key(old))
+        nicks[key] = connection
+        connection.nick = name
+        send(Wire.notice("you are now known as \(name)"), to: connection)
+        if let room = connection.room {
+            fanOut(SharedBuffer(Wire.notice("\(old) is now known as \(name)")), in: room, except: connection)
+        }
+    }
+
+    private func join(_ connection: ClientConnection, roomNamed name: String) {
+        if let problem = Names.roomProblem(name) {
+            send(Wire.error("cannot join: \(problem)"), to: connection)
+            return
+        }
+        if let current = connection.room, Names.key(current.name) == Names.key(name) {
+            send(Wire.error("you are already in \(current.name)"), to: connection)
+            return
+        }
+        leaveRoom(connection, announcing: "left \(connection.room?.name ?? "") (joined \(name))")
+        enter(connection, roomNamed: name)
+    }
+
+    private func enter(_ connection: ClientConnection, roomNamed name: String) {
+        let key = Names.key(name)
+        let room: Room
+        if let existing = rooms[key] {
+            room = existing
+        } else {
+            room = Room(name: name, historyLength: configuration.historyLength)
+            rooms[key] = room
+        }
+        fanOut(SharedBuffer(Wire.notice("\(connection.nick) joined \(room.name)")), in: room, except: nil)
+        room.add(connection)
+        connection.room = room
+        let others = room.members.count - 1
+        send(Wire.notice("you joined \(room.name) (\(others) other\(others == 1 ? "" : "s") here)"), to: connection)
+        let history = room.recentHistory
+        if !history.isEmpty {
+            var replay = ""
+            for line in history { replay += Wire.history(line.string) }
+            send(replay, to: connection)
+        }
+    }
+
+    /// Takes the connection out of its room; the others see `* nick <what>`.
+    private func leaveRoom(_ connection: ClientConnection, announcing what: String?) {
+        guard let room = connection.room else { return }
+        room.remove(connection)
+        connection.room = nil
+        if let what { fanOut(SharedBuffer(Wire.notice("\(connection.nick) \(what)")), in: room, except: nil) }
+        if room.isEmpty && room.name != ChatServer.lobby { rooms.removeValue(forKey: Names.key(room.name)) }
+    }
+
+    // MARK: Output
+
+    private func send(_ text: String, to connection: ClientConnection) {
+        enqueue(SharedBuffer(text), to: connection)
+    }
+
+    private func fanOut(_ line: SharedBuffer, in room: Room, except sender: ClientConnection?) {
+        for member in room.members where member !== sender {
+            enqueue(line, to: member)
+        }
+    }
+
+    private func enqueue(_ line: SharedBuffer, to connection: ClientConnection) {
+        guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
+        connection.output.append(line)
+        if connection.output.queuedBytes > configuration.maxQueueBytes {
+            doom(connection, reason: "disconnected: not reading (over \(configuration.maxQueueBytes) bytes queued)")
+            return
+        }
+        if !connection.isDirty {
+            connection.isDirty = true
+            dirty.append(connection)
+        }
+    }
+
+    private func flush(_ connection: ClientConnection) {
+        guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
+        switch connection.output.flush(to: connection.fd, iovecs: iovecs) {
+        case .drained:
+            if connection.state == .draining {
+                release(connection, reason: connection.pendingCloseReasonOrDrain)
+                return
+            }
+            if connection.wantsWrite {
+                connection.wantsWrite = false
+                loop.modify(connection.fd, token: connection.token, interest: .read)
+            }
+        case .pending:
+            if !connection.wantsWrite {
+                connection.wantsWrite = true
+                loop.modify(connection.fd, token: connection.token,
+                            interest: connection.state == .open ? [.read, .write] : .write)
+            }
+        case .failed(let error):
+            doom(connection, reason: ChatServer.reason(for: error))
+        }
+    }
+
+    // MARK: Closing
+
+    /// Marks a connection to be closed at the end of this iteration. Safe during a fan-out.
+    private func doom(_ connection: ClientConnection, reason: String) {
+        guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
+        connection.pendingCloseReason = reason
+        closing.append(connection)
+    }
+
+    /// The client is leaving (quit, EOF): it leaves its room now, and its socket closes once
+    /// what is queued for it has been written (or after the grace period).
+    private func beginDrain(_ connection: ClientConnection, reason: String) {
+        guard connection.state == .open else { return }
+        detach(connection, reason: reason, announce: true)
+        connection.state = .draining
+        connection.drainReason = reason
+        loop.modify(connection.fd, token: connection.token, interest: .write)
+        connection.wantsWrite = true
+        if !connection.isDirty {
+            connection.isDirty = true
+            dirty.append(connection)
+        }
+        loop.schedule(after: Int64(max(configuration.shutdownGraceMilliseconds, 1000))) { [self] in
+            if connection.state == .draining { release(connection, reason: reason + " (output not flushed)") }
+        }
+    }
+
+    /// Removes the connection from its room and frees its nick.
+    private func detach(_ connection: ClientConnection, reason: String, announce: Bool) {
+        leaveRoom(connection, announcing: announce ? "left (\(reason))" : nil)
+        let key = Names.key(connection.nick)
+        if nicks[key] === connection { nicks.removeValue(forKey: key) }
+    }
+
+    /// Closes the socket and forgets the connection.
+    private func release(_ connection: ClientConnection, reason: String) {
+        guard connection.state != .closed else { return }
+        detach(connection, reason: reason, announce: false)
+        loop.unregister(connection.fd)
+        Sys.close(connection.fd)
+        connection.state = .closed
+        connection.output.removeAll()
+        connections[Int(connection.fd)] = nil
+        connectionCount -= 1
+        log(.info, "disconnect \(connection.address) \(connection.nick): \(reason)")
+        if shuttingDown && connectionCount == 0 { loop.stop() }
+    }
+
+    private func beginShutdown() {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        log(.info, "shutting down (\(connectionCount) clients)")
+        closeListener()
+        let goodbye = SharedBuffer(Wire.notice("server shutting down, goodbye"))
+        for connection in connections.compactMap({ $0 }) where connection.state == .open && connection.pendingCloseReason == nil {
+            detach(connection, reason: "server shutting down", announce: false)
+            enqueue(goodbye, to: connection)
+            connection.state = .draining
+            connection.drainReason = "server shutting down"
+            connection.wantsWrite = true
+            loop.modify(connection.fd, token: connection.token, interest: .write)
+        }
+        if connectionCount == 0 {
+            loop.stop()
+            return
+        }
+        loop.schedule(after: Int64(configuration.shutdownGraceMilliseconds)) { [self] in
+            for connection in connections.compactMap({ $0 }) {
+                release(connection, reason: "server shutting down (output not flushed in time)")
+            }
+            loop.stop()
+        }
+    }
+
+    private func closeListener() {
+        guard listenerFD >= 0 else { return }
+        if !acceptPaused { loop.unregister(listenerFD) }
+        Sys.close(listenerFD)
+        listenerFD = -1
+    }
+
+    // MARK: Helpers
+
+    static func reason(for error: SystemError) -> String {
+        switch error.code {
+        case ECONNRESET: return "connection reset by peer"
+        case EPIPE: return "connection closed by peer"
+        case ETIMEDOUT: return "connection timed out"
+        default: return error.description
+        }
+    }
+
+    private func log(_ level: LogLevel, _ message: String) {
+        configuration.log?(level, message)
+    }
+}

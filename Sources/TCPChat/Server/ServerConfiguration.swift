@@ -1,0 +1,53 @@
+// Everything a server can be told. Every limit has a default (the brief's table) and a flag in
+// tcpchat-server; docs/PROTOCOL.md says what a client sees at each limit.
+
+/// How much a log line matters.
+public enum LogLevel: Int, Sendable, Comparable {
+    case error = 0, warning, info, debug
+
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+    public var name: String { ["error", "warning", "info", "debug"][rawValue] }
+}
+
+/// A chat line seen by the server, handed to `ChatServerConfiguration.onMessage`.
+public struct ChatMessage: Sendable, Equatable {
+    public let room: String
+    public let nick: String
+    public let text: String
+}
+
+public struct ChatServerConfiguration: Sendable {
+    /// Address to bind; nil or empty = all interfaces (`[::]` dual-stack, else `0.0.0.0`).
+    public var host: String? = nil
+    /// Port to bind; 0 = any free port (read the real one from `ChatServer.port`).
+    public var port: Int = 6789
+    /// Connections beyond this get an error line and are closed.
+    public var maxClients: Int = 10_000
+    /// Longest accepted line in bytes, without its terminator.
+    public var maxLineBytes: Int = 4096
+    /// A client whose unsent output passes this many bytes is disconnected.
+    public var maxQueueBytes: Int = 256 * 1024
+    /// Lines of history a room keeps and replays to people who join.
+    public var historyLength: Int = 20
+    /// How to read lines that are not valid UTF-8.
+    public var fallbackEncoding: FallbackEncoding = .none
+    /// How long a graceful stop waits for queues to flush, in milliseconds.
+    public var shutdownGraceMilliseconds: Int = 1000
+    /// Receives diagnostics on the loop thread. The library never prints.
+    public var log: (@Sendable (LogLevel, String) -> Void)? = nil
+    /// Receives every chat line (not commands) on the loop thread, after it was relayed.
+    public var onMessage: (@Sendable (ChatMessage) -> Void)? = nil
+
+    public init() {}
+
+    /// Why this configuration cannot be used, or nil.
+    public func problem() -> String? {
+        if port < 0 || port > 65535 { return "port must be 0-65535 (got \(port))" }
+        if maxClients < 1 { return "max clients must be at least 1 (got \(maxClients))" }
+        if maxLineBytes < 16 || maxLineBytes > 1 << 24 { return "max line must be 16 bytes to 16 MiB (got \(maxLineBytes))" }
+        if maxQueueBytes < maxLineBytes * 2 { return "max queue must be at least twice max line (\(maxLineBytes * 2) bytes; got \(maxQueueBytes))" }
+        if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
+        if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
+        return nil
+    }
+}

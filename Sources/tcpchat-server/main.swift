@@ -1,0 +1,125 @@
+// tcpchat-server: the room server as a program. The library does the serving; this file
+// parses flags, turns SIGINT/SIGTERM into a graceful stop, and prints the log.
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import TCPChat
+
+struct ServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tcpchat-server",
+        abstract: "A TCP chat server with nicknames, rooms and history.",
+        discussion: """
+            Clients speak plain UTF-8 lines, so `nc HOST 6789` works as a client, as does \
+            `tcpchat`. Every server line starts with `<nick> ` (chat), `* ` (notice) or `! ` \
+            (error); docs/PROTOCOL.md has the whole grammar. Type /help once connected.
+
+            At start the server prints `listening on ADDRESS:PORT` on standard output. \
+            SIGINT or SIGTERM stops it gracefully: every client gets a goodbye notice, \
+            queues are flushed for up to one second, and it exits with status 0.
+            """,
+        version: TCPChatVersion.string
+    )
+
+    @Option(help: ArgumentHelp("Address to listen on (default: all interfaces, IPv6 and IPv4).", valueName: "address"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("TCP port; 0 picks a free one.", valueName: "port"))
+    var port: Int = 6789
+
+    @Option(help: ArgumentHelp("Most clients at once; the next one gets an error line and is closed.", valueName: "n"))
+    var maxClients: Int = 10_000
+
+    @Option(help: ArgumentHelp("Longest line in bytes; a longer one is discarded with an error to its sender.", valueName: "bytes"))
+    var maxLine: Int = 4096
+
+    @Option(help: ArgumentHelp("Unsent output allowed per client in bytes; a client past it (not reading) is disconnected.", valueName: "bytes"))
+    var maxQueue: Int = 256 * 1024
+
+    @Option(help: ArgumentHelp("Lines of history each room replays to people who join.", valueName: "lines"))
+    var history: Int = 20
+
+    @Option(help: ArgumentHelp("How to read lines that are not valid UTF-8: gbk (decode as GBK, as the seed lesson's clients send) or none (invalid bytes become U+FFFD).", valueName: "gbk|none"))
+    var fallbackEncoding: String = "none"
+
+    @Flag(help: "Log every connect and disconnect, with the peer's address and the reason, to standard error.")
+    var verbose = false
+
+    func validate() throws {
+        guard FallbackEncoding(rawValue: fallbackEncoding) != nil else {
+            throw ValidationError("--fallback-encoding must be gbk or none (got \(fallbackEncoding))")
+        }
+    }
+
+    func run() throws {
+        var settings = ChatServerConfiguration()
+        settings.host = host
+        settings.port = port
+        settings.maxClients = maxClients
+        settings.maxLineBytes = maxLine
+        settings.maxQueueBytes = maxQueue
+        settings.historyLength = history
+        settings.fallbackEncoding = FallbackEncoding(rawValue: fallbackEncoding) ?? .none
+        let verbose = self.verbose
+        settings.log = { level, message in
+            guard verbose || level <= .warning else { return }
+            printError("tcpchat-server: \(message)")
+        }
+
+        let server: ChatServer
+        do {
+            server = try ChatServer(configuration: settings)
+            try server.bind()
+        } catch {
+            printError("tcpchat-server: \(error)")
+            throw ExitCode(1)
+        }
+        guard let address = server.address else { throw ExitCode(1) }
+        let shown = address.isIPv6 && host == nil ? "[::]:\(address.port)" : address.description
+        print("listening on \(shown)")
+        fflush(nil)  // a script waiting for this line must see it now
+
+        StopSignals.forward(to: server)
+        do {
+            try server.run()
+        } catch {
+            printError("tcpchat-server: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// SIGINT and SIGTERM become `server.stop()`: the signals are blocked in every thread and one
+/// thread waits for them with sigwait, so no code runs in a signal handler.
+enum StopSignals {
+    static func forward(to server: ChatServer) {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        let box = Unmanaged.passRetained(server).toOpaque()
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { argument in
+            let server = Unmanaged<ChatServer>.fromOpaque(argument!).takeRetainedValue()
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGINT)
+            sigaddset(&signals, SIGTERM)
+            var received: Int32 = 0
+            sigwait(&signals, &received)
+            server.stop()
+            return nil
+        }, box)
+        pthread_detach(thread)
+    }
+}
+
+/// One line to standard error, in one write(2) so concurrent lines do not interleave.
+func printError(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+ServerCommand.main()
