@@ -140,13 +140,16 @@ public final class ChatServer: @unchecked Sendable {
     /// Stops serving: every client gets a goodbye notice, queues flush (bounded by
     /// `shutdownGraceMilliseconds`), sockets close, and `run()` returns. Any thread; idempotent.
     public func stop() {
-        loop.execute { [self] in beginShutdown() }
+        // weak: a task queued after the loop has ended never runs, and must not keep the
+        // server (which owns the loop and its queue) alive in a cycle.
+        loop.execute { [weak self] in self?.beginShutdown() }
     }
 
     /// Sends `* text` to everyone in `room`, or in every room when `room` is nil. Any thread.
     /// Rooms that do not exist when the loop gets to it are skipped.
     public func broadcast(room: String?, text: String) {
-        loop.execute { [self] in
+        loop.execute { [weak self] in
+            guard let self else { return }
             let line = SharedBuffer(Wire.notice(TextSanitizer.strip(text)))
             if let room {
                 if let target = rooms[Names.key(room)] { fanOut(line, in: target, except: nil) }
