@@ -19,9 +19,11 @@ let package = Package(
             name: "CTCPChatLinux",
             path: "Sources/CTCPChatLinux"
         ),
+        // Include/tcpchat.h, the C API: a header-only target the Swift core implements.
+        .target(name: "CTCPChat", path: "Include", publicHeadersPath: "."),
         .target(
             name: "TCPChat",
-            dependencies: ["CTCPChatLinux"],
+            dependencies: ["CTCPChatLinux", "CTCPChat"],
             path: "Sources/TCPChat"
         ),
         .executableTarget(

@@ -1,0 +1,428 @@
+/*
+** tcpchat.h -- the C API of libtcpchat: host a TCP chat server, or be a chat client,
+** inside your own program.
+**
+** This header is the contract and the manual. Every declaration below is preceded by a
+** comment that says what it does, who owns each pointer and for how long, what NULL does,
+** which thread may call it, and every code it returns.
+**
+** QUICK START -- a client:
+**
+**     tcpchat_client *client;
+**     char line[4096];
+**     int rc = tcpchat_client_connect("127.0.0.1", 6789, &client);
+**     if (rc != TCPCHAT_OK) { fprintf(stderr, "%s\n", tcpchat_strerror(rc)); return 1; }
+**     tcpchat_client_send(client, "hello, everyone");
+**     while ((rc = tcpchat_client_recv(client, line, sizeof line, 5000)) >= 0)
+**         puts(line);                          (until TCPCHAT_ETIMEDOUT or TCPCHAT_ECLOSED)
+**     tcpchat_client_close(client);
+**
+** QUICK START -- an embedded server:
+**
+**     tcpchat_server_config config;
+**     tcpchat_server *server;
+**     tcpchat_server_config_init(&config);     (always: it fills every field's default)
+**     config.port = 0;                         (0 = any free port)
+**     config.on_message = my_callback;         (optional; runs on the server's thread)
+**     if (tcpchat_server_create(&config, &server) != TCPCHAT_OK) ...
+**     if (tcpchat_server_start(server) != TCPCHAT_OK) ...    (serves on a thread of its own)
+**     printf("port %d\n", tcpchat_server_port(server));
+**     ...
+**     tcpchat_server_stop(server);             (any thread, e.g. after sigwait())
+**     tcpchat_server_wait(server);
+**     tcpchat_server_destroy(server);
+**
+** THE PROTOCOL. Clients and server exchange UTF-8 lines ending in LF. A line a client sends is
+** chat for its room, or a command: /nick NAME, /who, /msg NICK TEXT, /me ACTION, /join #room,
+** /rooms, /help, /quit [REASON] ("//text" sends "/text"). Every line the server sends starts
+** with a marker: "<nick> text" (chat), "<from -> to> text" (private message), "* text"
+** (notice) or "! text" (an error meant for you alone). A new client is "guestN" in #lobby.
+** docs/PROTOCOL.md has the whole grammar.
+**
+** CONVENTIONS.
+**   - Functions return TCPCHAT_OK (0) or a non-negative result on success, and a negative
+**     TCPCHAT_E... code on failure; tcpchat_strerror() describes any code. Results are
+**     returned through out-parameters, which are written only on success.
+**   - A handle (tcpchat_server *, tcpchat_client *) is created by one function and freed by
+**     exactly one call to its destroy/close function; using it afterwards is undefined.
+**     Passing NULL where a handle is expected returns TCPCHAT_EINVAL (destroy/close: no-op).
+**   - Strings passed in are copied before the call returns unless said otherwise; strings
+**     passed out (callback arguments) are valid only during the call.
+**   - The library never installs signal handlers, never changes the signal mask, never
+**     calls exit() and never prints. Sends use MSG_NOSIGNAL, so a host that keeps SIGPIPE at
+**     its default action survives a peer that resets. Diagnostics go to the log callback.
+**   - On TCPCHAT_ESYSTEM, errno holds the system's error code.
+**
+** Compiles as C99 (-std=c99 -Wall -Wextra -pedantic) and as C++.
+*/
+#ifndef TCPCHAT_H
+#define TCPCHAT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+** VERSION. The compile-time version of this header. tcpchat_version() returns the version of
+** the library actually loaded; compare the two to detect a mismatched libtcpchat.so.
+** TCPCHAT_VERSION_NUMBER is MAJOR * 1000000 + MINOR * 1000 + PATCH, for #if comparisons.
+** These macros are the single source of the version: the Swift module reads them too.
+*/
+#define TCPCHAT_VERSION_MAJOR 0
+#define TCPCHAT_VERSION_MINOR 1
+#define TCPCHAT_VERSION_PATCH 0
+#define TCPCHAT_VERSION_STRING "0.1.0"
+#define TCPCHAT_VERSION_NUMBER \
+    (TCPCHAT_VERSION_MAJOR * 1000000 + TCPCHAT_VERSION_MINOR * 1000 + TCPCHAT_VERSION_PATCH)
+
+/*
+** RESULT CODES. TCPCHAT_OK is success; every failure is one of these negative values.
+** The list may grow; treat any other negative value as a failure too (tcpchat_strerror()
+** describes unknown codes as well).
+*/
+#define TCPCHAT_OK            0   /* success */
+#define TCPCHAT_EINVAL       -1   /* a NULL handle or argument, or a value out of range */
+#define TCPCHAT_ERESOLVE     -2   /* the host name could not be resolved */
+#define TCPCHAT_EADDRINUSE   -3   /* the server's address and port are already in use */
+#define TCPCHAT_ECONNREFUSED -4   /* nobody listens at that address and port */
+#define TCPCHAT_ETIMEDOUT    -5   /* no line arrived within the timeout (not an error state) */
+#define TCPCHAT_ECLOSED      -6   /* the connection was closed (by the server, or shut by you) */
+#define TCPCHAT_ERESET       -7   /* the connection was reset by the peer */
+#define TCPCHAT_ENOSPC       -8   /* the buffer is too small for the line; the line stays queued */
+#define TCPCHAT_ESTATE       -9   /* not now: the server was already started, or has not been */
+#define TCPCHAT_ESYSTEM     -10   /* another system call failed; errno says which error */
+
+/*
+** LOG LEVELS, as passed to tcpchat_server_config.log; a smaller number matters more.
+*/
+#define TCPCHAT_LOG_ERROR   0   /* the server cannot do something it should (e.g. accept) */
+#define TCPCHAT_LOG_WARNING 1   /* a limit was hit (server full, out of descriptors) */
+#define TCPCHAT_LOG_INFO    2   /* listening, connects, disconnects with their reason, stop */
+#define TCPCHAT_LOG_DEBUG   3   /* detail for debugging the library */
+
+/*
+** The longest line tcpchat_client_recv() can return, in bytes without its NUL: a server line
+** longer than this is replaced by a short notice. A buffer of TCPCHAT_CLIENT_MAX_LINE + 1
+** bytes never gets TCPCHAT_ENOSPC.
+*/
+#define TCPCHAT_CLIENT_MAX_LINE (1 << 20)
+
+/* ========================================================================================= */
+/* Library                                                                                    */
+/* ========================================================================================= */
+
+/*
+** tcpchat_version -- the version of the loaded library, e.g. "0.1.0".
+**
+** Returns a static string the caller must not free; it stays valid for the life of the
+** process. Any thread.
+*/
+const char *tcpchat_version(void);
+
+/*
+** tcpchat_strerror -- a short English description of a result code.
+**
+** Works for every code this header defines, for TCPCHAT_OK, and for unknown codes (which get
+** "unknown tcpchat error"). Returns a static string the caller must not free; it stays valid
+** for the life of the process. Any thread.
+*/
+const char *tcpchat_strerror(int code);
+
+/* ========================================================================================= */
+/* Server                                                                                     */
+/* ========================================================================================= */
+
+/*
+** A chat server: rooms, nicknames, history, bounded per-client queues. Opaque; created by
+** tcpchat_server_create(), freed by tcpchat_server_destroy().
+**
+** THREADING. A server has one loop thread that owns every socket and all chat state: the
+** thread tcpchat_server_start() creates, or the thread that calls tcpchat_server_run().
+** Callbacks run on that thread, one at a time. tcpchat_server_port(), _broadcast() and _stop()
+** may be called from any thread, including from a callback; _create, _bind, _start, _run,
+** _wait and _destroy from any one thread at a time, never from a callback.
+*/
+typedef struct tcpchat_server tcpchat_server;
+
+/*
+** tcpchat_server_config -- how to create a server. Always call tcpchat_server_config_init()
+** first: it sets every field to its default, and fields added in later versions get their
+** defaults that way without breaking your code. The library copies what it needs during
+** tcpchat_server_create(); the struct and its strings may be freed afterwards.
+*/
+typedef struct tcpchat_server_config {
+    /* Address to bind, e.g. "127.0.0.1", "::1" or a host name; NULL or "" = all interfaces
+    ** (IPv6 and IPv4). Default NULL. */
+    const char *host;
+    /* TCP port, 0-65535; 0 = any free port (read it with tcpchat_server_port()).
+    ** Default 6789. */
+    int port;
+    /* Most clients at once, >= 1; the next one gets an error line and is closed.
+    ** Default 10000. */
+    int max_clients;
+    /* Longest line a client may send, in bytes without its LF, 16 to 16 MiB; a longer line is
+    ** discarded and its sender gets an error line. Default 4096. */
+    int max_line;
+    /* Unsent output allowed per client in bytes, at least 2 * max_line; a client past it (one
+    ** that does not read) is disconnected, and its room is told why. Default 262144. */
+    int max_queue;
+    /* Lines each room keeps and replays to people who join, 0-10000. Default 20. */
+    int history;
+    /* How to read client lines that are not valid UTF-8: "none" (invalid bytes become U+FFFD)
+    ** or "gbk" (decode as GBK first). NULL = "none". Default NULL. */
+    const char *fallback_encoding;
+    /* How long a stop waits for queued output to reach clients before closing, in
+    ** milliseconds, >= 0. Default 1000. */
+    int shutdown_grace_ms;
+    /* Called with each diagnostic at level <= log_level (TCPCHAT_LOG_...), on the loop
+    ** thread. `message` is valid only during the call. NULL = no logging. Default NULL. */
+    void (*log)(int level, const char *message, void *user_data);
+    /* The most detailed level passed to `log`. Default TCPCHAT_LOG_INFO. */
+    int log_level;
+    /* Called with every chat line a client said in a room (not commands, not private
+    ** messages), after it was relayed, on the loop thread. `room` (e.g. "#lobby"), `nick` and
+    ** `text` are UTF-8 and valid only during the call. The callback may call
+    ** tcpchat_server_broadcast(), e.g. to answer; it must not block for long, since every
+    ** client waits while it runs. NULL = none. Default NULL. */
+    void (*on_message)(const char *room, const char *nick, const char *text, void *user_data);
+    /* Passed unchanged to `log` and `on_message`. The library never dereferences it; it must
+    ** stay valid for as long as callbacks can run (until tcpchat_server_destroy() returns).
+    ** Default NULL. */
+    void *user_data;
+} tcpchat_server_config;
+
+/*
+** tcpchat_server_config_init -- sets every field of *config to its default (listed above).
+**
+** NULL is a no-op. Any thread.
+*/
+void tcpchat_server_config_init(tcpchat_server_config *config);
+
+/*
+** tcpchat_server_create -- creates a server from *config. It does not bind or serve yet.
+**
+** On success *out is a new server the caller owns; free it with tcpchat_server_destroy().
+** On failure *out is left unchanged. The config and its strings are copied (the callbacks and
+** user_data are kept as they are).
+**
+** Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when config or out is NULL, or a field is out of its range (the comments
+**     above give each range), or fallback_encoding is not "none" or "gbk";
+**   TCPCHAT_ESYSTEM when the event loop could not be made (e.g. out of descriptors).
+*/
+int tcpchat_server_create(const tcpchat_server_config *config, tcpchat_server **out);
+
+/*
+** tcpchat_server_bind -- binds and listens now, without serving yet.
+**
+** Optional: _start and _run bind when not bound. Calling it first lets a host learn the port
+** (tcpchat_server_port()), or fail on a port in use, before it commits a thread to _run.
+** Clients may connect once it returns; they are served when the server starts. Binding a
+** server that was bound before (even one that has since stopped) does nothing and returns
+** TCPCHAT_OK. Not concurrently with _start or _run.
+**
+** Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when server is NULL;
+**   TCPCHAT_ERESOLVE when config.host cannot be resolved;
+**   TCPCHAT_EADDRINUSE when that port is in use on that address;
+**   TCPCHAT_ESYSTEM for any other failure (errno says which, e.g. EACCES, EADDRNOTAVAIL).
+*/
+int tcpchat_server_bind(tcpchat_server *server);
+
+/*
+** tcpchat_server_start -- binds (if needed) and serves on a new thread of its own; returns
+** once the server listens. Stop it with tcpchat_server_stop(), then tcpchat_server_wait().
+**
+** A server serves once: a second _start or _run fails with TCPCHAT_ESTATE, even after a
+** stop. A server stopped before it started returns from serving at once.
+**
+** Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when server is NULL;
+**   TCPCHAT_ESTATE when the server was already started or run;
+**   TCPCHAT_ERESOLVE, TCPCHAT_EADDRINUSE, TCPCHAT_ESYSTEM as for tcpchat_server_bind()
+**     (TCPCHAT_ESYSTEM also when the thread could not be created).
+*/
+int tcpchat_server_start(tcpchat_server *server);
+
+/*
+** tcpchat_server_run -- binds (if needed) and serves on the calling thread, which becomes the
+** loop thread (callbacks run on it), until tcpchat_server_stop() is called from another
+** thread or from a callback. Every client has been sent its goodbye and closed when it
+** returns.
+**
+** Returns TCPCHAT_OK after a stop; otherwise the codes of tcpchat_server_start(), returned
+** at once without serving.
+*/
+int tcpchat_server_run(tcpchat_server *server);
+
+/*
+** tcpchat_server_port -- the TCP port the server is bound to: the one it was given, or the
+** one the system chose for port 0.
+**
+** Any thread. Returns the port (1-65535);
+**   TCPCHAT_EINVAL when server is NULL;
+**   TCPCHAT_ESTATE when the server is not bound yet (before _bind, _start or _run).
+*/
+int tcpchat_server_port(const tcpchat_server *server);
+
+/*
+** tcpchat_server_broadcast -- sends the notice "* text" to everyone in `room` (e.g.
+** "#lobby"; rooms are matched without regard to case), or in every room when room is NULL.
+**
+** Any thread, including callbacks. The line is queued for the loop thread and sent when it
+** next runs; a room that does not exist then is skipped, and nothing is sent when the server
+** is not serving. Control characters in text are removed; `room` and `text` are copied.
+**
+** Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when server or text is NULL.
+*/
+int tcpchat_server_broadcast(tcpchat_server *server, const char *room, const char *text);
+
+/*
+** tcpchat_server_stop -- asks the server to stop: it stops accepting, every client is sent
+** "* server shutting down, goodbye", queued output is flushed (for up to
+** config.shutdown_grace_ms), every socket is closed, and then _run returns or the thread of
+** _start ends (see tcpchat_server_wait()).
+**
+** Any thread, including callbacks; but not from a signal handler (it takes a lock and
+** allocates): have the handler write to a pipe, or use sigwait() on a thread of yours.
+** Returns at once, without waiting. Idempotent: stopping a stopped server does nothing.
+**
+** Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when server is NULL.
+*/
+int tcpchat_server_stop(tcpchat_server *server);
+
+/*
+** tcpchat_server_wait -- waits until the thread tcpchat_server_start() created has finished
+** (after tcpchat_server_stop()). Returns at once when the server was not started with _start
+** or was already waited for.
+**
+** Not from a callback (the loop thread would wait for itself). Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when server is NULL.
+*/
+int tcpchat_server_wait(tcpchat_server *server);
+
+/*
+** tcpchat_server_destroy -- stops the server if it runs (as _stop does, then waits as _wait
+** does), and frees it. After it returns no callback runs any more, and user_data may be
+** freed.
+**
+** NULL is a no-op. Not from a callback. A server served by _run must have returned from
+** _run first (stop it, and let _run return, before destroying it).
+*/
+void tcpchat_server_destroy(tcpchat_server *server);
+
+/* ========================================================================================= */
+/* Client                                                                                     */
+/* ========================================================================================= */
+
+/*
+** A connection to a chat server, framed by line. Opaque; created by tcpchat_client_connect(),
+** freed by tcpchat_client_close().
+**
+** THREADING. tcpchat_client_send() and tcpchat_client_shutdown() may be called from any
+** thread, also while another thread is in tcpchat_client_recv(). Receiving
+** (tcpchat_client_recv(), _needed_size()) belongs to one thread at a time.
+** tcpchat_client_close() must not run at the same time as any other call on that client.
+**
+** TWO WAYS TO RECEIVE. Block in tcpchat_client_recv() with a timeout; or watch
+** tcpchat_client_fd() in your own poll/select/epoll loop and, each time it is readable, call
+** tcpchat_client_recv(client, buf, size, 0) until it returns TCPCHAT_ETIMEDOUT -- one read
+** can bring several lines, and the ones not yet returned are buffered where poll cannot see
+** them.
+*/
+typedef struct tcpchat_client tcpchat_client;
+
+/*
+** tcpchat_client_connect -- connects to a chat server at host:port (a name or an IPv4/IPv6
+** address; every address the name resolves to is tried in turn). Blocks until connected or
+** refused.
+**
+** On success *out is a new client the caller owns; free it with tcpchat_client_close(). On
+** failure *out is left unchanged. `host` is only read during the call. Any thread.
+**
+** Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when host or out is NULL, or port is not 1-65535;
+**   TCPCHAT_ERESOLVE when host cannot be resolved;
+**   TCPCHAT_ECONNREFUSED when nobody listens there;
+**   TCPCHAT_ETIMEDOUT when the connection attempt timed out;
+**   TCPCHAT_ESYSTEM for any other failure (errno says which, e.g. ENETUNREACH).
+*/
+int tcpchat_client_connect(const char *host, int port, tcpchat_client **out);
+
+/*
+** tcpchat_client_send -- sends `line` and a LF: chat for your room, or a command such as
+** "/nick ada" or "/msg bob hi". A line containing LF is sent as several lines. Blocks until
+** the kernel has taken every byte. `line` is only read during the call.
+**
+** Any thread. Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when client or line is NULL;
+**   TCPCHAT_ECLOSED after tcpchat_client_shutdown(), or when the server has closed (a send
+**     just after the server closed may still succeed; tcpchat_client_recv() tells for sure);
+**   TCPCHAT_ERESET when the server reset the connection;
+**   TCPCHAT_ESYSTEM for any other failure (errno says which).
+*/
+int tcpchat_client_send(tcpchat_client *client, const char *line);
+
+/*
+** tcpchat_client_recv -- receives the next line from the server: copies it into buf without
+** its newline and NUL-terminates it. Waits up to timeout_ms milliseconds for it: a negative
+** value waits for ever, 0 only takes what has already arrived. A line is normally UTF-8
+** without NUL bytes (the server removes control characters); the return value is its full
+** length either way.
+**
+** Returns the line's length in bytes (not counting the NUL; 0 for an empty line);
+**   TCPCHAT_EINVAL when client or buf is NULL, or size is 0;
+**   TCPCHAT_ETIMEDOUT when no line arrived in time (call again later);
+**   TCPCHAT_ENOSPC when the line needs more than `size` bytes: nothing is copied, and the line
+**     stays queued -- tcpchat_client_needed_size() tells the size it needs, and the next call
+**     with a buffer that large returns it;
+**   TCPCHAT_ECLOSED once the server has closed the connection and every line it sent before
+**     was returned (and on every later call);
+**   TCPCHAT_ERESET when the connection was reset, after every line that came before;
+**   TCPCHAT_ESYSTEM for any other failure (errno says which).
+*/
+int tcpchat_client_recv(tcpchat_client *client, char *buf, size_t size, int timeout_ms);
+
+/*
+** tcpchat_client_needed_size -- after tcpchat_client_recv() returned TCPCHAT_ENOSPC, the
+** buffer size (line length + 1) the queued line needs; 0 when no line is held back, or when
+** client is NULL. Same thread as tcpchat_client_recv().
+*/
+size_t tcpchat_client_needed_size(const tcpchat_client *client);
+
+/*
+** tcpchat_client_fd -- the connection's socket, for the host's poll/select/epoll loop (see
+** TWO WAYS TO RECEIVE above). The client owns it: do not read, write or close it yourself.
+** Valid until tcpchat_client_close(). Any thread.
+**
+** Returns the descriptor (>= 0); TCPCHAT_EINVAL when client is NULL.
+*/
+int tcpchat_client_fd(const tcpchat_client *client);
+
+/*
+** tcpchat_client_shutdown -- half-close: tells the server you will send nothing more (TCP
+** FIN). Lines from the server can still be received; the server treats it as leaving and
+** closes its side once your queued output is flushed, so tcpchat_client_recv() then returns
+** TCPCHAT_ECLOSED. Later sends return TCPCHAT_ECLOSED. Idempotent.
+**
+** Any thread. Returns TCPCHAT_OK; TCPCHAT_EINVAL when client is NULL.
+*/
+int tcpchat_client_shutdown(tcpchat_client *client);
+
+/*
+** tcpchat_client_close -- closes the connection (without sending /quit; send "/quit" first
+** for a polite exit) and frees the client, including its descriptor.
+**
+** NULL is a no-op. Not concurrently with any other call on this client.
+*/
+void tcpchat_client_close(tcpchat_client *client);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TCPCHAT_H */

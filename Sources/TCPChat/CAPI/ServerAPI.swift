@@ -1,0 +1,134 @@
+// tcpchat_server_*: the C face of ChatServer. A `tcpchat_server *` is a retained ChatServer
+// (Unmanaged.passRetained on create, release on destroy); every function here only checks its
+// arguments, converts them, and maps the result to a code. See Include/tcpchat.h for the contract.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTCPChat
+
+/// The C callbacks and their user_data, carried into the loop thread's closures. The host
+/// promises (tcpchat.h) that user_data stays valid while callbacks can run.
+private struct HostCallbacks: @unchecked Sendable {
+    let log: (@convention(c) (Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void)?
+    let logLevel: Int32
+    let onMessage: (@convention(c) (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void)?
+    let userData: UnsafeMutableRawPointer?
+}
+
+private func server(_ handle: OpaquePointer) -> ChatServer {
+    Unmanaged<ChatServer>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+}
+
+@c @implementation public func tcpchat_server_config_init(_ config: UnsafeMutablePointer<tcpchat_server_config>!) {
+    guard let config else { return }
+    let defaults = ChatServerConfiguration()
+    config.pointee = tcpchat_server_config(
+        host: nil,
+        port: Int32(defaults.port),
+        max_clients: Int32(defaults.maxClients),
+        max_line: Int32(defaults.maxLineBytes),
+        max_queue: Int32(defaults.maxQueueBytes),
+        history: Int32(defaults.historyLength),
+        fallback_encoding: nil,
+        shutdown_grace_ms: Int32(defaults.shutdownGraceMilliseconds),
+        log: nil,
+        log_level: TCPCHAT_LOG_INFO,
+        on_message: nil,
+        user_data: nil)
+}
+
+@c @implementation public func tcpchat_server_create(
+    _ config: UnsafePointer<tcpchat_server_config>!, _ out: UnsafeMutablePointer<OpaquePointer?>!
+) -> Int32 {
+    guard let config, let out else { return TCPCHAT_EINVAL }
+    let c = config.pointee
+    var settings = ChatServerConfiguration()
+    settings.host = c.host.map { String(cString: $0) }
+    settings.port = Int(c.port)
+    settings.maxClients = Int(c.max_clients)
+    settings.maxLineBytes = Int(c.max_line)
+    settings.maxQueueBytes = Int(c.max_queue)
+    settings.historyLength = Int(c.history)
+    settings.shutdownGraceMilliseconds = Int(c.shutdown_grace_ms)
+    if let name = c.fallback_encoding {
+        guard let encoding = FallbackEncoding(rawValue: String(cString: name)) else { return TCPCHAT_EINVAL }
+        settings.fallbackEncoding = encoding
+    }
+    let callbacks = HostCallbacks(log: c.log, logLevel: c.log_level, onMessage: c.on_message, userData: c.user_data)
+    if callbacks.log != nil {
+        settings.log = { level, message in
+            guard Int32(level.rawValue) <= callbacks.logLevel, let log = callbacks.log else { return }
+            message.withCString { log(Int32(level.rawValue), $0, callbacks.userData) }
+        }
+    }
+    if callbacks.onMessage != nil {
+        settings.onMessage = { message in
+            guard let onMessage = callbacks.onMessage else { return }
+            message.room.withCString { room in
+                message.nick.withCString { nick in
+                    message.text.withCString { text in onMessage(room, nick, text, callbacks.userData) }
+                }
+            }
+        }
+    }
+    do {
+        let created = try ChatServer(configuration: settings)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(created).toOpaque())
+        return TCPCHAT_OK
+    } catch {
+        return ResultCode.of(error)
+    }
+}
+
+@c @implementation public func tcpchat_server_bind(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    do { try server(handle).bind() } catch { return ResultCode.of(error) }
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_start(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    do { try server(handle).start() } catch { return ResultCode.of(error) }
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_run(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    do { try server(handle).run() } catch { return ResultCode.of(error) }
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_port(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let port = server(handle).port
+    return port < 0 ? TCPCHAT_ESTATE : Int32(port)
+}
+
+@c @implementation public func tcpchat_server_broadcast(
+    _ handle: OpaquePointer!, _ room: UnsafePointer<CChar>!, _ text: UnsafePointer<CChar>!
+) -> Int32 {
+    guard let handle, let text else { return TCPCHAT_EINVAL }
+    server(handle).broadcast(room: room.map { String(cString: $0) }, text: String(cString: text))
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_stop(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    server(handle).stop()
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_wait(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    server(handle).wait()
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_destroy(_ handle: OpaquePointer!) {
+    guard let handle else { return }
+    let unmanaged = Unmanaged<ChatServer>.fromOpaque(UnsafeRawPointer(handle))
+    let chatServer = unmanaged.takeUnretainedValue()
+    chatServer.stop()
+    chatServer.wait()
+    unmanaged.release()
+}
