@@ -71,8 +71,13 @@ enum Sys {
         try nonBlocking("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
-    static func writev(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(SystemError) -> IOResult<Int> {
-        try nonBlocking("writev") { Glibc.writev(fd, iov, count) }
+    /// writev(2) semantics through sendmsg(2), because only send calls take MSG_NOSIGNAL: a
+    /// peer that reset must never raise SIGPIPE in the host process.
+    static func writev(_ fd: Int32, _ iov: UnsafeMutablePointer<iovec>, _ count: Int32) throws(SystemError) -> IOResult<Int> {
+        var message = msghdr()
+        message.msg_iov = iov
+        message.msg_iovlen = Int(count)
+        return try nonBlocking("sendmsg") { sendmsg(fd, &message, ctc_MSG_NOSIGNAL) }
     }
 
     /// send() with MSG_NOSIGNAL: a peer that reset never raises SIGPIPE in the host process.

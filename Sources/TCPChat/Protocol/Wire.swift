@@ -28,14 +28,22 @@ public enum Wire {
     public static func classify(_ line: String) -> Kind {
         if line.hasPrefix("* ") { return .notice(String(line.dropFirst(2))) }
         if line.hasPrefix("! ") { return .error(String(line.dropFirst(2))) }
-        if line.hasPrefix("<"), let close = line.firstIndex(of: ">") {
-            let inside = line[line.index(after: line.startIndex)..<close]
-            var text = line[line.index(after: close)...]
-            if text.hasPrefix(" ") { text = text.dropFirst() }
-            if let arrow = inside.firstRange(of: " -> ") {
-                return .privateMessage(from: String(inside[..<arrow.lowerBound]), to: String(inside[arrow.upperBound...]), text: String(text))
+        if line.hasPrefix("<") {
+            // A nick never holds a space or '>': `<nick> text` or `<from -> to> text`.
+            let afterBracket = line.dropFirst()
+            guard let end = afterBracket.firstIndex(where: { $0 == ">" || $0 == " " }) else { return .other(line) }
+            let first = String(afterBracket[..<end])
+            var rest = afterBracket[end...]
+            if rest.hasPrefix(">") {
+                rest = rest.dropFirst()
+                return .chat(nick: first, text: String(rest.hasPrefix(" ") ? rest.dropFirst() : rest))
             }
-            return .chat(nick: String(inside), text: String(text))
+            guard rest.hasPrefix(" -> ") else { return .other(line) }
+            rest = rest.dropFirst(4)
+            guard let close = rest.firstIndex(of: ">") else { return .other(line) }
+            let to = String(rest[..<close])
+            let text = rest[rest.index(after: close)...]
+            return .privateMessage(from: first, to: to, text: String(text.hasPrefix(" ") ? text.dropFirst() : text))
         }
         return .other(line)
     }
