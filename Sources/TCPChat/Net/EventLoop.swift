@@ -92,6 +92,12 @@ public final class EventLoop: @unchecked Sendable {
         timers.removeAll { $0.id == id }
     }
 
+    /// Forgets every timer. For the loop's owner once the loop has stopped: a timer's action
+    /// usually holds its owner, which holds the loop, so a timer left behind is a leaked cycle.
+    func cancelAllTimers() {
+        timers.removeAll()
+    }
+
     // MARK: Cross-thread
 
     /// Queues `task` to run on the loop thread and wakes the loop. Any thread.

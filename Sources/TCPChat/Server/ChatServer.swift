@@ -168,6 +168,7 @@ public final class ChatServer: @unchecked Sendable {
         }
         for connection in connections.compactMap({ $0 }) { release(connection, reason: "server stopped") }
         closeListener()
+        loop.cancelAllTimers()  // their actions hold the server: left behind, they would leak it
         log(.info, "stopped")
     }
 
