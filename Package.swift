@@ -9,6 +9,8 @@ let package = Package(
         // libtcpchat.so: the C API of Include/tcpchat.h and the Swift module TCPChat.
         .library(name: "tcpchat", type: .dynamic, targets: ["TCPChat"]),
         .executable(name: "tcpchat-server", targets: ["tcpchat-server"]),
+        // The load generator of docs/BENCHMARKS.md (scripts/bench runs it against the peers).
+        .executable(name: "tcpchat-bench", targets: ["tcpchat-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,6 +35,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/tcpchat-server"
+        ),
+        .executableTarget(
+            name: "tcpchat-bench",
+            dependencies: [
+                "TCPChat",
+                "CTCPChatLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/tcpchat-bench"
         ),
         .testTarget(
             name: "TCPChatTests",

@@ -1,0 +1,551 @@
+// The load generator: one thread, one epoll set, every connection non-blocking.
+//
+// A run has four phases:
+//   1. connect   — open every connection (slow readers first), a bounded number at a time,
+//                  spread over the source addresses; send the first line, if any.
+//   2. register  — one client sends probe lines until every reading client has received one:
+//                  then the server knows them all, whatever its protocol (this is how we learn
+//                  that NIO's asynchronous registration, or ncat's, has happened).
+//   3. hold      — keep reading for a moment, then take the server's memory.
+//   4. messages  — the senders send, flat out or paced; every reading client counts and times
+//                  what it receives, until every message reached every receiver or nothing
+//                  arrived for the idle timeout.
+// Afterwards each slow reader is read to its end to learn whether the server dropped it.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTCPChatLinux
+
+final class BenchConnection {
+    enum State { case waiting, connecting, open, closed }
+
+    let index: Int
+    let reads: Bool
+    var fd: Int32 = -1
+    var state = State.waiting
+    /// The unfinished line of the last read.
+    var carry: [UInt8] = []
+    var seenProbe = false
+    /// Bytes to send that the socket has not taken yet.
+    var outbox = ByteQueue()
+    var wantsWrite = false
+    /// The server closed the connection (or reset it).
+    var closedByServer = false
+
+    init(index: Int, reads: Bool) {
+        self.index = index
+        self.reads = reads
+    }
+}
+
+/// A growable byte buffer that is written at the end and consumed from the front.
+struct ByteQueue {
+    private(set) var storage = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 1)
+    private(set) var head = 0
+    private(set) var tail = 0
+    private var capacity = 0
+
+    var isEmpty: Bool { head == tail }
+    var pending: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage + head, count: tail - head) }
+
+    /// Room for `count` more bytes at the end; returns where to write them.
+    mutating func reserve(_ count: Int) -> UnsafeMutableRawPointer {
+        if head == tail { head = 0; tail = 0 }
+        if tail + count > capacity {
+            let live = tail - head
+            let newCapacity = max(4096, (live + count) * 2)
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 1)
+            grown.copyMemory(from: storage + head, byteCount: live)
+            storage.deallocate()
+            storage = grown
+            capacity = newCapacity
+            head = 0
+            tail = live
+        }
+        let at = storage + tail
+        tail += count
+        return at
+    }
+
+    mutating func consume(_ count: Int) { head += count }
+}
+
+final class LoadGenerator {
+    let plan: LoadPlan
+    private var connections: [BenchConnection] = []
+    /// Client index of each sender.
+    private var senderClients: [Int] = []
+    private let epollFD: Int32
+    private let events: UnsafeMutablePointer<epoll_event>
+    private let eventCapacity = 1024
+    private let readBuffer: UnsafeMutableRawPointer
+    private let readBufferSize = 256 * 1024
+
+    // Connect phase.
+    private var nextToConnect = 0
+    private var connecting = 0
+    private var established = 0
+    private var failedConnects = 0
+    private var firstConnectError: String?
+
+    // Register phase.
+    private var probeID: UInt32 = 0
+    private var prober: BenchConnection?
+
+    // Message phase.
+    private var messageCounts: [UInt32] = []
+    private var expectedPerMessage = 0
+    private var nextMessage = 0
+    private var completedMessages = 0
+    private var delivered = 0
+    private var duplicates = 0
+    private var echoes = 0
+    private var latencies: [UInt32] = []   // microseconds, one per delivery
+    private var firstSendTime: UInt64 = 0
+    private var lastDeliveryTime: UInt64 = 0
+    private var lastProgressTime: UInt64 = 0
+    private var messagePhase = false
+
+    // Server memory.
+    private var peakKiB: Int?
+    private var lastMemorySample: UInt64 = 0
+
+    private var lastProgressPrint: UInt64 = 0
+
+    init(plan: LoadPlan) throws(BenchError) {
+        self.plan = plan
+        epollFD = ctc_epoll_create()
+        guard epollFD >= 0 else { throw .system("epoll_create1: \(String(cString: strerror(ctc_errno())))") }
+        events = .allocate(capacity: eventCapacity)
+        readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        for index in 0..<plan.totalConnections {
+            connections.append(BenchConnection(index: index, reads: index >= plan.slowReaders))
+        }
+        senderClients = (0..<plan.senders).map { plan.slowReaders + $0 }
+    }
+
+    deinit {
+        for connection in connections where connection.fd >= 0 { close(connection.fd) }
+        close(epollFD)
+        events.deallocate()
+        readBuffer.deallocate()
+    }
+
+    // MARK: Running
+
+    func run() throws(BenchError) -> BenchResult {
+        var result = BenchResult(plan: plan)
+        result.rssBeforeKiB = serverMemory()
+
+        try connectAll()
+        result.connected = established
+        result.failedConnects = failedConnects
+        result.firstConnectError = firstConnectError
+
+        result.registered = waitForRegistration()
+        hold(seconds: plan.holdSeconds)
+        result.rssConnectedKiB = serverMemory()
+        peakKiB = result.rssConnectedKiB
+
+        if plan.totalMessages > 0 && prober != nil {
+            sendMessages()
+            result.messagesSent = nextMessage
+            result.expectedPerMessage = expectedPerMessage
+            result.delivered = delivered
+            result.duplicates = duplicates
+            result.echoes = echoes
+            result.completedMessages = completedMessages
+            result.lost = lostDeliveries()
+            if lastDeliveryTime > firstSendTime {
+                result.seconds = Double(lastDeliveryTime - firstSendTime) / 1e9
+            }
+            result.latenciesMicroseconds = latencies
+        }
+        result.rssPeakKiB = peakKiB
+        result.rssAfterKiB = serverMemory()
+        result.closedByServer = connections.filter { $0.reads && $0.closedByServer }.count
+        if plan.slowReaders > 0 { result.slowReadersDropped = drainSlowReaders() }
+        return result
+    }
+
+    // MARK: Phase 1: connect
+
+    private func connectAll() throws(BenchError) {
+        guard let address = IPv4Address(plan.host, port: plan.port) else {
+            throw .usage("--host must be an IPv4 address such as 127.0.0.1 (got \(plan.host))")
+        }
+        let maxInFlight = 128
+        let started = monotonicNanoseconds()
+        let nanosecondsPerConnect = plan.connectRate > 0 ? 1e9 / plan.connectRate : 0
+        while established + failedConnects < connections.count {
+            while connecting < maxInFlight && nextToConnect < connections.count {
+                if plan.connectRate > 0 && Double(monotonicNanoseconds() - started) < Double(nextToConnect) * nanosecondsPerConnect { break }
+                startConnect(connections[nextToConnect], to: address)
+                nextToConnect += 1
+            }
+            poll(timeoutMilliseconds: plan.connectRate > 0 ? 1 : 100)
+            progress("connected \(established) of \(connections.count)", since: started)
+        }
+    }
+
+    private func startConnect(_ connection: BenchConnection, to server: IPv4Address) {
+        let fd = socket(AF_INET, ctc_SOCK_STREAM | ctc_SOCK_NONBLOCK | ctc_SOCK_CLOEXEC, 0)
+        guard fd >= 0 else { return connectFailed(connection, errno: ctc_errno()) }
+        connection.fd = fd
+        if plan.sourceAddresses > 1 {
+            // Pick the port at connect() time, per destination: bind(port 0) alone would pick it
+            // from the whole range at bind() time and run out at ~28 000 sockets.
+            var on: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_IP), 24 /* IP_BIND_ADDRESS_NO_PORT */, &on, socklen_t(MemoryLayout<Int32>.size))
+            let source = IPv4Address(sourceIndex: connection.index % plan.sourceAddresses)
+            if source.withSockaddr({ bind(fd, $0, $1) }) != 0 { return connectFailed(connection, errno: ctc_errno()) }
+        }
+        if !connection.reads {
+            // A small receive buffer, so the server's own queue, not the kernel, holds the backlog.
+            var size: Int32 = 4096
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let rc = server.withSockaddr { Glibc.connect(fd, $0, $1) }
+        if rc != 0 && ctc_errno() != EINPROGRESS { return connectFailed(connection, errno: ctc_errno()) }
+        connection.state = .connecting
+        connecting += 1
+        _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, UInt32(ctc_EPOLLOUT), UInt64(connection.index))
+    }
+
+    private func connectFailed(_ connection: BenchConnection, errno code: Int32) {
+        if connection.fd >= 0 { close(connection.fd) }
+        connection.fd = -1
+        if connection.state == .connecting { connecting -= 1 }
+        connection.state = .closed
+        failedConnects += 1
+        if firstConnectError == nil { firstConnectError = String(cString: strerror(code)) }
+    }
+
+    private func finishConnect(_ connection: BenchConnection) {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        if error != 0 {
+            _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
+            return connectFailed(connection, errno: error)
+        }
+        connecting -= 1
+        established += 1
+        connection.state = .open
+        var on: Int32 = 1
+        _ = setsockopt(connection.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        if let template = plan.firstLine {
+            let line = template.replacing("{n}", with: String(connection.index)) + "\n"
+            enqueue(Array(line.utf8), on: connection)
+        }
+        // A slow reader is watched for nothing: it never reads (epoll still reports errors).
+        updateInterest(connection)
+    }
+
+    // MARK: Phase 2: register
+
+    /// Returns how many reading clients are known to be registered with the server.
+    private func waitForRegistration() -> Int {
+        guard let first = connections.first(where: { $0.reads && $0.state == .open }) else { return 0 }
+        prober = first
+        let started = monotonicNanoseconds()
+        let deadline = started + UInt64(plan.registerTimeoutSeconds * 1e9)
+        var nextProbe: UInt64 = 0
+        while true {
+            let waiting = connections.filter { $0.reads && $0.state == .open && $0 !== first && !$0.seenProbe }.count
+            if waiting == 0 { break }
+            let now = monotonicNanoseconds()
+            if now >= deadline || first.state != .open { break }
+            if now >= nextProbe {
+                probeID &+= 1
+                enqueue(Payload.probe(probeID), on: first)
+                nextProbe = now + 500_000_000
+            }
+            poll(timeoutMilliseconds: 50)
+            progress("registered \(connections.filter { $0.seenProbe }.count + 1) of \(connections.filter { $0.reads }.count) reading clients", since: started)
+        }
+        let seen = connections.filter { $0.reads && $0.state == .open && $0.seenProbe }.count
+        return first.state == .open ? seen + 1 : seen
+    }
+
+    private func hold(seconds: Double) {
+        let until = monotonicNanoseconds() + UInt64(max(0, seconds) * 1e9)
+        while monotonicNanoseconds() < until { poll(timeoutMilliseconds: 50) }
+    }
+
+    // MARK: Phase 4: messages
+
+    private func sendMessages() {
+        messagePhase = true
+        let receivers = connections.filter { $0.reads && $0.state == .open }.count
+        expectedPerMessage = receivers - 1  // a sender does not count its own line
+        messageCounts = [UInt32](repeating: 0, count: plan.totalMessages)
+        latencies.reserveCapacity(min(plan.totalMessages * max(expectedPerMessage, 0), 64 << 20))
+        let start = monotonicNanoseconds()
+        firstSendTime = start
+        lastProgressTime = start
+        let nanosecondsPerMessage = plan.rate > 0 ? 1e9 / plan.rate : 0
+        let idleTimeout = UInt64(plan.idleTimeoutSeconds * 1e9)
+        while completedMessages < plan.totalMessages {
+            let now = monotonicNanoseconds()
+            // Send what the pacing and the window allow, a bounded batch per iteration so
+            // reading keeps up.
+            var batch = 0
+            while nextMessage < plan.totalMessages && batch < 1024 {
+                if plan.window > 0 && nextMessage - completedMessages >= plan.window { break }
+                if plan.rate > 0 && Double(now - start) < Double(nextMessage) * nanosecondsPerMessage { break }
+                sendMessage(nextMessage)
+                nextMessage += 1
+                batch += 1
+            }
+            if batch > 0 {
+                for index in senderClients { flushOutbox(connections[index]) }
+                lastProgressTime = now
+            }
+            if now > lastProgressTime && now - lastProgressTime > idleTimeout { break }
+            var timeout: Int32 = 100
+            if plan.rate > 0 && nextMessage < plan.totalMessages {
+                let due = Double(nextMessage) * nanosecondsPerMessage - Double(now - start)
+                timeout = Int32(max(0, min(100, (due / 1e6).rounded(.up))))
+            }
+            if batch == 1024 { timeout = 0 }
+            poll(timeoutMilliseconds: timeout)
+            progress("delivered \(delivered) of \(plan.totalMessages * max(expectedPerMessage, 0))", since: start)
+        }
+        messagePhase = false
+    }
+
+    private func sendMessage(_ number: Int) {
+        let sender = number % plan.senders
+        let connection = connections[senderClients[sender]]
+        guard connection.state == .open else { return }
+        let at = connection.outbox.reserve(plan.messageBytes)
+        Payload.writeMessage(to: at, size: plan.messageBytes, sender: sender, sequence: number / plan.senders,
+                             sentNanoseconds: monotonicNanoseconds())
+    }
+
+    private func lostDeliveries() -> Int {
+        var lost = 0
+        for count in messageCounts where Int(count) < expectedPerMessage { lost += expectedPerMessage - Int(count) }
+        return lost
+    }
+
+    // MARK: After the run
+
+    /// Reads each slow reader to its end (at most 3 s): the number whose connection the server
+    /// closed. A server that kept them open leaves them open.
+    private func drainSlowReaders() -> Int {
+        let slow = connections.prefix(plan.slowReaders).filter { $0.state == .open }
+        for connection in slow {
+            _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, UInt32(ctc_EPOLLIN | ctc_EPOLLRDHUP), UInt64(connection.index))
+        }
+        let deadline = monotonicNanoseconds() + 3_000_000_000
+        while monotonicNanoseconds() < deadline && slow.contains(where: { $0.state == .open }) {
+            poll(timeoutMilliseconds: 50)
+        }
+        return connections.prefix(plan.slowReaders).filter { $0.closedByServer }.count
+    }
+
+    // MARK: The event loop
+
+    private func poll(timeoutMilliseconds: Int32) {
+        let count = ctc_epoll_wait(epollFD, events, Int32(eventCapacity), timeoutMilliseconds)
+        if count > 0 {
+            for index in 0..<Int(count) {
+                let connection = connections[Int(ctc_epoll_event_token(events + index))]
+                let flags = ctc_epoll_event_flags(events + index)
+                switch connection.state {
+                case .connecting:
+                    finishConnect(connection)
+                case .open where !connection.reads && messagePhase:
+                    // A slow reader reads nothing while messages flow; an error or hang-up
+                    // (reported whatever the interest) means the server dropped it.
+                    if flags & UInt32(ctc_EPOLLHUP | ctc_EPOLLERR) != 0 { closeByServer(connection) }
+                    else if flags & UInt32(ctc_EPOLLOUT) != 0 { flushOutbox(connection) }
+                case .open:
+                    if flags & UInt32(ctc_EPOLLOUT) != 0 { flushOutbox(connection) }
+                    if connection.state == .open && flags & UInt32(ctc_EPOLLIN | ctc_EPOLLRDHUP | ctc_EPOLLHUP | ctc_EPOLLERR) != 0 {
+                        readAll(from: connection)
+                    }
+                case .waiting, .closed:
+                    break
+                }
+            }
+        }
+        sampleServerMemory()
+    }
+
+    private func updateInterest(_ connection: BenchConnection) {
+        var interest: Int32 = 0
+        if connection.reads { interest |= ctc_EPOLLIN | ctc_EPOLLRDHUP }
+        if connection.wantsWrite { interest |= ctc_EPOLLOUT }
+        _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, UInt32(interest), UInt64(connection.index))
+    }
+
+    private func enqueue(_ bytes: [UInt8], on connection: BenchConnection) {
+        let at = connection.outbox.reserve(bytes.count)
+        bytes.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        flushOutbox(connection)
+    }
+
+    private func flushOutbox(_ connection: BenchConnection) {
+        guard connection.state == .open else { return }
+        while !connection.outbox.isEmpty {
+            let pending = connection.outbox.pending
+            let written = write(connection.fd, pending.baseAddress, pending.count)
+            if written > 0 {
+                connection.outbox.consume(written)
+                continue
+            }
+            let code = ctc_errno()
+            if written < 0 && code == EINTR { continue }
+            if written < 0 && (code == EAGAIN || code == EWOULDBLOCK) {
+                if !connection.wantsWrite {
+                    connection.wantsWrite = true
+                    updateInterest(connection)
+                }
+                return
+            }
+            return closeByServer(connection)
+        }
+        if connection.wantsWrite {
+            connection.wantsWrite = false
+            updateInterest(connection)
+        }
+    }
+
+    private func closeByServer(_ connection: BenchConnection) {
+        _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
+        close(connection.fd)
+        connection.fd = -1
+        connection.state = .closed
+        connection.closedByServer = true
+    }
+
+    /// Reads until the socket is empty (a few large reads), handling every complete line.
+    private func readAll(from connection: BenchConnection) {
+        for _ in 0..<8 {
+            let carried = connection.carry.count
+            if carried > 0 {
+                connection.carry.withUnsafeBytes { readBuffer.copyMemory(from: $0.baseAddress!, byteCount: carried) }
+                connection.carry.removeAll(keepingCapacity: true)
+            }
+            let room = readBufferSize - carried
+            let count = read(connection.fd, readBuffer + carried, room)
+            if count <= 0 {
+                if count < 0 && (ctc_errno() == EAGAIN || ctc_errno() == EINTR) {
+                    keepCarry(connection, count: carried)
+                    return
+                }
+                return closeByServer(connection)
+            }
+            let now = monotonicNanoseconds()
+            let end = carried + count
+            let bytes = readBuffer.assumingMemoryBound(to: UInt8.self)
+            var start = 0
+            while start < end, let newline = memchr(bytes + start, 0x0A, end - start) {
+                let lineEnd = UnsafeRawPointer(newline) - UnsafeRawPointer(bytes)
+                handleLine(bytes + start, count: lineEnd - start, on: connection, now: now)
+                start = lineEnd + 1
+            }
+            // An unfinished line waits for the next read; a line longer than the buffer is dropped.
+            if start < end && end - start < readBufferSize / 2 {
+                connection.carry.append(contentsOf: UnsafeRawBufferPointer(start: bytes + start, count: end - start))
+            }
+            if count < room { return }
+        }
+    }
+
+    private func keepCarry(_ connection: BenchConnection, count: Int) {
+        guard count > 0 else { return }
+        connection.carry.append(contentsOf: UnsafeRawBufferPointer(start: readBuffer, count: count))
+    }
+
+    @inline(__always)
+    private func handleLine(_ line: UnsafePointer<UInt8>, count: Int, on connection: BenchConnection, now: UInt64) {
+        switch Payload.find(in: line, count: count, anywhere: plan.prefixAgnostic) {
+        case .message(let sender, let sequence, let sent):
+            guard messagePhase || !messageCounts.isEmpty, sender < plan.senders, sequence < plan.messagesPerSender else { return }
+            if senderClients[sender] == connection.index {
+                echoes += 1
+                return
+            }
+            delivered += 1
+            lastDeliveryTime = now
+            lastProgressTime = now
+            latencies.append(UInt32(clamping: (now &- sent) / 1000))
+            let id = sequence * plan.senders + sender
+            messageCounts[id] += 1
+            let count = Int(messageCounts[id])
+            if count == expectedPerMessage { completedMessages += 1 }
+            if count > expectedPerMessage { duplicates += 1 }
+        case .probe:
+            connection.seenProbe = true
+        case .none:
+            break
+        }
+    }
+
+    // MARK: Server memory and progress
+
+    private func serverMemory() -> Int? {
+        guard let pid = plan.serverPID else { return nil }
+        return ProcessMemory.residentKiB(of: pid)
+    }
+
+    private func sampleServerMemory() {
+        guard plan.serverPID != nil else { return }
+        let now = monotonicNanoseconds()
+        guard now - lastMemorySample >= 100_000_000 else { return }
+        lastMemorySample = now
+        if let kib = serverMemory() { peakKiB = max(peakKiB ?? 0, kib) }
+    }
+
+    private func progress(_ text: @autoclosure () -> String, since started: UInt64) {
+        guard plan.showProgress else { return }
+        let now = monotonicNanoseconds()
+        guard now - started > 2_000_000_000, now - lastProgressPrint > 1_000_000_000 else { return }
+        lastProgressPrint = now
+        printError("tcpchat-bench: \(text())")
+    }
+}
+
+/// An IPv4 socket address.
+struct IPv4Address {
+    var storage = sockaddr_in()
+
+    init?(_ host: String, port: Int) {
+        storage.sin_family = sa_family_t(AF_INET)
+        storage.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &storage.sin_addr) == 1 else { return nil }
+    }
+
+    /// 127.0.0.(1 + index), port 0.
+    init(sourceIndex: Int) {
+        storage.sin_family = sa_family_t(AF_INET)
+        storage.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001 + sourceIndex).bigEndian)
+    }
+
+    func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        withUnsafePointer(to: storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case usage(String)
+    case system(String)
+
+    var description: String {
+        switch self {
+        case .usage(let text), .system(let text): return text
+        }
+    }
+}
+
+/// One line to standard error, in one write(2).
+func printError(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}

@@ -1,0 +1,42 @@
+// What one tcpchat-bench run does, as the command line described it.
+
+struct LoadPlan {
+    /// The server: an IPv4 address (the bench binds its sockets to 127.0.0.x source addresses).
+    var host: String
+    var port: Int
+    /// Connections that read everything (the senders are among them).
+    var clients: Int
+    /// Extra connections that never read a byte, connected before the others.
+    var slowReaders: Int
+    /// How many of the reading clients send.
+    var senders: Int
+    var messagesPerSender: Int
+    /// Bytes per message line, LF included.
+    var messageBytes: Int
+    /// Messages per second, all senders together; 0 = flat out.
+    var rate: Double
+    /// At most this many messages sent but not yet delivered to every receiver; 0 = no bound.
+    var window: Int
+    /// Sent by each connection right after it connects; `{n}` becomes the connection's number.
+    var firstLine: String?
+    /// Find the payload anywhere in a received line, not only after `<nick> `.
+    var prefixAgnostic: Bool
+    /// New connections per second; 0 = as fast as 128 at a time allow. Servers with a short
+    /// listen backlog (ncat) need a gentler pace.
+    var connectRate: Double
+    /// Spread connections over the source addresses 127.0.0.1 … 127.0.0.N.
+    var sourceAddresses: Int
+    /// The server's process id, to read its resident memory from /proc.
+    var serverPID: Int32?
+    /// Seconds to keep the connections open, reading, between registration and the messages.
+    var holdSeconds: Double
+    /// Give up waiting for every connection to be registered after this many seconds.
+    var registerTimeoutSeconds: Double
+    /// End the run when nothing was delivered for this many seconds (lost lines, a stalled server).
+    var idleTimeoutSeconds: Double
+    /// Print progress on standard error.
+    var showProgress: Bool
+
+    var totalMessages: Int { senders * messagesPerSender }
+    var totalConnections: Int { clients + slowReaders }
+}
