@@ -43,6 +43,24 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How to read lines that are not valid UTF-8: gbk (decode as GBK, as the seed lesson's clients send) or none (invalid bytes become U+FFFD).", valueName: "gbk|none"))
     var fallbackEncoding: String = "none"
 
+    @Option(help: ArgumentHelp("Flood control: lines per second a client may send after its burst; a faster client is read more slowly (nothing is dropped).", valueName: "lines"))
+    var rate: Double = 10
+
+    @Option(help: ArgumentHelp("Flood control: lines a client may send at once before --rate applies.", valueName: "lines"))
+    var burst: Int = 20
+
+    @Flag(help: "Turn flood control off (for benchmarks and trusted networks).")
+    var noRateLimit = false
+
+    @Option(help: ArgumentHelp("Most connections from one IP address, loopback included; 0 = no cap.", valueName: "n"))
+    var maxPerIp: Int = 256
+
+    @Option(help: ArgumentHelp("Disconnect a client that sends no line within this many seconds of connecting; 0 = no deadline.", valueName: "seconds"))
+    var firstLineTimeout: Int = 0
+
+    @Option(help: ArgumentHelp("Disconnect a client that sends nothing for this many seconds; 0 = never (TCP keepalive still finds dead peers).", valueName: "seconds"))
+    var idleTimeout: Int = 0
+
     @Flag(help: "Log every connect and disconnect, with the peer's address and the reason, to standard error.")
     var verbose = false
 
@@ -61,12 +79,18 @@ struct ServerCommand: ParsableCommand {
         settings.maxQueueBytes = maxQueue
         settings.historyLength = history
         settings.fallbackEncoding = FallbackEncoding(rawValue: fallbackEncoding) ?? .none
+        settings.linesPerSecond = noRateLimit ? 0 : rate
+        settings.burstLines = burst
+        settings.maxConnectionsPerAddress = maxPerIp
+        settings.firstLineTimeoutSeconds = firstLineTimeout
+        settings.idleTimeoutSeconds = idleTimeout
         let verbose = self.verbose
         settings.log = { level, message in
             guard verbose || level <= .warning else { return }
             printError("tcpchat-server: \(message)")
         }
 
+        DescriptorLimit.raise(toServe: maxClients)
         let server: ChatServer
         do {
             server = try ChatServer(configuration: settings)
@@ -117,6 +141,23 @@ enum StopSignals {
 }
 
 /// One line to standard error, in one write(2) so concurrent lines do not interleave.
+/// Each client costs a descriptor: raise the soft RLIMIT_NOFILE toward the hard limit so that
+/// --max-clients can be reached. (The program does this, not the library: a library must not
+/// change process-wide limits behind its host's back.)
+enum DescriptorLimit {
+    static func raise(toServe clients: Int) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = rlim_t(clients + 64)  // listener, epoll, eventfd, reserve, stdio and slack
+        guard limit.rlim_cur < wanted else { return }
+        limit.rlim_cur = min(wanted, limit.rlim_max)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        if limit.rlim_cur < wanted {
+            printError("tcpchat-server: warning: the descriptor limit (\(limit.rlim_max)) allows about \(Int(limit.rlim_cur) - 64) clients, fewer than --max-clients \(clients)")
+        }
+    }
+}
+
 func printError(_ text: String) {
     var line = text + "\n"
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }

@@ -22,6 +22,7 @@ final class RunningServer {
         var configuration = ChatServerConfiguration()
         configuration.host = host
         configuration.port = 0
+        configuration.linesPerSecond = 0  // tests that flood are not about flood control
         adjust(&configuration)
         server = try ChatServer(configuration: configuration)
         try server.start()

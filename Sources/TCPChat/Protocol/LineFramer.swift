@@ -30,20 +30,33 @@ public struct LineFramer {
 
     /// Feeds received bytes; calls `onEvent` for each complete line or overlong line, in order.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ onEvent: (Event) -> Void) {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        _ = consume(bytes) { event in
+            onEvent(event)
+            return true
+        }
+    }
+
+    /// Feeds received bytes until `onEvent` returns false (the caller wants no more lines for
+    /// now, e.g. its rate limit ran out). Returns how many bytes were consumed: the caller keeps
+    /// the rest and feeds it again later. Returns `bytes.count` when it was not stopped.
+    public mutating func consume(_ bytes: UnsafeRawBufferPointer, _ onEvent: (Event) -> Bool) -> Int {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
         var start = 0
         let end = bytes.count
         while start < end {
             let remaining = end - start
             guard let found = memchr(base + start, 0x0A, remaining) else {
-                absorbTail(UnsafeRawBufferPointer(start: base + start, count: remaining), onEvent)
-                return
+                absorbTail(UnsafeRawBufferPointer(start: base + start, count: remaining)) { _ = onEvent($0) }
+                return end
             }
             let newline = UnsafeRawPointer(found) - base
             let piece = UnsafeRawBufferPointer(start: base + start, count: newline - start)
-            finishLine(piece, onEvent)
             start = newline + 1
+            var wantsMore = true
+            finishLine(piece) { wantsMore = onEvent($0) }
+            if !wantsMore { return start }
         }
+        return end
     }
 
     /// Bytes with no LF in them: keep them for later, or drop them when over the limit.

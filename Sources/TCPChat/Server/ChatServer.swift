@@ -38,6 +38,7 @@ public final class ChatServer: @unchecked Sendable {
     private let started = Atomic<Bool>(false)
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let loopThread = Mutex<pthread_t?>(nil)
+    private let counters = StatisticsCounters()
 
     // Loop thread only.
     private var listenerFD: Int32 = -1
@@ -52,6 +53,7 @@ public final class ChatServer: @unchecked Sendable {
     private var dirty: [ClientConnection] = []
     private var closing: [ClientConnection] = []
     private var sanitizer: TextSanitizer
+    private var connectionsPerHost: [String: Int] = [:]
     private var shuttingDown = false
     private let readBuffer: UnsafeMutableRawBufferPointer
     private let iovecs: UnsafeMutablePointer<iovec>
@@ -83,6 +85,9 @@ public final class ChatServer: @unchecked Sendable {
 
     /// The bound port, or -1 before `bind()`.
     public var port: Int { boundPort.load(ordering: .acquiring) }
+
+    /// What the server has done so far. Any thread.
+    public var statistics: ServerStatistics { counters.snapshot }
 
     /// The bound address, or nil before `bind()`.
     public var address: SocketAddress? { boundAddress.withLock { $0 } }
@@ -162,6 +167,9 @@ public final class ChatServer: @unchecked Sendable {
     // MARK: The loop
 
     private func serve() {
+        if configuration.idleTimeoutSeconds > 0 || configuration.firstLineTimeoutSeconds > 0 {
+            scheduleTimeoutSweep()
+        }
         while !loop.isStopped {
             loop.poll(timeoutMilliseconds: -1) { token, readiness in handle(token, readiness) }
             settle()
@@ -179,7 +187,14 @@ public final class ChatServer: @unchecked Sendable {
         }
         let fd = Int(token & 0xFFFF_FFFF)
         guard fd < connections.count, let connection = connections[fd], connection.token == token else { return }
-        if readiness.readable && connection.state == .open { read(from: connection) }
+        if readiness.readable && connection.state == .open {
+            if connection.throttled {
+                // Not reading for now; but a peer that hung up must not keep waking the loop.
+                if readiness.hangup { doom(connection, reason: "connection closed") }
+            } else {
+                read(from: connection)
+            }
+        }
         if readiness.writable && connection.state != .closed { flush(connection) }
     }
 
@@ -217,13 +232,18 @@ public final class ChatServer: @unchecked Sendable {
             }
             guard case .done(let (fd, address)) = accepted else { return }
             let peer = address?.description ?? "?"
+            let host = address?.host ?? "?"
+            let perAddress = configuration.maxConnectionsPerAddress
             if shuttingDown {
                 refuse(fd, Wire.error("server shutting down"))
             } else if connectionCount >= configuration.maxClients {
                 log(.warning, "refused \(peer): server full (\(configuration.maxClients) clients)")
                 refuse(fd, Wire.error("server full (\(configuration.maxClients) clients); try again later"))
+            } else if perAddress > 0 && connectionsPerHost[host, default: 0] >= perAddress {
+                log(.warning, "refused \(peer): \(perAddress) connections from \(host) already")
+                refuse(fd, Wire.error("too many connections from your address (\(perAddress)); close some and try again"))
             } else {
-                admit(fd, peer: peer)
+                admit(fd, peer: peer, host: host)
             }
         }
     }
@@ -267,17 +287,23 @@ public final class ChatServer: @unchecked Sendable {
 
     /// Sends one error line (best effort, never blocks) and closes.
     private func refuse(_ fd: Int32, _ line: String) {
+        counters.refused.add(1, ordering: .relaxed)
         var text = line
         text.withUTF8 { _ = try? Sys.send(fd, UnsafeRawBufferPointer($0)) }
         Sys.close(fd)
     }
 
-    private func admit(_ fd: Int32, peer: String) {
+    private func admit(_ fd: Int32, peer: String, host: String) {
         generation &+= 1
         let token = (generation << 32) | UInt64(UInt32(bitPattern: fd))
         let nick = nextGuestNick()
-        let connection = ClientConnection(fd: fd, token: token, address: peer, nick: nick,
-                                          maxLineBytes: configuration.maxLineBytes)
+        let now = monotonicMilliseconds()
+        let connection = ClientConnection(fd: fd, token: token, address: peer, host: host, nick: nick,
+                                          maxLineBytes: configuration.maxLineBytes, now: now)
+        if configuration.linesPerSecond > 0 {
+            connection.bucket = TokenBucket(linesPerSecond: configuration.linesPerSecond,
+                                            burst: configuration.burstLines, now: now)
+        }
         do { try loop.register(fd, token: token, interest: .read) } catch {
             log(.error, "cannot watch \(peer): \(error)")
             Sys.close(fd)
@@ -289,6 +315,9 @@ public final class ChatServer: @unchecked Sendable {
         }
         connections[index] = connection
         connectionCount += 1
+        connectionsPerHost[host, default: 0] += 1
+        counters.accepted.add(1, ordering: .relaxed)
+        counters.connections.add(1, ordering: .relaxed)
         nicks[Names.key(nick)] = connection
         log(.info, "connect \(peer) as \(nick)")
         send(Wire.notice("welcome to tcpchat, \(nick)! /nick NAME changes your nick, /help lists the commands"), to: connection)
@@ -318,17 +347,104 @@ public final class ChatServer: @unchecked Sendable {
                 beginDrain(connection, reason: "connection closed")
                 return
             }
-            connection.framer.feed(UnsafeRawBufferPointer(rebasing: readBuffer[..<count])) { event in
-                guard connection.state == .open, connection.pendingCloseReason == nil else { return }
-                switch event {
-                case .line(let bytes):
-                    handleLine(bytes, from: connection)
-                case .overlong:
-                    send(Wire.error("line too long (over \(configuration.maxLineBytes) bytes); it was discarded"), to: connection)
-                }
+            let now = monotonicMilliseconds()
+            connection.lastInputAt = now
+            connection.bucket?.refill(now: now)
+            let input = UnsafeRawBufferPointer(rebasing: readBuffer[..<count])
+            let used = handleInput(input, from: connection)
+            guard connection.state == .open, connection.pendingCloseReason == nil else { return }
+            if used < count {
+                connection.pendingInput = Array(input[used...])
+                throttle(connection)
+                return
             }
-            if connection.state != .open || connection.pendingCloseReason != nil || count < readBuffer.count { return }
+            if count < readBuffer.count { return }
         }
+    }
+
+    /// Hands the lines in `input` to the chat while the client's bucket has tokens. Returns the
+    /// bytes used; the rest waits in `pendingInput` until the bucket refills.
+    private func handleInput(_ input: UnsafeRawBufferPointer, from connection: ClientConnection) -> Int {
+        if let bucket = connection.bucket, !bucket.hasToken { return 0 }
+        return connection.framer.consume(input) { event in
+            guard connection.state == .open, connection.pendingCloseReason == nil else { return false }
+            connection.hasSentALine = true
+            switch event {
+            case .line(let bytes):
+                handleLine(bytes, from: connection)
+            case .overlong:
+                send(Wire.error("line too long (over \(configuration.maxLineBytes) bytes); it was discarded"), to: connection)
+            }
+            return connection.bucket?.spend() ?? true
+        }
+    }
+
+    /// Out of tokens: stop reading this socket until one is back (TCP backpressure slows the
+    /// sender; nothing is dropped).
+    private func throttle(_ connection: ClientConnection) {
+        guard !connection.throttled, let bucket = connection.bucket else { return }
+        connection.throttled = true
+        counters.throttled.add(1, ordering: .relaxed)
+        updateInterest(connection)
+        loop.schedule(after: bucket.millisecondsUntilToken) { [weak self, connection] in
+            self?.resume(connection)
+        }
+    }
+
+    private func resume(_ connection: ClientConnection) {
+        guard connection.throttled, connection.state == .open, connection.pendingCloseReason == nil else { return }
+        connection.throttled = false
+        connection.bucket?.refill(now: monotonicMilliseconds())
+        if !connection.pendingInput.isEmpty {
+            let input = connection.pendingInput
+            connection.pendingInput = []
+            let used = input.withUnsafeBytes { handleInput($0, from: connection) }
+            guard connection.state == .open, connection.pendingCloseReason == nil else { return }
+            if used < input.count {
+                connection.pendingInput = Array(input[used...])
+                throttle(connection)
+                return
+            }
+        }
+        updateInterest(connection)
+    }
+
+    /// Tells epoll what this connection waits for: input while open and not throttled, output
+    /// while bytes are queued or it is draining.
+    private func updateInterest(_ connection: ClientConnection) {
+        guard connection.state != .closed else { return }
+        var interest: EventLoop.Interest = []
+        if connection.state == .open && !connection.throttled { interest.insert(.read) }
+        if connection.wantsWrite || connection.state == .draining { interest.insert(.write) }
+        if interest != connection.interest {
+            connection.interest = interest
+            loop.modify(connection.fd, token: connection.token, interest: interest)
+        }
+    }
+
+    /// Once a second while timeouts are configured: drops clients past their deadlines.
+    private func scheduleTimeoutSweep() {
+        loop.schedule(after: 1000) { [weak self] in
+            guard let self, !self.shuttingDown else { return }
+            self.sweepTimeouts()
+            self.scheduleTimeoutSweep()
+        }
+    }
+
+    private func sweepTimeouts() {
+        let now = monotonicMilliseconds()
+        let firstLine = Int64(configuration.firstLineTimeoutSeconds) * 1000
+        let idle = Int64(configuration.idleTimeoutSeconds) * 1000
+        for case let connection? in connections where connection.state == .open && connection.pendingCloseReason == nil {
+            if firstLine > 0 && !connection.hasSentALine && now - connection.connectedAt >= firstLine {
+                send(Wire.error("disconnected: no line within \(configuration.firstLineTimeoutSeconds) s of connecting"), to: connection)
+                beginDrain(connection, reason: "disconnected: sent nothing within \(configuration.firstLineTimeoutSeconds) s")
+            } else if idle > 0 && now - connection.lastInputAt >= idle {
+                send(Wire.error("disconnected: idle for \(configuration.idleTimeoutSeconds) s"), to: connection)
+                beginDrain(connection, reason: "disconnected: idle for \(configuration.idleTimeoutSeconds) s")
+            }
+        }
+        settle()
     }
 
     private func handleLine(_ bytes: UnsafeRawBufferPointer, from connection: ClientConnection) {
@@ -471,6 +587,7 @@ public final class ChatServer: @unchecked Sendable {
         guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
         connection.output.append(line)
         if connection.output.queuedBytes > configuration.maxQueueBytes {
+            counters.slowReadersDropped.add(1, ordering: .relaxed)
             doom(connection, reason: "disconnected: not reading (over \(configuration.maxQueueBytes) bytes queued)")
             return
         }
@@ -490,13 +607,12 @@ public final class ChatServer: @unchecked Sendable {
             }
             if connection.wantsWrite {
                 connection.wantsWrite = false
-                loop.modify(connection.fd, token: connection.token, interest: .read)
+                updateInterest(connection)
             }
         case .pending:
             if !connection.wantsWrite {
                 connection.wantsWrite = true
-                loop.modify(connection.fd, token: connection.token,
-                            interest: connection.state == .open ? [.read, .write] : .write)
+                updateInterest(connection)
             }
         case .failed(let error):
             doom(connection, reason: ChatServer.reason(for: error))
@@ -519,8 +635,8 @@ public final class ChatServer: @unchecked Sendable {
         detach(connection, reason: reason, announce: true)
         connection.state = .draining
         connection.drainReason = reason
-        loop.modify(connection.fd, token: connection.token, interest: .write)
         connection.wantsWrite = true
+        updateInterest(connection)
         if !connection.isDirty {
             connection.isDirty = true
             dirty.append(connection)
@@ -547,6 +663,10 @@ public final class ChatServer: @unchecked Sendable {
         connection.output.removeAll()
         connections[Int(connection.fd)] = nil
         connectionCount -= 1
+        counters.connections.subtract(1, ordering: .relaxed)
+        if let count = connectionsPerHost[connection.host] {
+            connectionsPerHost[connection.host] = count > 1 ? count - 1 : nil
+        }
         log(.info, "disconnect \(connection.address) \(connection.nick): \(reason)")
         if shuttingDown && connectionCount == 0 { loop.stop() }
     }
@@ -563,7 +683,7 @@ public final class ChatServer: @unchecked Sendable {
             connection.state = .draining
             connection.drainReason = "server shutting down"
             connection.wantsWrite = true
-            loop.modify(connection.fd, token: connection.token, interest: .write)
+            updateInterest(connection)
         }
         if connectionCount == 0 {
             loop.stop()

@@ -31,6 +31,19 @@ public struct ChatServerConfiguration: Sendable {
     public var historyLength: Int = 20
     /// How to read lines that are not valid UTF-8.
     public var fallbackEncoding: FallbackEncoding = .none
+    /// Flood control: lines a client may send per second once its burst is spent. A client
+    /// over it is not dropped: the server reads from it more slowly. 0 = no limit.
+    public var linesPerSecond: Double = 10
+    /// Flood control: lines a client may send at once before `linesPerSecond` applies.
+    public var burstLines: Int = 20
+    /// Connections allowed from one IP address (loopback included); 0 = no cap.
+    public var maxConnectionsPerAddress: Int = 256
+    /// A client that sends no line within this many seconds of connecting is disconnected;
+    /// 0 = no deadline.
+    public var firstLineTimeoutSeconds: Int = 0
+    /// A client that sends nothing for this many seconds is disconnected; 0 = never.
+    /// (TCP keepalive is always on, so dead peers are found even with this off.)
+    public var idleTimeoutSeconds: Int = 0
     /// How long a graceful stop waits for queues to flush, in milliseconds.
     public var shutdownGraceMilliseconds: Int = 1000
     /// Receives diagnostics on the loop thread. The library never prints.
@@ -48,6 +61,10 @@ public struct ChatServerConfiguration: Sendable {
         if maxQueueBytes < maxLineBytes * 2 { return "max queue must be at least twice max line (\(maxLineBytes * 2) bytes; got \(maxQueueBytes))" }
         if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
         if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
+        if !(linesPerSecond >= 0) { return "rate must be 0 (no limit) or more lines per second (got \(linesPerSecond))" }
+        if burstLines < 1 { return "burst must be at least 1 line (got \(burstLines))" }
+        if maxConnectionsPerAddress < 0 { return "max per address must be 0 (no cap) or more (got \(maxConnectionsPerAddress))" }
+        if firstLineTimeoutSeconds < 0 || idleTimeoutSeconds < 0 { return "timeouts must be 0 (off) or more seconds" }
         return nil
     }
 }
