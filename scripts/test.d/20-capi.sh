@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The C API, as a C programmer meets it: Include/tcpchat.h and libtcpchat.so built by SwiftPM.
+#   1. builds libtcpchat.so (its own scratch path) and checks with readelf that it needs only
+#      libc and the Swift runtime (no Foundation);
+#   2. compiles the header alone and Tests/c/*.c with gcc and clang
+#      (-std=c99 -Wall -Wextra -Werror -pedantic), links with -Wl,-z,defs, and compiles
+#      every_symbol.c as C++ (g++), so the extern "C" guards and every declared function are
+#      checked -- a function declared but not implemented fails the link;
+#   3. runs every test, then every test under valgrind (no error, no leak; the suppressions
+#      in Tests/c/swift-runtime.supp say what they hide and why);
+#   4. builds a ThreadSanitizer libtcpchat and runs test_threads (the cross-thread calls)
+#      against it with clang -fsanitize=thread (see Tests/c/tsan.supp);
+#   5. compiles the C examples with the same flags (scripts/test.d/21-examples.sh runs them).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export SWIFT_BACKTRACE=enable=no
+
+for tool in gcc g++ clang valgrind readelf; do
+  command -v "$tool" >/dev/null || { echo "20-capi: $tool is missing (scripts/test installs it)"; exit 1; }
+done
+
+# swift build, quiet unless it fails.
+build() {
+  local log
+  if ! log=$(swift build "$@" 2>&1); then echo "$log"; echo "20-capi: swift build $* failed"; exit 1; fi
+}
+
+scratch=.build-capi-test
+out=$scratch/c
+mkdir -p "$out"
+CFLAGS=(-std=c99 -Wall -Wextra -Werror -pedantic -g -IInclude)
+
+echo "-- building libtcpchat.so"
+build --scratch-path "$scratch" --product tcpchat
+lib=$(cd "$(swift build --scratch-path "$scratch" --show-bin-path)" && pwd)
+[ -f "$lib/libtcpchat.so" ] || { echo "20-capi: no $lib/libtcpchat.so"; exit 1; }
+LINK=(-L"$lib" -Wl,-z,defs -Wl,-rpath,"$lib" -ltcpchat -lpthread)
+
+echo "-- readelf -d libtcpchat.so: only libc and the Swift runtime"
+needed=$(readelf -d "$lib/libtcpchat.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+echo "$needed" | tr '\n' ' '; echo
+unexpected=$(echo "$needed" | grep -Ev '^(libswift[A-Za-z_]*\.so|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1)$' || true)
+if [ -n "$unexpected" ]; then echo "20-capi: unexpected dependencies: $unexpected"; exit 1; fi
+if echo "$needed" | grep -qi foundation; then echo "20-capi: libtcpchat.so needs Foundation"; exit 1; fi
+
+echo "-- the header alone: C99 (gcc, clang) and C++ (g++)"
+for cc in gcc clang; do
+  echo '#include "tcpchat.h"' | "$cc" -x c "${CFLAGS[@]}" -fsyntax-only -
+done
+echo '#include "tcpchat.h"' | g++ -x c++ -Wall -Wextra -Werror -pedantic -IInclude -fsyntax-only -
+
+echo "-- compiling Tests/c with gcc and clang, every_symbol.c also as C++"
+tests=(every_symbol test_misuse test_chat test_threads test_sigpipe)
+for cc in gcc clang; do
+  for test in "${tests[@]}"; do
+    "$cc" "${CFLAGS[@]}" "Tests/c/$test.c" -o "$out/$test-$cc" "${LINK[@]}"
+  done
+done
+g++ -x c++ -Wall -Wextra -Werror -pedantic -IInclude Tests/c/every_symbol.c -o "$out/every_symbol-cxx" "${LINK[@]}"
+
+echo "-- running"
+"$out/every_symbol-cxx"
+for cc in gcc clang; do
+  for test in "${tests[@]}"; do
+    timeout 120 "$out/$test-$cc"
+  done
+done
+
+echo "-- valgrind"
+for test in "${tests[@]}"; do
+  log=$out/$test.valgrind.log
+  status=0
+  timeout 300 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+    --suppressions=Tests/c/swift-runtime.supp "$out/$test-gcc" >"$log" 2>&1 || status=$?
+  # valgrind cannot read some DWARF 5 forms in the Swift debug info; those notes are noise.
+  grep -Ev 'unhandled dwarf2 abbrev|get_Form_|DW_FORM|Serious error when reading debug info|When reading debug info from' "$log" || true
+  [ "$status" = 0 ] || { echo "20-capi: valgrind reported errors in $test (status $status)"; exit 1; }
+done
+
+echo "-- ThreadSanitizer: test_threads against a TSan build of libtcpchat"
+tsan_scratch=.build-capi-tsan
+build --scratch-path "$tsan_scratch" --sanitize=thread --product tcpchat
+tsan_lib=$(cd "$(swift build --scratch-path "$tsan_scratch" --sanitize=thread --show-bin-path)" && pwd)
+# The toolchain's clang carries the TSan runtime Swift uses; that runtime also intercepts
+# libdispatch, so the program links the toolchain's libdispatch and BlocksRuntime.
+swift_lib=$(dirname "$(dirname "$(command -v swift)")")/lib/swift/linux
+clang "${CFLAGS[@]}" -fsanitize=thread Tests/c/test_threads.c -o "$out/test_threads-tsan" \
+  -L"$tsan_lib" -Wl,-rpath,"$tsan_lib" -ltcpchat -lpthread \
+  -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch -lBlocksRuntime
+TSAN_OPTIONS="suppressions=$PWD/Tests/c/tsan.supp halt_on_error=1 exitcode=66" timeout 300 "$out/test_threads-tsan"
+
+if [ -d examples/c ] && compgen -G 'examples/c/*.c' >/dev/null; then
+  echo "-- compiling examples/c"
+  for cc in gcc clang; do
+    for example in examples/c/*.c; do
+      "$cc" "${CFLAGS[@]}" "$example" -o "$out/$(basename "$example" .c)-$cc" "${LINK[@]}"
+    done
+  done
+fi
+echo "20-capi: ok"
