@@ -45,6 +45,10 @@ let package = Package(
             ],
             path: "Sources/tcpchat-bench"
         ),
+        // examples/swift: the C examples' twins on the Swift API (README: "Using the library
+        // from C and Swift").
+        .executableTarget(name: "example-chat-client", dependencies: ["TCPChat"], path: "examples/swift/chat-client"),
+        .executableTarget(name: "example-embedded-server", dependencies: ["TCPChat"], path: "examples/swift/embedded-server"),
         .testTarget(
             name: "TCPChatTests",
             dependencies: ["TCPChat"],
