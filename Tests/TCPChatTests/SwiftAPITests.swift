@@ -1,0 +1,196 @@
+// The Swift API as a Swift program uses it: ChatServer on a loopback port 0, ChatClient with its
+// `lines` async sequence, and the version constants shared with Include/tcpchat.h.
+// A watchdog closes a client after a generous delay, so a missing line ends the stream (and
+// fails the test) instead of hanging; nothing here asserts on timing.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTCPChat
+import Testing
+@testable import TCPChat
+
+@Suite("Swift API: ChatClient over ChatServer")
+struct SwiftAPITests {
+    @Test("a client reads the welcome and join notices from `lines`")
+    func welcome() async throws {
+        let server = try SwiftAPIServer()
+        defer { server.shutDown() }
+        let client = try server.client()
+        var lines = WatchedLines(client)
+        defer { lines.cancelWatchdog() }
+        let welcome = try await lines.next(startingWith: "* welcome to tcpchat, ")
+        #expect(welcome.contains("guest"))
+        _ = try await lines.next(startingWith: "* you joined #lobby")
+        client.close()
+    }
+
+    @Test("three clients: room chat, a private message, a broadcast")
+    func threeClients() async throws {
+        let server = try SwiftAPIServer()
+        defer { server.shutDown() }
+        var ada = try await server.join(as: "ada")
+        var bob = try await server.join(as: "bob")
+        var cy = try await server.join(as: "cy")
+        defer { [ada, bob, cy].forEach { $0.cancelWatchdog() } }
+
+        try ada.client.send("hello, everyone")
+        #expect(try await bob.next(startingWith: "<ada>") == "<ada> hello, everyone")
+        #expect(try await cy.next(startingWith: "<ada>") == "<ada> hello, everyone")
+
+        try ada.client.send("/msg bob psst")
+        #expect(try await bob.next(startingWith: "<ada -> bob>") == "<ada -> bob> psst")
+        #expect(try await ada.next(startingWith: "<ada -> bob>") == "<ada -> bob> psst")
+
+        server.server.broadcast(room: "#lobby", text: "maintenance at noon")
+        #expect(try await ada.next(startingWith: "* maintenance") == "* maintenance at noon")
+        #expect(try await bob.next(startingWith: "* maintenance") == "* maintenance at noon")
+        // cy joined last, so it saw only ada's line, and not the private message, before this.
+        #expect(try await cy.nextLine() == "* maintenance at noon")
+        try cy.client.send("/who")
+        #expect(try await cy.nextLine() == "* people in #lobby (3): ada bob cy")
+        [ada, bob, cy].forEach { $0.client.close() }
+    }
+
+    @Test("stopping the server ends `lines` normally, after the goodbye")
+    func serverStop() async throws {
+        let server = try SwiftAPIServer()
+        var lines = try await server.join(as: "ada")
+        defer { lines.cancelWatchdog() }
+        server.shutDown()
+        _ = try await lines.next(startingWith: "* server shutting down, goodbye")
+        #expect(try await lines.nextLine() == nil)
+    }
+
+    @Test("/quit: a goodbye, then `lines` finishes")
+    func quit() async throws {
+        let server = try SwiftAPIServer()
+        defer { server.shutDown() }
+        var lines = try await server.join(as: "ada")
+        defer { lines.cancelWatchdog() }
+        try lines.client.send("/quit bye")
+        _ = try await lines.next(startingWith: "* goodbye, ada")
+        #expect(try await lines.nextLine() == nil)
+    }
+
+    @Test("shutdownWrite: sending fails, the server closes, `lines` finishes")
+    func halfClose() async throws {
+        let server = try SwiftAPIServer()
+        defer { server.shutDown() }
+        var lines = try await server.join(as: "ada")
+        defer { lines.cancelWatchdog() }
+        lines.client.shutdownWrite()
+        #expect(throws: SystemError.self) { try lines.client.send("too late") }
+        while try await lines.nextLine() != nil {}
+    }
+
+    @Test("close: `lines` finishes and sending fails")
+    func close() async throws {
+        let server = try SwiftAPIServer()
+        defer { server.shutDown() }
+        var lines = try await server.join(as: "ada")
+        defer { lines.cancelWatchdog() }
+        lines.client.close()
+        lines.client.close()  // idempotent
+        while try await lines.nextLine() != nil {}
+        #expect(throws: SystemError.self) { try lines.client.send("anyone?") }
+    }
+
+    @Test("connection refused and an unresolvable host are SocketErrors")
+    func connectFailures() throws {
+        // A port that was free a moment ago: bind a server, note its port, stop it.
+        let probe = try SwiftAPIServer()
+        let port = probe.server.port
+        probe.shutDown()
+        do {
+            _ = try ChatClient(host: "127.0.0.1", port: port)
+            Issue.record("connected to a stopped server")
+        } catch {
+            guard case .connect(_, let code) = error else { throw error }
+            #expect(code == ECONNREFUSED)
+        }
+        // glibc rejects this name itself, without asking a name server.
+        do {
+            _ = try ChatClient(host: "bad host!", port: 6789)
+            Issue.record("resolved an invalid host name")
+        } catch {
+            guard case .resolve = error else { throw error }
+        }
+    }
+
+    @Test("the version comes from Include/tcpchat.h, for Swift and C alike")
+    func version() {
+        #expect(TCPChatVersion.major == Int(TCPCHAT_VERSION_MAJOR))
+        #expect(TCPChatVersion.minor == Int(TCPCHAT_VERSION_MINOR))
+        #expect(TCPChatVersion.patch == Int(TCPCHAT_VERSION_PATCH))
+        #expect(TCPChatVersion.string == "\(TCPChatVersion.major).\(TCPChatVersion.minor).\(TCPChatVersion.patch)")
+        #expect(String(cString: tcpchat_version()) == TCPChatVersion.string)
+    }
+}
+
+// MARK: Helpers
+
+/// A ChatServer on 127.0.0.1, port 0, serving on its own thread.
+private final class SwiftAPIServer: Sendable {
+    let server: ChatServer
+
+    init() throws {
+        var configuration = ChatServerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        server = try ChatServer(configuration: configuration)
+        try server.start()
+    }
+
+    func client() throws -> ChatClient {
+        try ChatClient(host: "127.0.0.1", port: server.port)
+    }
+
+    /// A client that has joined #lobby and is called `nick`.
+    func join(as nick: String) async throws -> WatchedLines {
+        var lines = WatchedLines(try client())
+        _ = try await lines.next(startingWith: "* you joined #lobby")
+        try lines.client.send("/nick \(nick)")
+        _ = try await lines.next(startingWith: "* you are now known as \(nick)")
+        return lines
+    }
+
+    func shutDown() {
+        server.stop()
+        server.wait()
+    }
+}
+
+private struct StreamEnded: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// A client's `lines`, read one at a time; a watchdog closes the client if the test is stuck.
+private struct WatchedLines {
+    let client: ChatClient
+    private var iterator: AsyncThrowingStream<String, any Error>.AsyncIterator
+    private let watchdog: Task<Void, Never>
+
+    init(_ client: ChatClient) {
+        self.client = client
+        iterator = client.lines.makeAsyncIterator()
+        watchdog = Task { [client] in
+            try? await Task.sleep(for: .seconds(20))
+            if !Task.isCancelled { client.close() }
+        }
+    }
+
+    func cancelWatchdog() { watchdog.cancel() }
+
+    /// The next line, or nil once the stream has finished.
+    mutating func nextLine() async throws -> String? {
+        try await iterator.next()
+    }
+
+    /// Skips lines until one starts with `prefix`.
+    mutating func next(startingWith prefix: String) async throws -> String {
+        while let line = try await iterator.next() {
+            if line.hasPrefix(prefix) { return line }
+        }
+        throw StreamEnded(description: "the stream ended before a line starting \"\(prefix)\"")
+    }
+}
