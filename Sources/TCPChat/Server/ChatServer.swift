@@ -578,15 +578,23 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     private func fanOut(_ line: SharedBuffer, in room: Room, except sender: ClientConnection?) {
-        for member in room.members where member !== sender {
-            enqueue(line, to: member)
+        // The hottest loop of the server (N appends per line): walk the members without
+        // retaining each one. Safe because nothing leaves `room.members` during a fan-out
+        // (a member that fails is only doomed, and detached later in settle()).
+        room.members.withUnsafeBufferPointer { members in
+            for index in members.indices {
+                Unmanaged.passUnretained(members[index])._withUnsafeGuaranteedRef { member in
+                    if member !== sender { enqueue(line, to: member) }
+                }
+            }
         }
     }
 
     private func enqueue(_ line: SharedBuffer, to connection: ClientConnection) {
         guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
-        connection.output.append(line)
-        if connection.output.queuedBytes > configuration.maxQueueBytes {
+        // The connection owns its queue: no retain of it per line.
+        let queued = Unmanaged.passUnretained(connection.output)._withUnsafeGuaranteedRef { $0.append(line) }
+        if queued > configuration.maxQueueBytes {
             counters.slowReadersDropped.add(1, ordering: .relaxed)
             doom(connection, reason: "disconnected: not reading (over \(configuration.maxQueueBytes) bytes queued)")
             return
