@@ -43,6 +43,9 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How to read lines that are not valid UTF-8: gbk (decode as GBK, as the seed lesson's clients send) or none (invalid bytes become U+FFFD).", valueName: "gbk|none"))
     var fallbackEncoding: String = "none"
 
+    @Option(help: ArgumentHelp("Rooms with more members than this do not announce joins, leaves and nick changes; 0 = always announce.", valueName: "members"))
+    var announceLimit: Int = 1000
+
     @Option(help: ArgumentHelp("Flood control: lines per second a client may send after its burst; a faster client is read more slowly (nothing is dropped).", valueName: "lines"))
     var rate: Double = 10
 
@@ -79,6 +82,7 @@ struct ServerCommand: ParsableCommand {
         settings.maxQueueBytes = maxQueue
         settings.historyLength = history
         settings.fallbackEncoding = FallbackEncoding(rawValue: fallbackEncoding) ?? .none
+        settings.announceLimit = announceLimit
         settings.linesPerSecond = noRateLimit ? 0 : rate
         settings.burstLines = burst
         settings.maxConnectionsPerAddress = maxPerIp

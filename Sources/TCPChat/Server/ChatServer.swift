@@ -523,7 +523,7 @@ public final class ChatServer: @unchecked Sendable {
         connection.nick = name
         send(Wire.notice("you are now known as \(name)"), to: connection)
         if let room = connection.room {
-            fanOut(SharedBuffer(Wire.notice("\(old) is now known as \(name)")), in: room, except: connection)
+            announce("\(old) is now known as \(name)", in: room, except: connection)
         }
     }
 
@@ -549,7 +549,7 @@ public final class ChatServer: @unchecked Sendable {
             room = Room(name: name, historyLength: configuration.historyLength)
             rooms[key] = room
         }
-        fanOut(SharedBuffer(Wire.notice("\(connection.nick) joined \(room.name)")), in: room, except: nil)
+        announce("\(connection.nick) joined \(room.name)", in: room, except: nil)
         room.add(connection)
         connection.room = room
         let others = room.members.count - 1
@@ -567,7 +567,7 @@ public final class ChatServer: @unchecked Sendable {
         guard let room = connection.room else { return }
         room.remove(connection)
         connection.room = nil
-        if let what { fanOut(SharedBuffer(Wire.notice("\(connection.nick) \(what)")), in: room, except: nil) }
+        if let what { announce("\(connection.nick) \(what)", in: room, except: nil) }
         if room.isEmpty && room.name != ChatServer.lobby { rooms.removeValue(forKey: Names.key(room.name)) }
     }
 
@@ -575,6 +575,15 @@ public final class ChatServer: @unchecked Sendable {
 
     private func send(_ text: String, to connection: ClientConnection) {
         enqueue(SharedBuffer(text), to: connection)
+    }
+
+    /// A presence notice (join, leave, nick change) for the room. Rooms larger than
+    /// `announceLimit` stay quiet: announcing every arrival to everyone costs O(members²) and
+    /// would fill the queues of people who only listen.
+    private func announce(_ text: String, in room: Room, except sender: ClientConnection?) {
+        let limit = configuration.announceLimit
+        guard limit == 0 || room.members.count <= limit else { return }
+        fanOut(SharedBuffer(Wire.notice(text)), in: room, except: sender)
     }
 
     private func fanOut(_ line: SharedBuffer, in room: Room, except sender: ClientConnection?) {

@@ -29,6 +29,9 @@ public struct ChatServerConfiguration: Sendable {
     public var maxQueueBytes: Int = 256 * 1024
     /// Lines of history a room keeps and replays to people who join.
     public var historyLength: Int = 20
+    /// Rooms with more members than this do not announce joins, leaves and nick changes
+    /// (chat and /me are always relayed); 0 = always announce.
+    public var announceLimit: Int = 1000
     /// How to read lines that are not valid UTF-8.
     public var fallbackEncoding: FallbackEncoding = .none
     /// Flood control: lines a client may send per second once its burst is spent. A client
@@ -62,6 +65,7 @@ public struct ChatServerConfiguration: Sendable {
         if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
         if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
         if !(linesPerSecond >= 0) { return "rate must be 0 (no limit) or more lines per second (got \(linesPerSecond))" }
+        if announceLimit < 0 { return "announce limit must be 0 (always) or more members (got \(announceLimit))" }
         if burstLines < 1 { return "burst must be at least 1 line (got \(burstLines))" }
         if maxConnectionsPerAddress < 0 { return "max per address must be 0 (no cap) or more (got \(maxConnectionsPerAddress))" }
         if firstLineTimeoutSeconds < 0 || idleTimeoutSeconds < 0 { return "timeouts must be 0 (off) or more seconds" }
