@@ -141,8 +141,9 @@ const char *tcpchat_strerror(int code);
 ** THREADING. A server has one loop thread that owns every socket and all chat state: the
 ** thread tcpchat_server_start() creates, or the thread that calls tcpchat_server_run().
 ** Callbacks run on that thread, one at a time. tcpchat_server_port(), _broadcast() and _stop()
-** may be called from any thread, including from a callback; _create, _bind, _start, _run,
-** _wait and _destroy from any one thread at a time, never from a callback.
+** may be called from any thread, including from a callback. _bind, _start, _run, _wait and
+** _destroy of one server must not run at the same time as each other, and never from that
+** server's callbacks.
 */
 typedef struct tcpchat_server tcpchat_server;
 

@@ -148,6 +148,15 @@ static void check_server_misuse(void) {
 
     /* Destroy stops a running server and waits for it. */
     tcpchat_server_destroy(server);
+
+    /* A stop before serving is not lost: run returns at once, and only once. */
+    config = test_config();
+    CHECK_RC(tcpchat_server_create(&config, &server), TCPCHAT_OK);
+    CHECK_RC(tcpchat_server_stop(server), TCPCHAT_OK);
+    CHECK_RC(tcpchat_server_run(server), TCPCHAT_OK);
+    CHECK_RC(tcpchat_server_run(server), TCPCHAT_ESTATE);
+    CHECK_RC(tcpchat_server_wait(server), TCPCHAT_OK);   /* not started by _start: returns at once */
+    tcpchat_server_destroy(server);
 }
 
 static void check_client_misuse(void) {

@@ -13,10 +13,11 @@ build() {
   local log
   if ! log=$(swift build "$@" 2>&1); then echo "$log"; echo "21-examples: swift build $* failed"; exit 1; fi
 }
-build --scratch-path "$scratch" --product tcpchat
-build --scratch-path "$scratch" --product example-chat-client
-build --scratch-path "$scratch" --product example-embedded-server
-bin=$(cd "$(swift build --scratch-path "$scratch" --show-bin-path)" && pwd)
+DWARF4=(-Xcc -gdwarf-4 -Xswiftc -dwarf-version=4)   # as 20-capi.sh builds this scratch path
+build --scratch-path "$scratch" "${DWARF4[@]}" --product tcpchat
+build --scratch-path "$scratch" "${DWARF4[@]}" --product example-chat-client
+build --scratch-path "$scratch" "${DWARF4[@]}" --product example-embedded-server
+bin=$(cd "$(swift build --scratch-path "$scratch" "${DWARF4[@]}" --show-bin-path)" && pwd)
 work=$(mktemp -d)
 server_pid=""
 cleanup() {
