@@ -297,7 +297,63 @@ def check_half_close():
     server.stop()
 
 
+def check_slowloris(count=1000):
+    server = Server("--no-rate-limit", "--max-per-ip", "0")
+    before = server.rss_kib()
+    socks = []
+    for n in range(count):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(b"x" * 4000)  # just under --max-line, and never a newline
+        socks.append(s)
+    while server.fds() < count:
+        time.sleep(0.05)
+    for s in socks:
+        s.sendall(b"y")  # one more byte each, a slowloris' trickle
+    probe = Client(server.port, "probe")
+    probe.sync()  # the server has read everything sent before this
+    growth = server.rss_kib() - before
+    per = growth * 1024 / count
+    print(f"figure: slowloris: {count} clients each holding 4001 bytes of an unfinished line: RSS grew {growth} KiB, {per:.0f} bytes per client (bound: --max-line + 1 per client)")
+    assert per < 4097 + 4096, f"{per:.0f} bytes per client"
+    for s in socks:
+        s.close()
+    server.stop()
+
+
+def check_stopped_client_process():
+    server = Server("--no-rate-limit")
+    sender, reader = Client(server.port, "sender"), Client(server.port, "reader")
+    script = (
+        "import socket,sys\n"
+        f"s=socket.create_connection(('127.0.0.1',{server.port}))\n"
+        "f=s.makefile('rb')\n"
+        "for line in f: sys.stdout.buffer.write(line); sys.stdout.flush()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert child.stdout.readline().startswith(b"* welcome")
+    reader.wait_for(b"* guest")  # the child has joined
+    os.kill(child.pid, signal.SIGSTOP)
+    for n in range(500):
+        sender.send(f"while stopped {n}")
+    for n in range(500):
+        assert reader.wait_for(b"<sender>") == f"<sender> while stopped {n}".encode()
+    os.kill(child.pid, signal.SIGCONT)
+    got = 0
+    while got < 500:
+        line = child.stdout.readline()
+        assert line, "the stopped client lost its connection"
+        if line.startswith(b"<sender>"):
+            assert line == f"<sender> while stopped {got}\n".encode(), line
+            got += 1
+    child.kill()
+    child.wait()
+    print("figure: SIGSTOP/SIGCONT of a client process: 500 lines sent while it was stopped all arrived, in order, after SIGCONT; others unaffected")
+    server.stop()
+
+
 CHECKS = {
+    "slowloris": check_slowloris,
+    "sigstop": check_stopped_client_process,
     "endless": check_endless_line,
     "stalled": check_stalled_reader,
     "emfile": check_emfile,
