@@ -11,6 +11,9 @@ let package = Package(
         .executable(name: "tcpchat-server", targets: ["tcpchat-server"]),
         // The load generator of docs/BENCHMARKS.md (scripts/bench runs it against the peers).
         .executable(name: "tcpchat-bench", targets: ["tcpchat-bench"]),
+        // The readline client. CMake installs it as `tcpchat`; SwiftPM cannot give an executable
+        // the name of the library product, so here it is `tcpchat-client`.
+        .executable(name: "tcpchat-client", targets: ["tcpchat-client"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,6 +47,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/tcpchat-bench"
+        ),
+        // GNU readline (GPL-3): only the client executable links it, never the library.
+        .systemLibrary(
+            name: "CReadline",
+            path: "Sources/CReadline",
+            providers: [.apt(["libreadline-dev"])]
+        ),
+        .executableTarget(
+            name: "tcpchat-client",
+            dependencies: [
+                "TCPChat",
+                "CReadline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/tcpchat-client"
         ),
         // examples/swift: the C examples' twins on the Swift API (README: "Using the library
         // from C and Swift").

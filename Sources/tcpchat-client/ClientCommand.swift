@@ -1,0 +1,134 @@
+// The command line of `tcpchat`: what to connect to (or listen on), and how to show it.
+// SwiftPM builds this executable as `tcpchat-client` (the name `tcpchat` is the library's);
+// it calls itself `tcpchat` everywhere, and CMake installs it under that name.
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import TCPChat
+
+struct ClientCommand: ParsableCommand {
+    static let defaultPort = 6789
+
+    static let configuration = CommandConfiguration(
+        commandName: "tcpchat",
+        abstract: "Chat on a tcpchat server, or one to one with --listen.",
+        usage: """
+            tcpchat [<host>] [<port>] [--nick <name>] [<options>]
+            tcpchat --listen [<port>] [--host <address>] [<options>]
+            """,
+        discussion: """
+            Type a line and press Enter to send it; /help lists the server's commands. Lines \
+            that arrive while you type are printed above your line, which stays as it was.
+
+            Keys are GNU readline's (~/.inputrc is honoured, `$if tcpchat` matches): Up/Down \
+            recall earlier lines, Ctrl-R searches them, Tab completes /commands, #rooms and \
+            the nicks in your room, Ctrl-C clears the line, Ctrl-D on an empty line closes \
+            your side and exits once the server has closed too.
+
+            History is kept in $XDG_STATE_HOME/tcpchat/history (default \
+            ~/.local/state/tcpchat/history), mode 0600, the last 1000 lines.
+
+            Colours are used only when standard output is a terminal and neither NO_COLOR \
+            (set to anything) nor --no-color is given.
+
+            When standard input is not a terminal there is no line editing and no prompt: \
+            each input line is sent, each received line is printed, and at the end of input \
+            tcpchat closes its side and exits once the server has closed, so \
+            `printf 'hi\\n/quit\\n' | tcpchat` works in scripts.
+
+            --listen is the one-to-one mode: wait for one peer (`nc HOST PORT`, or another \
+            tcpchat) on PORT, then both type at the same time; plain lines, no server, no \
+            commands. It ends when the peer closes.
+
+            Exit status: 0 when the connection ended as you asked (Ctrl-D, /quit, end of \
+            input; with --listen, the peer closing), 1 when the server went away or the \
+            connection could not be made, 64 for a bad command line.
+            """,
+        version: TCPChatVersion.string
+    )
+
+    @Argument(help: ArgumentHelp("Server to connect to (default localhost). With --listen: the port.", valueName: "host"))
+    var host: String?
+
+    @Argument(help: ArgumentHelp("Server port (default \(ClientCommand.defaultPort)).", valueName: "port"))
+    var port: Int?
+
+    @Option(help: ArgumentHelp("Take this nick once connected (sends /nick NAME).", valueName: "name"))
+    var nick: String?
+
+    @Flag(help: "Wait for one peer on the port and chat with it directly.")
+    var listen = false
+
+    @Option(name: .customLong("host"), help: ArgumentHelp("With --listen: the address to listen on (default: all interfaces).", valueName: "address"))
+    var listenHost: String?
+
+    @Flag(help: "Print received lines without colours (as does setting NO_COLOR).")
+    var noColor = false
+
+    @Flag(help: "Put the local time (HH:MM) before each received line.")
+    var timestamps = false
+
+    @Flag(help: "Show connecting, connected (local and remote address) and the close sequence on standard error.")
+    var verbose = false
+
+    mutating func validate() throws {
+        if listen {
+            guard nick == nil else { throw ValidationError("--nick needs a server; with --listen there is none") }
+            // `tcpchat --listen 7000`: the one argument is the port.
+            if let host, port == nil {
+                guard let number = Int(host) else {
+                    throw ValidationError("with --listen the argument is the port; give the address with --host (got \(host))")
+                }
+                port = number
+                self.host = nil
+            }
+            guard host == nil else { throw ValidationError("with --listen give the address to listen on with --host") }
+            try ClientCommand.check(port: port ?? ClientCommand.defaultPort, allowingZero: true)
+        } else {
+            guard listenHost == nil else { throw ValidationError("--host goes with --listen; to connect, give the host as the first argument") }
+            try ClientCommand.check(port: port ?? ClientCommand.defaultPort, allowingZero: false)
+            if let nick, let problem = Names.nickProblem(nick) { throw ValidationError("--nick: \(problem)") }
+        }
+    }
+
+    private static func check(port: Int, allowingZero: Bool) throws {
+        guard (allowingZero ? 0 : 1)...65535 ~= port else {
+            throw ValidationError("port must be \(allowingZero ? "0 (any free port)" : "1") to 65535 (got \(port))")
+        }
+    }
+
+    func run() throws {
+        let display = Display(colours: Display.wantsColour(noColorFlag: noColor), timestamps: timestamps)
+        let screen = Screen(verbose: verbose)
+        let interactive = isatty(0) != 0 && isatty(1) != 0
+        let status: Int32
+        if listen {
+            status = ListenMode.run(host: listenHost, port: port ?? ClientCommand.defaultPort, display: display, screen: screen, interactive: interactive)
+        } else {
+            status = connectAndChat(display: display, screen: screen, interactive: interactive)
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    private func connectAndChat(display: Display, screen: Screen, interactive: Bool) -> Int32 {
+        let host = self.host ?? "localhost"
+        let port = self.port ?? ClientCommand.defaultPort
+        screen.note("connecting to \(host) port \(port)")
+        let connection: ChatConnection
+        do {
+            connection = try ChatConnection.connect(host: host, port: port)
+        } catch {
+            screen.error(error.description)
+            return 1
+        }
+        screen.note("connected: \(Self.describe(connection.localAddress)) -> \(Self.describe(connection.remoteAddress))")
+        let conversation = RoomConversation(display: display, interactive: interactive)
+        let loop = ChatLoop(connection: connection, conversation: conversation, screen: screen, interactive: interactive)
+        return loop.run(sending: nick.map { ["/nick \($0)"] } ?? [])
+    }
+
+    static func describe(_ address: SocketAddress?) -> String {
+        address?.description ?? "?"
+    }
+}

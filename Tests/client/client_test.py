@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""The tcpchat client, end to end: the real binary in real pseudo-terminals (tmux) and in
+pipes, against a real tcpchat-server and plain sockets on 127.0.0.1.
+
+usage: client_test.py CLIENT_BINARY SERVER_BINARY [TEST_NAME_SUBSTRING...]
+"""
+
+import os
+import re
+import stat
+import subprocess
+import sys
+import traceback
+
+from harness import TIMEOUT, Failure, Peer, Server, Terminal, Tmux, free_port, wait_until
+
+CLIENT, SERVER = sys.argv[1], sys.argv[2]
+ESC = "\x1b"
+tests = []
+
+
+def test(function):
+    tests.append(function)
+    return function
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def connect_terminal(tmux, server, name, *extra, env=None):
+    """A client in a terminal, connected; returns it and its prompt (`guestN> `)."""
+    terminal = Terminal(tmux, name, [CLIENT, *extra, "127.0.0.1", str(server.port)], env=env)
+    match = terminal.wait_for(r"^(\S+)> *$")
+    return terminal, match.group(1)
+
+
+# --- typing while lines arrive ------------------------------------------------------------
+
+@test
+def half_typed_line_survives_an_incoming_message(tmux, server):
+    alice = Peer(server.port, "alice")
+    terminal, me = connect_terminal(tmux, server, "survive")
+    terminal.type("hello wor")
+    terminal.keys("Left", "Left")  # the cursor sits between "w" and "or"
+    terminal.wait_for_last_line(f"{me}> hello wor")
+    cursor_before = terminal.cursor()
+
+    alice.send("a message while you type")
+    terminal.wait_for(r"^<alice> a message while you type$")
+    lines = [line for line in terminal.lines() if line]
+    check(lines[-1] == f"{me}> hello wor", f"the half-typed line was disturbed: {lines[-1]!r}")
+    check(lines[-2] == "<alice> a message while you type", f"the message is not just above the prompt: {lines[-2:]!r}")
+    cursor_after = terminal.cursor()
+    check(cursor_after[0] == cursor_before[0], f"cursor column moved: {cursor_before} -> {cursor_after}")
+    check(cursor_after[1] == cursor_before[1] + 1, f"cursor row should move down one line: {cursor_before} -> {cursor_after}")
+
+    # Typing goes on at the cursor, and the whole line is sent once.
+    terminal.type("X")
+    terminal.keys("End")
+    terminal.type("ld")
+    terminal.keys("Enter")
+    alice.expect(rf"^<{me}> hello wXorld$")
+    terminal.wait_for(rf"^{me}> hello wXorld$")
+    check(terminal.screen().count("hello wXorld") == 1, "your own line must be shown once")
+    terminal.close()
+    alice.close()
+
+
+@test
+def two_terminals_chat(tmux, server):
+    one, nick_one = connect_terminal(tmux, server, "one")
+    two, nick_two = connect_terminal(tmux, server, "two")
+    one.type("hi from one")
+    one.keys("Enter")
+    two.wait_for(rf"^<{nick_one}> hi from one$")
+    two.type("and back from two")
+    two.keys("Enter")
+    one.wait_for(rf"^<{nick_two}> and back from two$")
+    one.close()
+    two.close()
+
+
+@test
+def window_resize_keeps_the_line(tmux, server):
+    alice = Peer(server.port, "alice2")
+    terminal, me = connect_terminal(tmux, server, "resize")
+    terminal.type("a line typed before the resize")
+    terminal.wait_for_last_line(f"{me}> a line typed before the resize")
+    tmux.run("resize-window", "-t", "resize", "-x", "60", "-y", "20")
+    wait_until("the window to shrink", lambda: tmux.run("display-message", "-p", "-t", "resize", "#{window_width}").strip() == "60")
+    alice.send("after the resize")
+    terminal.wait_for(r"^<alice2> after the resize$")
+    terminal.wait_for_last_line(f"{me}> a line typed before the resize")
+    terminal.keys("Enter")
+    alice.expect(rf"^<{me}> a line typed before the resize$")
+    terminal.close()
+    alice.close()
+
+
+# --- history and editing ------------------------------------------------------------------
+
+@test
+def history_survives_a_restart(tmux, server):
+    state = tmux.dir + "/history-state"
+    env = {"XDG_STATE_HOME": state}
+    first, me = connect_terminal(tmux, server, "history1", env=env)
+    first.type("remember this line")
+    first.keys("Enter")
+    first.wait_for(rf"^{me}> remember this line$")
+    first.keys("C-d")
+    check(first.exit_status() == 0, "Ctrl-D should exit 0")
+    path = f"{state}/tcpchat/history"
+    check(os.path.exists(path), f"no history file at {path}")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    check(mode == 0o600, f"history file mode is {oct(mode)}, not 0600")
+    check("remember this line" in open(path).read(), "the line is not in the history file")
+    first.close()
+
+    second, me = connect_terminal(tmux, server, "history2", env=env)
+    second.keys("Up")
+    second.wait_for_last_line(f"{me}> remember this line")
+    second.keys("Down")  # back to the empty new line (editing the recalled one would change it)
+    second.wait_for_last_line(f"{me}>")
+    second.keys("C-r")
+    second.type("remem")
+    second.wait_for(r"\(reverse-i-search\)`remem': remember this line")
+    second.keys("C-g", "C-d")  # leave the search, then end
+    check(second.exit_status() == 0, "Ctrl-D should exit 0")
+    second.close()
+
+
+@test
+def history_defaults_to_home_local_state(tmux, server):
+    home = tmux.dir + "/home"
+    os.makedirs(home)
+    terminal, me = connect_terminal(tmux, server, "homehistory", env={"HOME": home, "XDG_STATE_HOME": ""})
+    terminal.type("kept under HOME")
+    terminal.keys("Enter")
+    terminal.wait_for(rf"^{me}> kept under HOME$")
+    terminal.keys("C-d")
+    check(terminal.exit_status() == 0, "Ctrl-D should exit 0")
+    path = f"{home}/.local/state/tcpchat/history"
+    check(os.path.exists(path) and "kept under HOME" in open(path).read(), f"nothing in {path}")
+    terminal.close()
+
+
+@test
+def tab_completes_nicks_and_commands(tmux, server):
+    here_first = Peer(server.port, "zebra_first")  # known from the /who answer on joining
+    terminal, me = connect_terminal(tmux, server, "complete")
+    terminal.wait_for(r"^\* people in #lobby \(\d+\): .*zebra_first")
+    later = Peer(server.port)                       # known from the join and nick notices
+    later.send("/nick yak_later")
+    terminal.wait_for(r"^\* \S+ is now known as yak_later$")
+
+    terminal.type("hi zeb")
+    terminal.keys("Tab")
+    terminal.wait_for_last_line(f"{me}> hi zebra_first")
+    terminal.keys("C-u")
+    terminal.type("YA")  # nicks are case-insensitive
+    terminal.keys("Tab")
+    terminal.wait_for_last_line(f"{me}> yak_later")
+    terminal.keys("C-u")
+    terminal.type("/jo")
+    terminal.keys("Tab")
+    terminal.wait_for_last_line(f"{me}> /join")
+    terminal.keys("C-u")
+    later.close()
+    terminal.wait_for(r"^\* yak_later left")
+    terminal.type("ya")
+    terminal.keys("Tab")
+    terminal.type("!")
+    terminal.wait_for_last_line(f"{me}> ya!")  # gone from the room, gone from completion
+    terminal.close()
+    here_first.close()
+
+
+@test
+def ctrl_c_clears_the_line(tmux, server):
+    alice = Peer(server.port, "alice3")
+    terminal, me = connect_terminal(tmux, server, "ctrlc")
+    terminal.type("this is abandoned")
+    terminal.wait_for_last_line(f"{me}> this is abandoned")
+    terminal.keys("C-c")
+    terminal.wait_for(rf"^{me}> this is abandoned\^C\n{me}> *$")
+    terminal.type("this is sent")
+    terminal.keys("Enter")
+    line = alice.expect(rf"^<{me}> ")
+    check(line == f"<{me}> this is sent", f"Ctrl-C did not clear the line: {line!r}")
+    terminal.close()
+    alice.close()
+
+
+# --- lifecycle ----------------------------------------------------------------------------
+
+@test
+def ctrl_d_half_closes_and_exits_0(tmux, server):
+    alice = Peer(server.port, "alice4")
+    terminal, me = connect_terminal(tmux, server, "ctrld", "--verbose")
+    terminal.wait_for(r"^tcpchat: connecting to 127\.0\.0\.1 port \d+$")
+    terminal.wait_for(r"^tcpchat: connected: 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$")
+    terminal.keys("C-d")
+    check(terminal.exit_status() == 0, "Ctrl-D should exit 0")
+    screen = terminal.screen()
+    for step in ["sent FIN", "got FIN from the server", "socket closed"]:
+        check(f"tcpchat: {step}" in screen, f"--verbose did not show {step!r}:\n{screen}")
+    check(screen.index("sent FIN") < screen.index("got FIN"), "FIN order")
+    check(terminal.terminal_restored(), "terminal settings differ after exit")
+    alice.expect(rf"^\* {me} left \(connection closed\)$")
+    terminal.close()
+    alice.close()
+
+
+@test
+def quit_waits_for_the_server_and_exits_0(tmux, server):
+    terminal, me = connect_terminal(tmux, server, "quit")
+    terminal.type("/quit see you")
+    terminal.keys("Enter")
+    terminal.wait_for(rf"^\* goodbye, {me}$")
+    check(terminal.exit_status() == 0, "/quit should exit 0")
+    check(terminal.terminal_restored(), "terminal settings differ after exit")
+    terminal.close()
+
+
+@test
+def server_killed_mid_session(tmux, server_binary_only):
+    own = Server(SERVER)
+    try:
+        terminal, me = connect_terminal(tmux, own, "killed")
+        terminal.type("never sent")
+        terminal.wait_for_last_line(f"{me}> never sent")
+        own.kill()
+        terminal.wait_for(r"^tcpchat: connection (closed by server|reset by peer)$")
+        status = terminal.exit_status()
+        check(status != 0, f"exit status {status} after the server vanished")
+        check(terminal.terminal_restored(), "terminal settings differ after exit")
+        terminal.close()
+    finally:
+        own.stop()
+
+
+@test
+def connection_refused_is_one_clear_line(tmux, server):
+    port = free_port()
+    result = subprocess.run([CLIENT, "127.0.0.1", str(port)], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    check(result.returncode == 1, f"exit status {result.returncode}")
+    lines = result.stderr.splitlines()
+    check(len(lines) == 1, f"expected one line on stderr, got {lines!r}")
+    check("connection refused" in lines[0], f"unclear: {lines[0]!r}")
+    check(result.stdout == "", f"stdout: {result.stdout!r}")
+    # And the same at a terminal: one line, exit 1, terminal untouched.
+    terminal = Terminal(tmux, "refused", [CLIENT, "127.0.0.1", str(port)])
+    check(terminal.exit_status() == 1, "exit status at a terminal")
+    shown = [line for line in terminal.lines() if line]
+    check(shown == [f"tcpchat: cannot connect to 127.0.0.1:{port}: connection refused (is the server running on that port?)"], f"screen: {shown!r}")
+    check(terminal.terminal_restored(), "terminal settings differ after exit")
+    terminal.close()
+
+
+@test
+def command_line(tmux, server):
+    result = subprocess.run([CLIENT, "--help"], capture_output=True, text=True, timeout=TIMEOUT)
+    check(result.returncode == 0 and "USAGE: tcpchat [<host>] [<port>]" in result.stdout, "--help")
+    check("tcpchat-client" not in result.stdout, "--help must call the program tcpchat")
+    result = subprocess.run([CLIENT, "--version"], capture_output=True, text=True, timeout=TIMEOUT)
+    check(result.returncode == 0 and re.fullmatch(r"\d+\.\d+\.\d+\n", result.stdout), f"--version: {result.stdout!r}")
+    for bad in (["--listen", "--nick", "x"], ["--host", "::1"], ["127.0.0.1", "70000"], ["--nick", "two words"]):
+        result = subprocess.run([CLIENT, *bad], capture_output=True, text=True, timeout=TIMEOUT)
+        check(result.returncode == 64, f"{bad}: exit status {result.returncode}, not 64")
+
+
+# --- display ------------------------------------------------------------------------------
+
+def coloured_screen(tmux, server, name, extra=(), env=None):
+    alice = Peer(server.port, f"{name}_alice")
+    terminal, me = connect_terminal(tmux, server, name, *extra, env=env)
+    alice.send("colourful?")
+    terminal.wait_for(rf"^<{name}_alice> colourful\?$")
+    terminal.type("/nosuchcommand")
+    terminal.keys("Enter")
+    terminal.wait_for(r"^! unknown command /nosuchcommand")
+    screen = terminal.screen(colours=True)
+    terminal.close()
+    alice.close()
+    return screen
+
+
+@test
+def colours_only_when_wanted(tmux, server):
+    coloured = coloured_screen(tmux, server, "colour")
+    check(f"{ESC}[" in coloured, "with a terminal and no NO_COLOR there should be colours")
+    plain = coloured_screen(tmux, server, "nocolor", env={"NO_COLOR": "1"})
+    check(ESC not in plain, f"NO_COLOR output has escape codes: {plain!r}")
+    plain = coloured_screen(tmux, server, "nocolorflag", extra=["--no-color"])
+    check(ESC not in plain, f"--no-color output has escape codes: {plain!r}")
+
+
+@test
+def timestamps(tmux, server):
+    alice = Peer(server.port, "alice5")
+    terminal, me = connect_terminal(tmux, server, "stamps", "--timestamps")
+    alice.send("what time is it")
+    terminal.wait_for(r"^\d\d:\d\d <alice5> what time is it$")
+    terminal.close()
+    alice.close()
+
+
+# --- without a terminal -------------------------------------------------------------------
+
+@test
+def pipe_mode(tmux, server):
+    alice = Peer(server.port, "alice6")
+    result = subprocess.run([CLIENT, "127.0.0.1", str(server.port)], input="hi\n/quit\n",
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    check(result.returncode == 0, f"exit status {result.returncode}; stderr {result.stderr!r}")
+    me = alice.expect(r"^<\S+> hi$")[1:].split(">")[0]
+    lines = result.stdout.splitlines()
+    check(lines[-1] == f"* goodbye, {me}", f"stdout: {lines!r}")
+    check(all(re.match(r"^(\* |<|! )", line) for line in lines), f"a prompt or echo in stdout: {lines!r}")
+    check(ESC not in result.stdout and result.stderr == "", "no colours, nothing on stderr")
+
+    # End of input without /quit: half-close, then exit 0 when the server closes.
+    result = subprocess.run([CLIENT, "127.0.0.1", str(server.port)], input="last line without newline",
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    check(result.returncode == 0, f"exit status {result.returncode}; stderr {result.stderr!r}")
+    alice.expect(r"^<\S+> last line without newline$")
+    alice.close()
+
+
+# --- --listen -----------------------------------------------------------------------------
+
+def listening_terminal(tmux, name):
+    terminal = Terminal(tmux, name, [CLIENT, "--listen", "0", "--host", "127.0.0.1"])
+    port = int(terminal.wait_for(r"^\* listening on 127\.0\.0\.1:(\d+), waiting for one peer$").group(1))
+    return terminal, port
+
+
+@test
+def listen_with_a_plain_socket(tmux, server):
+    terminal, port = listening_terminal(tmux, "listen")
+    peer = Peer(port)
+    terminal.wait_for(r"^\* 127\.0\.0\.1:\d+ connected; Ctrl-D ends the chat$")
+    terminal.wait_for_last_line(">")
+    # A second peer is refused: one to one.
+    try:
+        Peer(port).close()
+        refused = False
+    except ConnectionRefusedError:
+        refused = True
+    check(refused, "a second peer could connect")
+
+    terminal.type("half typ")
+    peer.send("hello from the socket")
+    terminal.wait_for(r"^<peer> hello from the socket$")
+    terminal.wait_for_last_line("> half typ")
+    terminal.type("ed, now whole")
+    terminal.keys("Enter")
+    peer.expect(r"^half typed, now whole$")
+    peer.close()
+    terminal.wait_for(r"^\* the peer closed the connection$")
+    check(terminal.exit_status() == 0, "the peer closing should end --listen with 0")
+    check(terminal.terminal_restored(), "terminal settings differ after exit")
+    terminal.close()
+
+
+@test
+def listen_with_another_tcpchat(tmux, server):
+    terminal, port = listening_terminal(tmux, "listen2")
+    client = subprocess.Popen([CLIENT, "127.0.0.1", str(port)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        terminal.wait_for(r"^\* 127\.0\.0\.1:\d+ connected")
+        terminal.wait_for_last_line(">")
+        terminal.type("hello, client")
+        terminal.keys("Enter")
+        line = client.stdout.readline()
+        check(line == "hello, client\n", f"the connecting tcpchat printed {line!r}")
+        client.stdin.write("hello, listener\n")
+        client.stdin.close()  # end of input: it half-closes, we see its FIN and close
+        terminal.wait_for(r"^<peer> hello, listener$")
+        terminal.wait_for(r"^\* the peer closed the connection$")
+        check(terminal.exit_status() == 0, "listener exit status")
+        check(client.wait(timeout=TIMEOUT) == 0, f"connecting tcpchat exit status; stderr {client.stderr.read()!r}")
+    finally:
+        if client.poll() is None:
+            client.kill()
+    terminal.close()
+
+
+def main():
+    wanted = sys.argv[3:]
+    tmux = Tmux()
+    server = Server(SERVER)
+    failed = []
+    try:
+        for function in tests:
+            name = function.__name__
+            if wanted and not any(w in name for w in wanted):
+                continue
+            try:
+                function(tmux, server)
+                print(f"ok   {name}", flush=True)
+            except Exception as error:  # report every test, then fail at the end
+                failed.append(name)
+                print(f"FAIL {name}: {error}", flush=True)
+                if not isinstance(error, Failure):
+                    traceback.print_exc()
+                tmux.run("kill-session", "-t", name, check=False)
+    finally:
+        server.stop()
+        tmux.shutdown()
+    print(f"{len(failed)} failed: {' '.join(failed)}" if failed else "all client tests passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
