@@ -41,7 +41,7 @@
 **
 ** CONVENTIONS.
 **   - Functions return TCPCHAT_OK (0) or a non-negative result on success, and a negative
-**     TCPCHAT_E... code on failure; tcpchat_strerror() describes any code. Results are
+**     TCPCHAT_E... code on failure; tcpchat_strerror() describes any code. New handles are
 **     returned through out-parameters, which are written only on success.
 **   - A handle (tcpchat_server *, tcpchat_client *) is created by one function and freed by
 **     exactly one call to its destroy/close function; using it afterwards is undefined.
@@ -82,17 +82,17 @@ extern "C" {
 ** The list may grow; treat any other negative value as a failure too (tcpchat_strerror()
 ** describes unknown codes as well).
 */
-#define TCPCHAT_OK            0   /* success */
-#define TCPCHAT_EINVAL       -1   /* a NULL handle or argument, or a value out of range */
-#define TCPCHAT_ERESOLVE     -2   /* the host name could not be resolved */
-#define TCPCHAT_EADDRINUSE   -3   /* the server's address and port are already in use */
-#define TCPCHAT_ECONNREFUSED -4   /* nobody listens at that address and port */
-#define TCPCHAT_ETIMEDOUT    -5   /* no line arrived within the timeout (not an error state) */
-#define TCPCHAT_ECLOSED      -6   /* the connection was closed (by the server, or shut by you) */
-#define TCPCHAT_ERESET       -7   /* the connection was reset by the peer */
-#define TCPCHAT_ENOSPC       -8   /* the buffer is too small for the line; the line stays queued */
-#define TCPCHAT_ESTATE       -9   /* not now: the server was already started, or has not been */
-#define TCPCHAT_ESYSTEM     -10   /* another system call failed; errno says which error */
+#define TCPCHAT_OK             0  /* success */
+#define TCPCHAT_EINVAL       (-1) /* a NULL handle or argument, or a value out of range */
+#define TCPCHAT_ERESOLVE     (-2) /* the host name could not be resolved */
+#define TCPCHAT_EADDRINUSE   (-3) /* the server's address and port are already in use */
+#define TCPCHAT_ECONNREFUSED (-4) /* nobody listens at that address and port */
+#define TCPCHAT_ETIMEDOUT    (-5) /* no line within the timeout (call again); or connecting timed out */
+#define TCPCHAT_ECLOSED      (-6) /* the connection was closed (by the server, or shut by you) */
+#define TCPCHAT_ERESET       (-7) /* the connection was reset by the peer */
+#define TCPCHAT_ENOSPC       (-8) /* the buffer is too small for the line; the line stays queued */
+#define TCPCHAT_ESTATE       (-9) /* not now: the server was already started, or has not been */
+#define TCPCHAT_ESYSTEM     (-10) /* another system call failed; errno says which error */
 
 /*
 ** LOG LEVELS, as passed to tcpchat_server_config.log; a smaller number matters more.
@@ -274,7 +274,8 @@ int tcpchat_server_port(const tcpchat_server *server);
 **
 ** Any thread, including callbacks. The line is queued for the loop thread and sent when it
 ** next runs; a room that does not exist then is skipped, and nothing is sent when the server
-** is not serving. Control characters in text are removed; `room` and `text` are copied.
+** is not serving. `text` is UTF-8 (invalid bytes become U+FFFD); terminal escape sequences
+** and control characters other than TAB are removed from it. `room` and `text` are copied.
 **
 ** Returns TCPCHAT_OK;
 **   TCPCHAT_EINVAL when server or text is NULL.

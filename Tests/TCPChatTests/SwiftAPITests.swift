@@ -125,6 +125,11 @@ struct SwiftAPITests {
         #expect(TCPChatVersion.string == "\(TCPChatVersion.major).\(TCPChatVersion.minor).\(TCPChatVersion.patch)")
         #expect(String(cString: tcpchat_version()) == TCPChatVersion.string)
     }
+
+    @Test("the header's TCPCHAT_CLIENT_MAX_LINE is the client's real line limit")
+    func clientLineLimit() {
+        #expect(ChatConnection.maxLineBytes == Int(TCPCHAT_CLIENT_MAX_LINE))
+    }
 }
 
 // MARK: Helpers

@@ -15,6 +15,11 @@
 #error "TCPCHAT_VERSION_NUMBER disagrees with MAJOR/MINOR/PATCH"
 #endif
 
+/* Negative codes are parenthesised, so they survive any expression they are pasted into. */
+#if 1-TCPCHAT_EINVAL != 2 || 1-TCPCHAT_ESYSTEM != 11
+#error "TCPCHAT_E... codes must be parenthesised negative numbers"
+#endif
+
 typedef void (*any_function)(void);
 
 #define ENTRY(name) { #name, (any_function)name }
