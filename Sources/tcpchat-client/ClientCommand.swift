@@ -32,9 +32,9 @@ struct ClientCommand: ParsableCommand {
             Colours are used only when standard output is a terminal and neither NO_COLOR \
             (set to anything) nor --no-color is given.
 
-            When standard input is not a terminal there is no line editing and no prompt: \
-            each input line is sent, each received line is printed, and at the end of input \
-            tcpchat closes its side and exits once the server has closed, so \
+            When standard input or output is not a terminal there is no line editing and no \
+            prompt: each input line is sent, each received line is printed, and at the end \
+            of input tcpchat closes its side and exits once the server has closed, so \
             `printf 'hi\\n/quit\\n' | tcpchat` works in scripts.
 
             --listen is the one-to-one mode: wait for one peer (`nc HOST PORT`, or another \
@@ -43,7 +43,7 @@ struct ClientCommand: ParsableCommand {
 
             Exit status: 0 when the connection ended as you asked (Ctrl-D, /quit, end of \
             input; with --listen, the peer closing), 1 when the server went away or the \
-            connection could not be made, 64 for a bad command line.
+            connection could not be made, 64 for a bad command line, 128+N after signal N.
             """,
         version: TCPChatVersion.string
     )

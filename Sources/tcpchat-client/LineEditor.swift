@@ -27,6 +27,7 @@ final class LineEditor {
 
     /// Installs readline on the terminal with `prompt`. `completion` answers Tab.
     init(prompt: String, completion: Completion) {
+        LineEditor.useUTF8Characters()
         // The name `$if tcpchat` matches in ~/.inputrc (readline reads it, or $INPUTRC, itself).
         rl_readline_name = UnsafePointer(strdup("tcpchat"))
         // Readline's own signal handlers would run in signal context and re-raise; we take the
@@ -47,6 +48,17 @@ final class LineEditor {
             }
         }
         installed = true
+    }
+
+    /// Readline decodes keys and measures the line by the locale's character set. Chat is
+    /// UTF-8, so when the environment names no UTF-8 locale (often so in containers and
+    /// scripts) LC_CTYPE becomes C.UTF-8; otherwise readline would take the bytes of "é" for
+    /// Meta keys and garble the line.
+    private static func useUTF8Characters() {
+        setlocale(LC_CTYPE, "")
+        if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" {
+            setlocale(LC_CTYPE, "C.UTF-8")
+        }
     }
 
     /// Lets readline process the keys waiting on stdin.

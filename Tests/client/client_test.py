@@ -7,6 +7,7 @@ usage: client_test.py CLIENT_BINARY SERVER_BINARY [TEST_NAME_SUBSTRING...]
 
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -29,9 +30,9 @@ def check(condition, message):
         raise Failure(message)
 
 
-def connect_terminal(tmux, server, name, *extra, env=None):
+def connect_terminal(tmux, server, name, *extra, env=None, unset=None):
     """A client in a terminal, connected; returns it and its prompt (`guestN> `)."""
-    terminal = Terminal(tmux, name, [CLIENT, *extra, "127.0.0.1", str(server.port)], env=env)
+    terminal = Terminal(tmux, name, [CLIENT, *extra, "127.0.0.1", str(server.port)], env=env, unset=unset)
     match = terminal.wait_for(r"^(\S+)> *$")
     return terminal, match.group(1)
 
@@ -64,6 +65,44 @@ def half_typed_line_survives_an_incoming_message(tmux, server):
     alice.expect(rf"^<{me}> hello wXorld$")
     terminal.wait_for(rf"^{me}> hello wXorld$")
     check(terminal.screen().count("hello wXorld") == 1, "your own line must be shown once")
+    terminal.close()
+    alice.close()
+
+
+@test
+def wrapped_line_survives_an_incoming_message(tmux, server):
+    alice = Peer(server.port, "alice8")
+    terminal = Terminal(tmux, "wrapped", [CLIENT, "127.0.0.1", str(server.port)], size=(40, 30))
+    me = terminal.wait_for(r"^(\S+)> *$").group(1)
+    long_line = "".join(str(i % 10) for i in range(100))  # three rows at 40 columns
+    terminal.type(long_line)
+    terminal.keys(*["Left"] * 50)  # back onto the second row
+    cursor_before = terminal.cursor()
+    alice.send("a message long enough to wrap on a screen this narrow, too")
+    terminal.wait_for(r"^<alice8> a message long enough to wrap on a screen this narrow, too$")
+    check(terminal.screen().rstrip().endswith(f"{me}> {long_line}"), f"the wrapped line was disturbed:\n{terminal.screen()}")
+    cursor_after = terminal.cursor()
+    check(cursor_after[0] == cursor_before[0], f"cursor column moved: {cursor_before} -> {cursor_after}")
+    terminal.type("X")
+    terminal.keys("Enter")
+    alice.expect(rf"^<{me}> {long_line[:50]}X{long_line[50:]}$")
+    terminal.close()
+    alice.close()
+
+
+@test
+def utf8_editing_without_a_utf8_locale(tmux, server):
+    alice = Peer(server.port, "alice7")
+    terminal, me = connect_terminal(tmux, server, "utf8", unset=["LANG", "LC_ALL", "LC_CTYPE"])
+    terminal.type("héllo 你好")
+    terminal.keys("Left")
+    terminal.type("X")
+    terminal.wait_for_last_line(f"{me}> héllo 你X好")
+    alice.send("ça va? 很好")
+    terminal.wait_for(r"^<alice7> ça va\? 很好$")
+    terminal.wait_for_last_line(f"{me}> héllo 你X好")
+    terminal.keys("Enter")
+    alice.expect(rf"^<{me}> héllo 你X好$")
     terminal.close()
     alice.close()
 
@@ -239,6 +278,17 @@ def server_killed_mid_session(tmux, server_binary_only):
         terminal.close()
     finally:
         own.stop()
+
+
+@test
+def sigterm_restores_the_terminal(tmux, server):
+    terminal, me = connect_terminal(tmux, server, "sigterm")
+    terminal.type("half a line")
+    terminal.wait_for_last_line(f"{me}> half a line")
+    os.kill(terminal.client_pid(), signal.SIGTERM)
+    check(terminal.exit_status() == 128 + signal.SIGTERM, "exit status after SIGTERM")
+    check(terminal.terminal_restored(), "terminal settings differ after exit")
+    terminal.close()
 
 
 @test

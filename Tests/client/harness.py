@@ -120,14 +120,16 @@ class Terminal:
     """One tmux pane running the client through a wrapper that records the terminal settings
     before and after (`stty -g`) and the exit status."""
 
-    def __init__(self, tmux, name, argv, env=None, size=(120, 40)):
+    def __init__(self, tmux, name, argv, env=None, unset=None, size=(120, 40)):
+        """Runs argv with env added and the variables in unset removed (NO_COLOR always is,
+        unless env sets it)."""
         self.tmux = tmux
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=f"tcpchat-{name}-")
         # Never the real ~/.local/state: each pane keeps its history in its own folder.
         env = {"XDG_STATE_HOME": f"{self.dir}/state", **(env or {})}
         assignments = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
-        unset = "" if "NO_COLOR" in env else "-u NO_COLOR"
+        unset = " ".join(f"-u {name}" for name in ["NO_COLOR", *(unset or [])] if name not in env)
         script = (
             f"stty -g > {self.dir}/stty.before; "
             f"env {unset} {assignments} {' '.join(shlex.quote(a) for a in argv)}; "
@@ -166,6 +168,13 @@ class Terminal:
         except Failure:
             raise Failure(f"last line never became {expected!r}; screen:\n{self.screen()}")
 
+    def client_pid(self):
+        """The client's process id: the one child of the pane's shell."""
+        shell = self.tmux.run("display-message", "-p", "-t", self.name, "#{pane_pid}").strip()
+        children = wait_until("the client process", lambda: subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", shell], capture_output=True, text=True).stdout.split())
+        return int(children[0])
+
     # Typing.
     def type(self, text):
         self.tmux.run("send-keys", "-t", self.name, "-l", text)
@@ -203,7 +212,7 @@ class Tmux:
         self.run("new-session", "-d", "-s", "keepalive", "sleep", "3600")
 
     def run(self, *args, check=True):
-        result = subprocess.run(["tmux", "-S", self.socket, "-f", "/dev/null", *args],
+        result = subprocess.run(["tmux", "-u", "-S", self.socket, "-f", "/dev/null", *args],
                                 capture_output=True, text=True, timeout=TIMEOUT)
         if check and result.returncode != 0:
             raise Failure(f"tmux {' '.join(args)}: {result.stderr.strip()}")
