@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 import traceback
 
 from harness import TIMEOUT, Failure, Peer, Server, Terminal, Tmux, free_port, wait_until
@@ -205,6 +206,10 @@ def tab_completes_nicks_and_commands(tmux, server):
     terminal.type("/jo")
     terminal.keys("Tab")
     terminal.wait_for_last_line(f"{me}> /join")
+    terminal.keys("C-u")
+    terminal.type("/join #lo")
+    terminal.keys("Tab")
+    terminal.wait_for_last_line(f"{me}> /join #lobby")
     terminal.keys("C-u")
     later.close()
     terminal.wait_for(r"^\* yak_later left")
@@ -403,8 +408,12 @@ def listen_with_a_plain_socket(tmux, server):
     check(refused, "a second peer could connect")
 
     terminal.type("half typ")
-    peer.send("hello from the socket")
+    # One line in two segments: shown once, whole (framed by line, never by recv).
+    peer.sock.sendall(b"hello from ")
+    time.sleep(0.2)  # only makes two recvs likely; the check holds either way
+    peer.send("the socket")
     terminal.wait_for(r"^<peer> hello from the socket$")
+    check(not re.search(r"^<peer> (hello from|the socket) *$", terminal.screen(), re.MULTILINE), "a partial line was shown")
     terminal.wait_for_last_line("> half typ")
     terminal.type("ed, now whole")
     terminal.keys("Enter")
@@ -412,6 +421,23 @@ def listen_with_a_plain_socket(tmux, server):
     peer.close()
     terminal.wait_for(r"^\* the peer closed the connection$")
     check(terminal.exit_status() == 0, "the peer closing should end --listen with 0")
+    check(terminal.terminal_restored(), "terminal settings differ after exit")
+    terminal.close()
+
+
+@test
+def listen_ctrl_d_half_closes(tmux, server):
+    terminal, port = listening_terminal(tmux, "listenfin")
+    peer = Peer(port)
+    terminal.wait_for(r"^\* 127\.0\.0\.1:\d+ connected")
+    terminal.wait_for_last_line(">")
+    terminal.keys("C-d")
+    check(peer.read_until_closed() == [], "the peer should see our FIN and nothing else")
+    peer.send("still heard after your FIN")  # a half-closed connection still carries the other way
+    terminal.wait_for(r"^<peer> still heard after your FIN$")
+    peer.close()
+    terminal.wait_for(r"^\* the peer closed the connection$")
+    check(terminal.exit_status() == 0, "exit status")
     check(terminal.terminal_restored(), "terminal settings differ after exit")
     terminal.close()
 
