@@ -90,18 +90,26 @@ final class ChatLoop {
     private func receive() {
         switch connection.readAvailable() {
         case .lines(let lines):
-            lines.forEach(handleReceived)
+            handleReceived(lines)
         case .ended(let lines, let reason):
-            lines.forEach(handleReceived)
+            handleReceived(lines)
             end(reason)
         }
     }
 
-    private func handleReceived(_ line: String) {
-        let reaction = conversation.received(line)
-        if let text = reaction.display { screen.show(text) }
-        if reaction.promptChanged { editor?.setPrompt(conversation.prompt) }
-        if !weClosed { reaction.replies.forEach(send) }
+    /// Shows what arrived in one go (a burst, such as a room's history, redraws the prompt
+    /// once, not once a line) and answers what needs an answer.
+    private func handleReceived(_ lines: [String]) {
+        var shown: [String] = []
+        var promptChanged = false
+        for line in lines {
+            let reaction = conversation.received(line)
+            if let text = reaction.display { shown.append(text) }
+            promptChanged = promptChanged || reaction.promptChanged
+            if !weClosed { reaction.replies.forEach(send) }
+        }
+        if !shown.isEmpty { screen.show(shown.joined(separator: "\n")) }
+        if promptChanged { editor?.setPrompt(conversation.prompt) }
     }
 
     private func readStdin(hangup: Bool) {

@@ -109,6 +109,20 @@ def utf8_editing_without_a_utf8_locale(tmux, server):
 
 
 @test
+def nick_option_and_prompt(tmux, server):
+    alice = Peer(server.port, "alice9")
+    terminal, me = connect_terminal(tmux, server, "nick", "--nick", "chosen_nick")
+    terminal.wait_for(r"^\* you are now known as chosen_nick$")
+    terminal.wait_for_last_line("chosen_nick>")
+    alice.expect(r"^\* \S+ is now known as chosen_nick$")
+    terminal.type("/nick renamed_again")
+    terminal.keys("Enter")
+    terminal.wait_for_last_line("renamed_again>")  # the prompt follows your nick
+    terminal.close()
+    alice.close()
+
+
+@test
 def two_terminals_chat(tmux, server):
     one, nick_one = connect_terminal(tmux, server, "one")
     two, nick_two = connect_terminal(tmux, server, "two")
