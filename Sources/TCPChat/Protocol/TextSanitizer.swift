@@ -53,7 +53,9 @@ public struct TextSanitizer {
 
     private func convert(_ bytes: UnsafeRawBufferPointer, with decoder: UnsafeMutableRawPointer) -> String? {
         _ = ctc_iconv(decoder, nil, nil, nil, nil)  // reset shift state
-        var output = [UInt8](repeating: 0, count: bytes.count * 2 + 4)  // GBK: ≤ 2 bytes → ≤ 3 UTF-8 bytes
+        // Each GBK byte yields at most 3 UTF-8 bytes: 0x80 alone is € (U+20AC, 3 bytes), so 2
+        // per byte ran out of room on a line of euro signs (found by Tests/fuzz/TextFuzz.swift).
+        var output = [UInt8](repeating: 0, count: bytes.count * 3 + 4)
         var input = Array(bytes)
         let produced: Int? = input.withUnsafeMutableBytes { inBuffer in
             output.withUnsafeMutableBytes { outBuffer in

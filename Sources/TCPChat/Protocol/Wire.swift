@@ -25,26 +25,33 @@ public enum Wire {
     }
 
     /// Classifies one received line (without its newline). Used by clients.
+    ///
+    /// Markers are matched scalar by scalar, not Character by Character: text that starts with
+    /// a combining mark fuses with the space before it into one Character, which would hide
+    /// the `* ` or `> ` marker (found by Tests/fuzz/TextFuzz.swift).
     public static func classify(_ line: String) -> Kind {
-        if line.hasPrefix("* ") { return .notice(String(line.dropFirst(2))) }
-        if line.hasPrefix("! ") { return .error(String(line.dropFirst(2))) }
-        if line.hasPrefix("<") {
-            // A nick never holds a space or '>': `<nick> text` or `<from -> to> text`.
-            let afterBracket = line.dropFirst()
-            guard let end = afterBracket.firstIndex(where: { $0 == ">" || $0 == " " }) else { return .other(line) }
-            let first = String(afterBracket[..<end])
-            var rest = afterBracket[end...]
-            if rest.hasPrefix(">") {
-                rest = rest.dropFirst()
-                return .chat(nick: first, text: String(rest.hasPrefix(" ") ? rest.dropFirst() : rest))
-            }
-            guard rest.hasPrefix(" -> ") else { return .other(line) }
-            rest = rest.dropFirst(4)
-            guard let close = rest.firstIndex(of: ">") else { return .other(line) }
-            let to = String(rest[..<close])
-            let text = rest[rest.index(after: close)...]
-            return .privateMessage(from: first, to: to, text: String(text.hasPrefix(" ") ? text.dropFirst() : text))
+        var rest = Substring(line).unicodeScalars
+        func take(_ marker: String) -> Bool {
+            guard rest.starts(with: marker.unicodeScalars) else { return false }
+            rest = rest.dropFirst(marker.unicodeScalars.count)
+            return true
         }
-        return .other(line)
+        func text(_ scalars: Substring.UnicodeScalarView) -> String { String(Substring(scalars)) }
+        if take("* ") { return .notice(text(rest)) }
+        if take("! ") { return .error(text(rest)) }
+        guard take("<") else { return .other(line) }
+        // A nick never holds a space or '>': `<nick> text` or `<from -> to> text`.
+        guard let end = rest.firstIndex(where: { $0 == ">" || $0 == " " }) else { return .other(line) }
+        let first = text(rest[..<end])
+        rest = rest[end...]
+        if take(">") {
+            _ = take(" ")
+            return .chat(nick: first, text: text(rest))
+        }
+        guard take(" -> "), let close = rest.firstIndex(of: ">") else { return .other(line) }
+        let to = text(rest[..<close])
+        rest = rest[rest.index(after: close)...]
+        _ = take(" ")
+        return .privateMessage(from: first, to: to, text: text(rest))
     }
 }
