@@ -47,7 +47,7 @@ def half_typed_line_survives_an_incoming_message(tmux, server):
     terminal.type("hello wor")
     terminal.keys("Left", "Left")  # the cursor sits between "w" and "or"
     terminal.wait_for_last_line(f"{me}> hello wor")
-    cursor_before = terminal.cursor()
+    cursor_before = terminal.wait_for_cursor_column(len(f"{me}> hello w"))
 
     alice.send("a message while you type")
     terminal.wait_for(r"^<alice> a message while you type$")
@@ -78,7 +78,7 @@ def wrapped_line_survives_an_incoming_message(tmux, server):
     long_line = "".join(str(i % 10) for i in range(100))  # three rows at 40 columns
     terminal.type(long_line)
     terminal.keys(*["Left"] * 50)  # back onto the second row
-    cursor_before = terminal.cursor()
+    cursor_before = terminal.wait_for_cursor_column(len(f"{me}> ") + 50 - 40)
     alice.send("a message long enough to wrap on a screen this narrow, too")
     terminal.wait_for(r"^<alice8> a message long enough to wrap on a screen this narrow, too$")
     check(terminal.screen().rstrip().endswith(f"{me}> {long_line}"), f"the wrapped line was disturbed:\n{terminal.screen()}")

@@ -151,6 +151,14 @@ class Terminal:
         x, y = self.tmux.run("display-message", "-p", "-t", self.name, "#{cursor_x} #{cursor_y}").split()
         return int(x), int(y)
 
+    def wait_for_cursor_column(self, column, timeout=TIMEOUT):
+        """Waits until the keys sent have moved the cursor to column; returns (x, y)."""
+        try:
+            wait_until(f"cursor in column {column}", lambda: self.cursor()[0] == column, timeout)
+        except Failure:
+            raise Failure(f"cursor never reached column {column} (at {self.cursor()}); screen:\n{self.screen()}")
+        return self.cursor()
+
     def last_line(self):
         lines = [line for line in self.lines() if line]
         return lines[-1] if lines else ""
