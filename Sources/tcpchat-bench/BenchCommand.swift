@@ -82,6 +82,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("End the run when no line arrived for this many seconds.", valueName: "seconds"))
     var idleTimeout = 5.0
 
+    @Option(help: ArgumentHelp("End the run after this many seconds of messages even if lines are still arriving (they count as lost); 0 = no limit.", valueName: "seconds"))
+    var maxSeconds = 0.0
+
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
@@ -94,7 +97,7 @@ struct BenchCommand: ParsableCommand {
         if senders < 0 || senders > clients || senders > 0xFFFF { throw ValidationError("--senders must be 0 to --clients (and at most 65535)") }
         if messages < 0 || messages > 0xFFFF_FFFF { throw ValidationError("--messages must be 0 to 4294967295") }
         if bytes < Payload.minimumSize { throw ValidationError("--bytes must be at least \(Payload.minimumSize)") }
-        if rate < 0 || window < 0 || slowReaders < 0 || connectRate < 0 { throw ValidationError("--rate, --window, --connect-rate and --slow-readers must not be negative") }
+        if rate < 0 || window < 0 || slowReaders < 0 || connectRate < 0 || maxSeconds < 0 { throw ValidationError("--rate, --window, --connect-rate, --max-seconds and --slow-readers must not be negative") }
         if let n = sourceAddresses, n < 1 || n > 254 { throw ValidationError("--source-addresses must be 1-254") }
     }
 
@@ -110,7 +113,7 @@ struct BenchCommand: ParsableCommand {
             firstLine: firstLine, prefixAgnostic: prefixAgnostic, connectRate: connectRate,
             sourceAddresses: sourceAddresses ?? max(1, (total + 19_999) / 20_000),
             serverPID: serverPid, holdSeconds: hold, registerTimeoutSeconds: registerTimeout,
-            idleTimeoutSeconds: idleTimeout, showProgress: !quiet)
+            idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet)
         let result: BenchResult
         do {
             result = try LoadGenerator(plan: plan).run()

@@ -18,6 +18,8 @@ struct BenchResult {
     /// Messages a server sent back to their own sender (not counted as deliveries).
     var echoes = 0
     var lost = 0
+    /// --max-seconds ended the run before every line arrived.
+    var cutShort = false
     /// From the first send to the last delivery.
     var seconds = 0.0
     var latenciesMicroseconds: [UInt32] = []
@@ -62,7 +64,7 @@ struct BenchResult {
         if p.totalMessages > 0 {
             let pace = p.rate > 0 ? "\(format(p.rate)) msg/s" : "flat out" + (p.window > 0 ? " (window \(p.window))" : "")
             rows.append(("load", "\(p.senders) senders × \(p.messagesPerSender) × \(p.messageBytes) B, \(pace)"))
-            rows.append(("delivered", "\(delivered) of \(expectedDeliveries) in \(format(seconds, digits: 3)) s"))
+            rows.append(("delivered", "\(delivered) of \(expectedDeliveries) in \(format(seconds, digits: 3)) s" + (cutShort ? " (cut short by --max-seconds)" : "")))
             rows.append(("deliveries/s", format(deliveriesPerSecond)))
             rows.append(("lost", "\(lost)" + (duplicates > 0 ? " (\(duplicates) duplicates)" : "") + (echoes > 0 ? " (\(echoes) echoes to senders ignored)" : "")))
             if let l = latency() {
@@ -101,6 +103,7 @@ struct BenchResult {
         add("expectedDeliveries", expectedDeliveries)
         add("delivered", delivered)
         add("lost", lost)
+        fields.append(("cutShort", cutShort ? "true" : "false"))
         add("duplicates", duplicates)
         add("echoes", echoes)
         add("seconds", seconds)

@@ -105,6 +105,8 @@ final class LoadGenerator {
     private var lastDeliveryTime: UInt64 = 0
     private var lastProgressTime: UInt64 = 0
     private var messagePhase = false
+    /// The message phase hit --max-seconds before every line was delivered.
+    private var cutShort = false
 
     // Server memory.
     private var peakKiB: Int?
@@ -156,6 +158,7 @@ final class LoadGenerator {
             result.echoes = echoes
             result.completedMessages = completedMessages
             result.lost = lostDeliveries()
+            result.cutShort = cutShort
             if lastDeliveryTime > firstSendTime {
                 result.seconds = Double(lastDeliveryTime - firstSendTime) / 1e9
             }
@@ -286,6 +289,7 @@ final class LoadGenerator {
         lastProgressTime = start
         let nanosecondsPerMessage = plan.rate > 0 ? 1e9 / plan.rate : 0
         let idleTimeout = UInt64(plan.idleTimeoutSeconds * 1e9)
+        let maxDuration = UInt64(plan.maxSeconds * 1e9)
         while completedMessages < plan.totalMessages {
             let now = monotonicNanoseconds()
             // Send what the pacing and the window allow, a bounded batch per iteration so
@@ -303,6 +307,10 @@ final class LoadGenerator {
                 lastProgressTime = now
             }
             if now > lastProgressTime && now - lastProgressTime > idleTimeout { break }
+            if maxDuration > 0 && now - start > maxDuration {
+                cutShort = true
+                break
+            }
             var timeout: Int32 = 100
             if plan.rate > 0 && nextMessage < plan.totalMessages {
                 let due = Double(nextMessage) * nanosecondsPerMessage - Double(now - start)

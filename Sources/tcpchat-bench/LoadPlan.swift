@@ -34,6 +34,9 @@ struct LoadPlan {
     var registerTimeoutSeconds: Double
     /// End the run when nothing was delivered for this many seconds (lost lines, a stalled server).
     var idleTimeoutSeconds: Double
+    /// End the message phase after this many seconds even if lines are still arriving; 0 = no
+    /// limit. What has not arrived by then counts as lost, and the result says it was cut short.
+    var maxSeconds: Double
     /// Print progress on standard error.
     var showProgress: Bool
 
