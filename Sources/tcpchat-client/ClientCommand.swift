@@ -48,7 +48,7 @@ struct ClientCommand: ParsableCommand {
         version: TCPChatVersion.string
     )
 
-    @Argument(help: ArgumentHelp("Server to connect to (default localhost). With --listen: the port.", valueName: "host"))
+    @Argument(help: ArgumentHelp("Server to connect to (default localhost). A number alone is the port.", valueName: "host"))
     var host: String?
 
     @Argument(help: ArgumentHelp("Server port (default \(ClientCommand.defaultPort)).", valueName: "port"))
@@ -73,17 +73,14 @@ struct ClientCommand: ParsableCommand {
     var verbose = false
 
     mutating func validate() throws {
+        // `tcpchat 7000`, `tcpchat --listen 7000`: one number alone is the port.
+        if let host, port == nil, let number = Int(host) {
+            port = number
+            self.host = nil
+        }
         if listen {
             guard nick == nil else { throw ValidationError("--nick needs a server; with --listen there is none") }
-            // `tcpchat --listen 7000`: the one argument is the port.
-            if let host, port == nil {
-                guard let number = Int(host) else {
-                    throw ValidationError("with --listen the argument is the port; give the address with --host (got \(host))")
-                }
-                port = number
-                self.host = nil
-            }
-            guard host == nil else { throw ValidationError("with --listen give the address to listen on with --host") }
+            guard host == nil else { throw ValidationError("with --listen the argument is the port; give the address to listen on with --host") }
             try ClientCommand.check(port: port ?? ClientCommand.defaultPort, allowingZero: true)
         } else {
             guard listenHost == nil else { throw ValidationError("--host goes with --listen; to connect, give the host as the first argument") }

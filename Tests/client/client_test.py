@@ -396,6 +396,11 @@ def pipe_mode(tmux, server):
                             capture_output=True, text=True, timeout=TIMEOUT)
     check(result.returncode == 0, f"exit status {result.returncode}; stderr {result.stderr!r}")
     alice.expect(r"^<\S+> last line without newline$")
+
+    # A number alone is the port, on localhost.
+    result = subprocess.run([CLIENT, str(server.port)], input="/quit\n",
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    check(result.returncode == 0 and "* goodbye, " in result.stdout, f"`tcpchat PORT`: {result!r}")
     alice.close()
 
 
