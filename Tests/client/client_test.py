@@ -7,6 +7,7 @@ usage: client_test.py CLIENT_BINARY SERVER_BINARY [TEST_NAME_SUBSTRING...]
 
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -441,6 +442,33 @@ def listen_with_a_plain_socket(tmux, server):
     terminal.wait_for(r"^\* the peer closed the connection$")
     check(terminal.exit_status() == 0, "the peer closing should end --listen with 0")
     check(terminal.terminal_restored(), "terminal settings differ after exit")
+    terminal.close()
+
+
+@test
+def listen_with_nc(tmux, server):
+    """The homework's other side, literally: OpenBSD nc (scripts/test installs netcat-openbsd)."""
+    if not shutil.which("nc"):
+        raise Failure("nc is not installed (apt-get install netcat-openbsd)")
+    terminal, port = listening_terminal(tmux, "listennc")
+    # -N: at the end of its input, nc shuts down its sending side, as our Ctrl-D does.
+    nc = subprocess.Popen(["nc", "-N", "127.0.0.1", str(port)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True)
+    try:
+        terminal.wait_for(r"^\* 127\.0\.0\.1:\d+ connected")
+        terminal.wait_for_last_line(">")
+        terminal.type("hello, nc")
+        terminal.keys("Enter")
+        check(nc.stdout.readline() == "hello, nc\n", "nc did not print the line")
+        nc.stdin.write("hello from nc\n")
+        nc.stdin.close()
+        terminal.wait_for(r"^<peer> hello from nc$")
+        terminal.wait_for(r"^\* the peer closed the connection$")
+        check(terminal.exit_status() == 0, "listener exit status")
+        check(nc.wait(timeout=TIMEOUT) == 0, "nc exit status")
+    finally:
+        if nc.poll() is None:
+            nc.kill()
     terminal.close()
 
 

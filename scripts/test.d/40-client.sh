@@ -10,6 +10,7 @@ export SWIFT_BACKTRACE=enable=no
 need=()
 command -v tmux >/dev/null || need+=(tmux)
 command -v python3 >/dev/null || need+=(python3)
+command -v nc >/dev/null || need+=(netcat-openbsd)
 [ -f /usr/include/readline/readline.h ] || need+=(libreadline-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing: ${need[*]}"; exit 1; fi
