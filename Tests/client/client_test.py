@@ -237,6 +237,17 @@ def tab_completes_nicks_and_commands(tmux, server):
 
 
 @test
+def inputrc_is_honoured(tmux, server):
+    inputrc = tmux.dir + "/inputrc"
+    with open(inputrc, "w") as file:
+        file.write('$if tcpchat\n"\\C-t": "typed by a macro from inputrc"\n$endif\n')
+    terminal, me = connect_terminal(tmux, server, "inputrc", env={"INPUTRC": inputrc})
+    terminal.keys("C-t")
+    terminal.wait_for_last_line(f"{me}> typed by a macro from inputrc")
+    terminal.close()
+
+
+@test
 def ctrl_c_clears_the_line(tmux, server):
     alice = Peer(server.port, "alice3")
     terminal, me = connect_terminal(tmux, server, "ctrlc")

@@ -7,6 +7,7 @@ Every wait has a generous timeout that only guards against a hang; no test depen
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -125,7 +126,7 @@ class Terminal:
         unless env sets it)."""
         self.tmux = tmux
         self.name = name
-        self.dir = tempfile.mkdtemp(prefix=f"tcpchat-{name}-")
+        self.dir = tempfile.mkdtemp(prefix=f"{name}-", dir=tmux.dir)
         # Never the real ~/.local/state: each pane keeps its history in its own folder.
         env = {"XDG_STATE_HOME": f"{self.dir}/state", **(env or {})}
         assignments = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
@@ -227,7 +228,9 @@ class Tmux:
         return result.stdout
 
     def shutdown(self):
+        """Ends every pane and removes every file the tests made (all under self.dir)."""
         self.run("kill-server", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def free_port():
