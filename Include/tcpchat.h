@@ -178,7 +178,9 @@ typedef struct tcpchat_server_config {
     ** milliseconds, >= 0. Default 1000. */
     int shutdown_grace_ms;
     /* Called with each diagnostic at level <= log_level (TCPCHAT_LOG_...), on the loop
-    ** thread. `message` is valid only during the call. NULL = no logging. Default NULL. */
+    ** thread -- except the "listening on ADDRESS" line, which comes on the thread that calls
+    ** _bind, _start or _run, before it returns. `message` is valid only during the call.
+    ** NULL = no logging. Default NULL. */
     void (*log)(int level, const char *message, void *user_data);
     /* The most detailed level passed to `log`. Default TCPCHAT_LOG_INFO. */
     int log_level;

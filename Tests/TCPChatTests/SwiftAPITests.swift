@@ -95,6 +95,24 @@ struct SwiftAPITests {
         #expect(throws: SystemError.self) { try lines.client.send("anyone?") }
     }
 
+    @Test("cancelling the task that reads `lines` closes the client")
+    func cancelReading() async throws {
+        let server = try SwiftAPIServer()
+        defer { server.shutDown() }
+        var watcher = try await server.join(as: "bob")
+        defer { watcher.cancelWatchdog() }
+        let client = try server.client()
+        _ = try await watcher.next(startingWith: "* guest")  // "* guestN joined #lobby"
+        let reader = Task {
+            for try await _ in client.lines {}
+        }
+        reader.cancel()
+        _ = await reader.result
+        let left = try await watcher.next(startingWith: "* guest")
+        #expect(left.contains(" left ("))
+        #expect(throws: SystemError.self) { try client.send("anyone?") }
+    }
+
     @Test("connection refused and an unresolvable host are SocketErrors")
     func connectFailures() throws {
         // A port that was free a moment ago: bind a server, note its port, stop it.
