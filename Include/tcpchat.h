@@ -171,6 +171,25 @@ typedef struct tcpchat_server_config {
     int max_queue;
     /* Lines each room keeps and replays to people who join, 0-10000. Default 20. */
     int history;
+    /* Rooms with more members than this do not announce joins, leaves and nick changes (chat
+    ** and /me are always relayed), >= 0; 0 = always announce. Default 1000. */
+    int announce_limit;
+    /* Flood control: lines per second a client may send once its burst is spent, >= 0; a
+    ** client over it is not dropped, the server reads from it more slowly. 0 = no limit.
+    ** Default 10. */
+    double lines_per_second;
+    /* Flood control: lines a client may send at once before lines_per_second applies, >= 1.
+    ** Default 20. */
+    int burst_lines;
+    /* Connections allowed from one IP address (loopback included), >= 0; 0 = no cap.
+    ** Default 256. */
+    int max_per_address;
+    /* A client that sends no line within this many seconds of connecting is disconnected,
+    ** >= 0; 0 = no deadline. Default 0. */
+    int first_line_timeout_s;
+    /* A client that sends nothing for this many seconds is disconnected, >= 0; 0 = never (TCP
+    ** keepalive still finds dead peers). Default 0. */
+    int idle_timeout_s;
     /* How to read client lines that are not valid UTF-8: "none" (invalid bytes become U+FFFD)
     ** or "gbk" (decode as GBK first). NULL = "none". Default NULL. */
     const char *fallback_encoding;

@@ -70,6 +70,8 @@ static void check_invalid_configs(void) {
     tcpchat_server_config_init(&config);
     CHECK(config.host == NULL && config.port == 6789 && config.max_clients == 10000);
     CHECK(config.max_line == 4096 && config.max_queue == 262144 && config.history == 20);
+    CHECK(config.announce_limit == 1000 && config.lines_per_second == 10 && config.burst_lines == 20);
+    CHECK(config.max_per_address == 256 && config.first_line_timeout_s == 0 && config.idle_timeout_s == 0);
     CHECK(config.fallback_encoding == NULL && config.shutdown_grace_ms == 1000);
     CHECK(config.log == NULL && config.log_level == TCPCHAT_LOG_INFO);
     CHECK(config.on_message == NULL && config.user_data == NULL);
@@ -90,6 +92,12 @@ static void check_invalid_configs(void) {
     REJECT(history, -1);
     REJECT(history, 10001);
     REJECT(shutdown_grace_ms, -1);
+    REJECT(announce_limit, -1);
+    REJECT(lines_per_second, -0.5);
+    REJECT(burst_lines, 0);
+    REJECT(max_per_address, -1);
+    REJECT(first_line_timeout_s, -1);
+    REJECT(idle_timeout_s, -1);
     REJECT(fallback_encoding, "latin-9");
 #undef REJECT
     tcpchat_server_config_init(&config);

@@ -89,6 +89,7 @@ int main(void) {
     pthread_mutex_init(&shared.lock, NULL);
     config.on_message = on_message;
     config.user_data = &shared;
+    config.lines_per_second = 0;   /* no flood control: ada sends 100 lines at once */
     CHECK_RC(tcpchat_server_create(&config, &shared.server), TCPCHAT_OK);
     CHECK_RC(tcpchat_server_bind(shared.server), TCPCHAT_OK);   /* so the port is known now */
     port = tcpchat_server_port(shared.server);

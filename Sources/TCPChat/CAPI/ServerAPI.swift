@@ -29,6 +29,12 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
         max_line: Int32(defaults.maxLineBytes),
         max_queue: Int32(defaults.maxQueueBytes),
         history: Int32(defaults.historyLength),
+        announce_limit: Int32(defaults.announceLimit),
+        lines_per_second: defaults.linesPerSecond,
+        burst_lines: Int32(defaults.burstLines),
+        max_per_address: Int32(defaults.maxConnectionsPerAddress),
+        first_line_timeout_s: Int32(defaults.firstLineTimeoutSeconds),
+        idle_timeout_s: Int32(defaults.idleTimeoutSeconds),
         fallback_encoding: nil,
         shutdown_grace_ms: Int32(defaults.shutdownGraceMilliseconds),
         log: nil,
@@ -49,6 +55,12 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
     settings.maxLineBytes = Int(c.max_line)
     settings.maxQueueBytes = Int(c.max_queue)
     settings.historyLength = Int(c.history)
+    settings.announceLimit = Int(c.announce_limit)
+    settings.linesPerSecond = c.lines_per_second
+    settings.burstLines = Int(c.burst_lines)
+    settings.maxConnectionsPerAddress = Int(c.max_per_address)
+    settings.firstLineTimeoutSeconds = Int(c.first_line_timeout_s)
+    settings.idleTimeoutSeconds = Int(c.idle_timeout_s)
     settings.shutdownGraceMilliseconds = Int(c.shutdown_grace_ms)
     if let name = c.fallback_encoding {
         guard let encoding = FallbackEncoding(rawValue: String(cString: name)) else { return TCPCHAT_EINVAL }
