@@ -57,6 +57,17 @@ import Testing
         #expect(lines == ["<overlong>", "ok"])
     }
 
+    @Test func finishDeliversALastLineWithoutNewline() {
+        var framer = LineFramer(maxLineBytes: 16)
+        var lines: [String] = []
+        let collect: (LineFramer.Event) -> Void = { if case .line(let l) = $0 { lines.append(String(decoding: l, as: UTF8.self)) } }
+        Array("one\ntwo".utf8).withUnsafeBytes { framer.feed($0, collect) }
+        framer.finish(collect)
+        framer.finish(collect)  // nothing left the second time
+        #expect(lines == ["one", "two"])
+        #expect(framer.bufferedBytes == 0)
+    }
+
     @Test func exactlyMaxBytesWithCRLFIsAccepted() {
         let line = String(repeating: "y", count: 16)
         #expect(frame([Array((line + "\r\n").utf8)], max: 16) == [line])

@@ -167,6 +167,9 @@ public final class ChatConnection: @unchecked Sendable {
                 }
             }
         } else if count == 0 {
+            framer.finish { event in
+                if case .line(let bytes) = event { ready.append(String(decoding: bytes, as: UTF8.self)) }
+            }
             ended = .closed
         } else {
             let code = currentErrno()

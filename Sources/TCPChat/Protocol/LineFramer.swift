@@ -60,6 +60,20 @@ public struct LineFramer {
     }
 
     /// Bytes with no LF in them: keep them for later, or drop them when over the limit.
+    /// The stream ended: a last line that had no LF is delivered as a line (a peer such as
+    /// `nc` may close right after typing it). Leaves the framer empty.
+    public mutating func finish(_ onEvent: (Event) -> Void) {
+        let wasDiscarding = discarding
+        discarding = false
+        guard !partial.isEmpty, !wasDiscarding else {
+            partial.removeAll()
+            return
+        }
+        let line = partial
+        partial.removeAll()
+        line.withUnsafeBytes { deliver($0, onEvent) }
+    }
+
     private mutating func absorbTail(_ piece: UnsafeRawBufferPointer, _ onEvent: (Event) -> Void) {
         if discarding { return }
         // One byte of slack for the CR of a CRLF line that is exactly at the limit.
