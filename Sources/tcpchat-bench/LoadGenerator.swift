@@ -74,7 +74,7 @@ final class LoadGenerator {
     let plan: LoadPlan
     private var connections: [BenchConnection] = []
     /// Client index of each sender.
-    private var senderClients: [Int] = []
+    private let senderClients: [Int]
     private let epollFD: Int32
     private let events: UnsafeMutablePointer<epoll_event>
     private let eventCapacity = 1024
@@ -93,16 +93,10 @@ final class LoadGenerator {
     private var prober: BenchConnection?
 
     // Message phase.
-    private var messageCounts: [UInt32] = []
-    private var expectedPerMessage = 0
+    /// Behind a pointer: see DeliveryTally. Nil until the message phase.
+    private var tally: UnsafeMutablePointer<DeliveryTally>?
     private var nextMessage = 0
-    private var completedMessages = 0
-    private var delivered = 0
-    private var duplicates = 0
-    private var echoes = 0
-    private var latencies: [UInt32] = []   // microseconds, one per delivery
     private var firstSendTime: UInt64 = 0
-    private var lastDeliveryTime: UInt64 = 0
     private var lastProgressTime: UInt64 = 0
     private var messagePhase = false
     /// The message phase hit --max-seconds before every line was delivered.
@@ -131,6 +125,10 @@ final class LoadGenerator {
         close(epollFD)
         events.deallocate()
         readBuffer.deallocate()
+        if let tally {
+            tally.pointee.free()
+            tally.deallocate()
+        }
     }
 
     // MARK: Running
@@ -152,17 +150,18 @@ final class LoadGenerator {
         if plan.totalMessages > 0 && prober != nil {
             sendMessages()
             result.messagesSent = nextMessage
-            result.expectedPerMessage = expectedPerMessage
-            result.delivered = delivered
-            result.duplicates = duplicates
-            result.echoes = echoes
-            result.completedMessages = completedMessages
-            result.lost = lostDeliveries()
+            let counted = tally!.pointee
+            result.expectedPerMessage = counted.expectedPerMessage
+            result.delivered = counted.delivered
+            result.duplicates = counted.duplicates
+            result.echoes = counted.echoes
+            result.completedMessages = counted.completed
+            result.lost = counted.lost
             result.cutShort = cutShort
-            if lastDeliveryTime > firstSendTime {
-                result.seconds = Double(lastDeliveryTime - firstSendTime) / 1e9
+            if counted.lastDeliveryTime > firstSendTime {
+                result.seconds = Double(counted.lastDeliveryTime - firstSendTime) / 1e9
             }
-            result.latenciesMicroseconds = latencies
+            result.latenciesMicroseconds = counted.latencyArray
         }
         result.rssPeakKiB = peakKiB
         result.rssAfterKiB = serverMemory()
@@ -281,22 +280,23 @@ final class LoadGenerator {
     private func sendMessages() {
         messagePhase = true
         let receivers = connections.filter { $0.reads && $0.state == .open }.count
-        expectedPerMessage = receivers - 1  // a sender does not count its own line
-        messageCounts = [UInt32](repeating: 0, count: plan.totalMessages)
-        latencies.reserveCapacity(min(plan.totalMessages * max(expectedPerMessage, 0), 64 << 20))
+        let counting = UnsafeMutablePointer<DeliveryTally>.allocate(capacity: 1)
+        // A sender does not count its own line.
+        counting.initialize(to: DeliveryTally(messages: plan.totalMessages, expectedPerMessage: receivers - 1))
+        tally = counting
         let start = monotonicNanoseconds()
         firstSendTime = start
         lastProgressTime = start
         let nanosecondsPerMessage = plan.rate > 0 ? 1e9 / plan.rate : 0
         let idleTimeout = UInt64(plan.idleTimeoutSeconds * 1e9)
         let maxDuration = UInt64(plan.maxSeconds * 1e9)
-        while completedMessages < plan.totalMessages {
+        while counting.pointee.completed < plan.totalMessages {
             let now = monotonicNanoseconds()
             // Send what the pacing and the window allow, a bounded batch per iteration so
             // reading keeps up.
             var batch = 0
             while nextMessage < plan.totalMessages && batch < 1024 {
-                if plan.window > 0 && nextMessage - completedMessages >= plan.window { break }
+                if plan.window > 0 && nextMessage - counting.pointee.completed >= plan.window { break }
                 if plan.rate > 0 && Double(now - start) < Double(nextMessage) * nanosecondsPerMessage { break }
                 sendMessage(nextMessage)
                 nextMessage += 1
@@ -306,7 +306,8 @@ final class LoadGenerator {
                 for index in senderClients { flushOutbox(connections[index]) }
                 lastProgressTime = now
             }
-            if now > lastProgressTime && now - lastProgressTime > idleTimeout { break }
+            let lastProgress = max(lastProgressTime, counting.pointee.lastDeliveryTime)
+            if now > lastProgress && now - lastProgress > idleTimeout { break }
             if maxDuration > 0 && now - start > maxDuration {
                 cutShort = true
                 break
@@ -318,7 +319,7 @@ final class LoadGenerator {
             }
             if batch == 1024 { timeout = 0 }
             poll(timeoutMilliseconds: timeout)
-            progress("delivered \(delivered) of \(plan.totalMessages * max(expectedPerMessage, 0))", since: start)
+            progress("delivered \(counting.pointee.delivered) of \(plan.totalMessages * max(counting.pointee.expectedPerMessage, 0))", since: start)
         }
         messagePhase = false
     }
@@ -330,12 +331,6 @@ final class LoadGenerator {
         let at = connection.outbox.reserve(plan.messageBytes)
         Payload.writeMessage(to: at, size: plan.messageBytes, sender: sender, sequence: number / plan.senders,
                              sentNanoseconds: monotonicNanoseconds())
-    }
-
-    private func lostDeliveries() -> Int {
-        var lost = 0
-        for count in messageCounts where Int(count) < expectedPerMessage { lost += expectedPerMessage - Int(count) }
-        return lost
     }
 
     // MARK: After the run
@@ -432,6 +427,7 @@ final class LoadGenerator {
 
     /// Reads until the socket is empty (a few large reads), handling every complete line.
     private func readAll(from connection: BenchConnection) {
+        let tally = self.tally  // one read of the property per call, not one per line
         for _ in 0..<8 {
             let carried = connection.carry.count
             if carried > 0 {
@@ -453,7 +449,7 @@ final class LoadGenerator {
             var start = 0
             while start < end, let newline = memchr(bytes + start, 0x0A, end - start) {
                 let lineEnd = UnsafeRawPointer(newline) - UnsafeRawPointer(bytes)
-                handleLine(bytes + start, count: lineEnd - start, on: connection, now: now)
+                handleLine(bytes + start, count: lineEnd - start, on: connection, now: now, tally: tally)
                 start = lineEnd + 1
             }
             // An unfinished line waits for the next read; a line longer than the buffer is dropped.
@@ -470,23 +466,16 @@ final class LoadGenerator {
     }
 
     @inline(__always)
-    private func handleLine(_ line: UnsafePointer<UInt8>, count: Int, on connection: BenchConnection, now: UInt64) {
+    private func handleLine(_ line: UnsafePointer<UInt8>, count: Int, on connection: BenchConnection, now: UInt64,
+                            tally: UnsafeMutablePointer<DeliveryTally>?) {
         switch Payload.find(in: line, count: count, anywhere: plan.prefixAgnostic) {
         case .message(let sender, let sequence, let sent):
-            guard messagePhase || !messageCounts.isEmpty, sender < plan.senders, sequence < plan.messagesPerSender else { return }
+            guard let tally, sender < plan.senders, sequence < plan.messagesPerSender else { return }
             if senderClients[sender] == connection.index {
-                echoes += 1
+                tally.pointee.echoes += 1
                 return
             }
-            delivered += 1
-            lastDeliveryTime = now
-            lastProgressTime = now
-            latencies.append(UInt32(clamping: (now &- sent) / 1000))
-            let id = sequence * plan.senders + sender
-            messageCounts[id] += 1
-            let count = Int(messageCounts[id])
-            if count == expectedPerMessage { completedMessages += 1 }
-            if count > expectedPerMessage { duplicates += 1 }
+            tally.pointee.record(message: sequence * plan.senders + sender, latencyNanoseconds: now &- sent, at: now)
         case .probe:
             connection.seenProbe = true
         case .none:
