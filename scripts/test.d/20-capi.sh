@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The C API, as a C programmer meets it: Include/tcpchat.h and libtcpchat.so built by SwiftPM.
 #   1. builds libtcpchat.so (its own scratch path) and checks with readelf that it needs only
-#      libc and the Swift runtime (no Foundation);
+#      libc and the Swift runtime (no Foundation), and with nm that it imports no signal(),
+#      sigaction(), exit() or printing function (Swift's print included);
 #   2. checks that Tests/c/every_symbol.c and Include/tcpchat_symbols.c list exactly the
 #      functions the header declares; compiles the header alone, tcpchat_symbols.c, and
 #      Tests/c/*.c with gcc and clang
@@ -47,6 +48,11 @@ echo "$needed" | tr '\n' ' '; echo
 unexpected=$(echo "$needed" | grep -Ev '^(libswift[A-Za-z_]*\.so|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1)$' || true)
 if [ -n "$unexpected" ]; then echo "20-capi: unexpected dependencies: $unexpected"; exit 1; fi
 if echo "$needed" | grep -qi foundation; then echo "20-capi: libtcpchat.so needs Foundation"; exit 1; fi
+
+echo "-- the library imports nothing that installs signal handlers, exits or prints"
+forbidden='^(signal|sigaction|sigset|bsd_signal|sysv_signal|sigprocmask|pthread_sigmask|exit|_exit|_Exit|quick_exit|printf|vprintf|puts|putchar|fputs|fputc|fwrite|fprintf|vfprintf|perror|\$ss5print.*)(@.*)?$'
+found=$(nm -D --undefined-only "$lib/libtcpchat.so" | awk '{print $NF}' | grep -E "$forbidden" || true)
+if [ -n "$found" ]; then echo "20-capi: libtcpchat.so imports: $found"; exit 1; fi
 
 echo "-- every function the header declares is listed in Tests/c/every_symbol.c and Include/tcpchat_symbols.c"
 declared=$(grep -oE '^[a-z][a-z_ ]*\**tcpchat_[a-z_]+\(' Include/tcpchat.h | grep -oE 'tcpchat_[a-z_]+' | sort -u)
