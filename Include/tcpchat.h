@@ -334,9 +334,63 @@ int tcpchat_server_wait(tcpchat_server *server);
 ** freed.
 **
 ** NULL is a no-op. Not from a callback. A server served by _run must have returned from
-** _run first (stop it, and let _run return, before destroying it).
+** _run first (stop it, and let _run return, before destroying it). A host-driven server
+** should be stopped and polled until TCPCHAT_ECLOSED first: destroying it while it serves
+** closes every connection at once, without the goodbye.
 */
 void tcpchat_server_destroy(tcpchat_server *server);
+
+/*
+** HOST-DRIVEN SERVING. Instead of _start or _run, a host with its own poll/select/epoll loop
+** can serve from that loop, on its own thread (which then is the loop thread: callbacks run
+** there, inside tcpchat_server_poll()), in the manner of libuv's uv_backend_fd():
+**
+**     int fd = tcpchat_server_fd(server);
+**     while ((rc = tcpchat_server_poll(server, 0)) == TCPCHAT_OK) {
+**         ...poll() on fd (POLLIN) and your own descriptors, waiting no longer than
+**            tcpchat_server_timeout(server); then handle your descriptors...
+**     }
+**     (rc is TCPCHAT_ECLOSED once the server was stopped and has finished)
+**
+** tcpchat_server_stop() and _broadcast() work as always, from any thread: they make fd
+** readable. A server is served one way only: _start, _run, or _poll.
+*/
+
+/*
+** tcpchat_server_fd -- the server's event descriptor (an epoll descriptor): readable when
+** tcpchat_server_poll() has work to do. The server owns it; only poll/select/epoll on it.
+** Valid until tcpchat_server_destroy(). Any thread.
+**
+** Returns the descriptor (>= 0); TCPCHAT_EINVAL when server is NULL.
+*/
+int tcpchat_server_fd(const tcpchat_server *server);
+
+/*
+** tcpchat_server_timeout -- for host-driven serving: the longest the host may wait on
+** tcpchat_server_fd() before calling tcpchat_server_poll() anyway (a timer of the server is
+** due then), in milliseconds; -1 when no timer is pending (wait as long as you like).
+** The driving thread only.
+**
+** Returns the milliseconds (>= 0), or -1 (also when server is NULL) -- ready to pass to
+** poll() as its timeout.
+*/
+int tcpchat_server_timeout(const tcpchat_server *server);
+
+/*
+** tcpchat_server_poll -- host-driven serving: does the work that is ready (accepts, reads,
+** relays, writes, timers, and the requests of _stop and _broadcast), waiting up to
+** timeout_ms for some if there is none (0 = do not wait; negative = wait for ever). The first
+** call binds (if needed) and claims the server as _run would. Call it from one thread only.
+**
+** Returns TCPCHAT_OK while the server serves;
+**   TCPCHAT_ECLOSED once it was stopped and has finished (every client said goodbye to and
+**     closed, as when _run returns), and on every later call;
+**   TCPCHAT_EINVAL when server is NULL;
+**   TCPCHAT_ESTATE when the server is served by _start or _run;
+**   TCPCHAT_ERESOLVE, TCPCHAT_EADDRINUSE, TCPCHAT_ESYSTEM on the first call, as for
+**     tcpchat_server_bind().
+*/
+int tcpchat_server_poll(tcpchat_server *server, int timeout_ms);
 
 /* ========================================================================================= */
 /* Client                                                                                     */

@@ -113,6 +113,45 @@ struct SwiftAPITests {
         #expect(throws: SystemError.self) { try client.send("anyone?") }
     }
 
+    @Test("host-driven: serveOnce from the test's own loop serves a client, then finishes after stop")
+    func hostDriven() throws {
+        var configuration = ChatServerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        let server = try ChatServer(configuration: configuration)
+        #expect(server.loopDescriptor >= 0)
+        #expect(try server.serveOnce(timeoutMilliseconds: 0))  // binds and claims the server
+        #expect(throws: ChatServerError.self) { try server.start() }
+        let connection = try ChatConnection.connect(host: "127.0.0.1", port: server.port)
+        defer { connection.close() }
+
+        /// Serves until the connection has a line with `prefix`; bounded only against hangs.
+        func serve(until prefix: String) throws -> Bool {
+            for _ in 0..<2000 {
+                var entry = pollfd(fd: server.loopDescriptor, events: Int16(POLLIN), revents: 0)
+                let timeout = server.hostTimeoutMilliseconds
+                _ = poll(&entry, 1, timeout < 0 || timeout > 100 ? 100 : timeout)
+                guard try server.serveOnce(timeoutMilliseconds: 0) else { return false }
+                while let line = try? connection.receive(timeoutMilliseconds: 0) {
+                    if line.hasPrefix(prefix) { return true }
+                }
+            }
+            return false
+        }
+        #expect(try serve(until: "* you joined #lobby"))
+        try connection.send("/nick ada")
+        #expect(try serve(until: "* you are now known as ada"))
+
+        server.stop()
+        var serving = true
+        for _ in 0..<2000 where serving { serving = try server.serveOnce(timeoutMilliseconds: 100) }
+        #expect(!serving)
+        #expect(try !server.serveOnce(timeoutMilliseconds: 0))
+        var lines: [String] = []
+        while let line = try? connection.receive(timeoutMilliseconds: 10_000) { lines.append(line) }
+        #expect(lines.last == "* server shutting down, goodbye")
+    }
+
     @Test("connection refused and an unresolvable host are SocketErrors")
     func connectFailures() throws {
         // A port that was free a moment ago: bind a server, note its port, stop it.

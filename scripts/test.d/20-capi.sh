@@ -11,8 +11,8 @@
 #      checked -- a function declared but not implemented fails the link;
 #   3. runs every test, then every test under valgrind (no error, no leak; the suppressions
 #      in Tests/c/swift-runtime.supp say what they hide and why);
-#   4. builds a ThreadSanitizer libtcpchat and runs test_threads (the cross-thread calls)
-#      against it with clang -fsanitize=thread (see Tests/c/tsan.supp);
+#   4. builds a ThreadSanitizer libtcpchat and runs test_threads and test_host_driven (the
+#      cross-thread calls) against it with clang -fsanitize=thread (see Tests/c/tsan.supp);
 #   5. compiles the C examples with the same flags (scripts/test.d/21-examples.sh runs them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -77,7 +77,7 @@ for cc in gcc clang; do
 done
 
 echo "-- compiling Tests/c with gcc and clang, every_symbol.c also as C++"
-tests=(every_symbol test_misuse test_chat test_threads test_sigpipe)
+tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven)
 for cc in gcc clang; do
   for test in "${tests[@]}"; do
     "$cc" "${CFLAGS[@]}" "Tests/c/$test.c" -o "$out/$test-$cc" "${LINK[@]}"
@@ -103,17 +103,19 @@ for test in "${tests[@]}"; do
   [ "$status" = 0 ] || { echo "20-capi: valgrind reported errors in $test (status $status)"; exit 1; }
 done
 
-echo "-- ThreadSanitizer: test_threads against a TSan build of libtcpchat"
+echo "-- ThreadSanitizer: test_threads and test_host_driven against a TSan build of libtcpchat"
 tsan_scratch=.build-capi-tsan
 build --scratch-path "$tsan_scratch" --sanitize=thread --product tcpchat
 tsan_lib=$(cd "$(swift build --scratch-path "$tsan_scratch" --sanitize=thread --show-bin-path)" && pwd)
 # The toolchain's clang carries the TSan runtime Swift uses; that runtime also intercepts
 # libdispatch, so the program links the toolchain's libdispatch and BlocksRuntime.
 swift_lib=$(dirname "$(dirname "$(command -v swift)")")/lib/swift/linux
-clang "${CFLAGS[@]}" -fsanitize=thread Tests/c/test_threads.c -o "$out/test_threads-tsan" \
-  -L"$tsan_lib" -Wl,-rpath,"$tsan_lib" -ltcpchat -lpthread \
-  -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch -lBlocksRuntime
-TSAN_OPTIONS="suppressions=$PWD/Tests/c/tsan.supp halt_on_error=1 exitcode=66" timeout 300 "$out/test_threads-tsan"
+for test in test_threads test_host_driven; do
+  clang "${CFLAGS[@]}" -fsanitize=thread "Tests/c/$test.c" -o "$out/$test-tsan" \
+    -L"$tsan_lib" -Wl,-rpath,"$tsan_lib" -ltcpchat -lpthread \
+    -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch -lBlocksRuntime
+  TSAN_OPTIONS="suppressions=$PWD/Tests/c/tsan.supp halt_on_error=1 exitcode=66" timeout 300 "$out/$test-tsan"
+done
 
 if [ -d examples/c ] && compgen -G 'examples/c/*.c' >/dev/null; then
   echo "-- compiling examples/c"

@@ -144,3 +144,24 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
     chatServer.wait()
     unmanaged.release()
 }
+
+// MARK: Host-driven serving
+
+@c @implementation public func tcpchat_server_fd(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    return server(handle).loopDescriptor
+}
+
+@c @implementation public func tcpchat_server_timeout(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return -1 }
+    return server(handle).hostTimeoutMilliseconds
+}
+
+@c @implementation public func tcpchat_server_poll(_ handle: OpaquePointer!, _ timeoutMilliseconds: Int32) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    do {
+        return try server(handle).serveOnce(timeoutMilliseconds: timeoutMilliseconds) ? TCPCHAT_OK : TCPCHAT_ECLOSED
+    } catch {
+        return ResultCode.of(error)
+    }
+}

@@ -92,6 +92,12 @@ public final class EventLoop: @unchecked Sendable {
         timers.removeAll { $0.id == id }
     }
 
+    /// Milliseconds until the next timer is due (0 when one is overdue); -1 without timers.
+    var millisecondsUntilNextTimer: Int32 {
+        guard let soonest = timers.map(\.deadline).min() else { return -1 }
+        return Int32(clamping: max(0, soonest - monotonicMilliseconds()))
+    }
+
     /// Forgets every timer. For the loop's owner once the loop has stopped: a timer's action
     /// usually holds its owner, which holds the loop, so a timer left behind is a leaked cycle.
     func cancelAllTimers() {

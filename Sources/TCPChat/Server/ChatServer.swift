@@ -55,6 +55,8 @@ public final class ChatServer: @unchecked Sendable {
     private var sanitizer: TextSanitizer
     private var connectionsPerHost: [String: Int] = [:]
     private var shuttingDown = false
+    private var finished = false     // serving ended: sockets closed, "stopped" logged
+    private var hostDriven = false   // served by serveOnce calls, not run/start
     private let readBuffer: UnsafeMutableRawBufferPointer
     private let iovecs: UnsafeMutablePointer<iovec>
 
@@ -167,17 +169,60 @@ public final class ChatServer: @unchecked Sendable {
     // MARK: The loop
 
     private func serve() {
+        beginServing()
+        while iterate(timeoutMilliseconds: -1) {}
+    }
+
+    private func beginServing() {
         if configuration.idleTimeoutSeconds > 0 || configuration.firstLineTimeoutSeconds > 0 {
             scheduleTimeoutSweep()
         }
-        while !loop.isStopped {
-            loop.poll(timeoutMilliseconds: -1) { token, readiness in handle(token, readiness) }
+    }
+
+    /// One turn of the loop. Once the loop has stopped it finishes serving and returns false.
+    private func iterate(timeoutMilliseconds: Int32) -> Bool {
+        if !loop.isStopped {
+            loop.poll(timeoutMilliseconds: timeoutMilliseconds) { token, readiness in handle(token, readiness) }
             settle()
         }
+        if !loop.isStopped { return true }
+        if !finished { finishServing() }
+        return false
+    }
+
+    private func finishServing() {
+        finished = true
         for connection in connections.compactMap({ $0 }) { release(connection, reason: "server stopped") }
         closeListener()
         loop.cancelAllTimers()  // their actions hold the server: left behind, they would leak it
         log(.info, "stopped")
+    }
+
+    // MARK: Host-driven serving
+
+    /// The loop's epoll descriptor, for a host that drives the server from its own poll loop
+    /// instead of `run()`/`start()`: when it is readable, or `hostTimeoutMilliseconds` has
+    /// passed, call `serveOnce`. Any thread.
+    public var loopDescriptor: Int32 { loop.epollFD }
+
+    /// The longest a host-driven server may wait for `loopDescriptor` before the next
+    /// `serveOnce` (a timer is due then); -1 = no limit. The driving thread only.
+    public var hostTimeoutMilliseconds: Int32 { loop.millisecondsUntilNextTimer }
+
+    /// Host-driven serving: the first call binds (if needed) and claims the server, as `run()`
+    /// would; each call does what is ready, waiting up to `timeoutMilliseconds` (0 = no wait)
+    /// for something to do. Returns false once the server has stopped and finished (as `run()`
+    /// returns). Always from the same thread, which is the loop thread while it drives.
+    public func serveOnce(timeoutMilliseconds: Int32) throws(ChatServerError) -> Bool {
+        if !hostDriven {
+            try bind()
+            guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+                throw .alreadyStarted
+            }
+            hostDriven = true
+            beginServing()
+        }
+        return iterate(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     private func handle(_ token: UInt64, _ readiness: EventLoop.Readiness) {
