@@ -15,9 +15,21 @@ cd "$(dirname "$0")/../.."
 export SWIFT_BACKTRACE=enable=no
 unset LD_LIBRARY_PATH   # the installed tree must find its libraries by RUNPATH alone
 
-for tool in cmake ninja pkg-config make cc readelf swiftc; do
-  command -v "$tool" >/dev/null || { echo "50-cmake: $tool is missing (scripts/test installs it)"; exit 1; }
+# What this step needs beyond the Swift toolchain (scripts/test installs most of it; make is
+# ours alone), installed when missing and running as root, so the step also runs on its own.
+missing=()
+for pair in cmake:cmake ninja:ninja-build pkg-config:pkg-config make:make cc:gcc readelf:binutils; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+[ -f /usr/include/readline/readline.h ] || missing+=(libreadline-dev)   # for bin/tcpchat
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "50-cmake: missing ${missing[*]} (install them, or run as root)"; exit 1; }
+  echo "-- installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >/dev/null ||
+    { echo "50-cmake: apt-get install ${missing[*]} failed"; exit 1; }
+fi
+command -v swiftc >/dev/null || { echo "50-cmake: no swiftc on PATH"; exit 1; }
 
 build=build-cmake
 work=$(mktemp -d)
