@@ -94,6 +94,10 @@ struct ServerCommand: ParsableCommand {
             printError("tcpchat-server: \(message)")
         }
 
+        if let problem = settings.problem() {
+            printError("tcpchat-server: invalid configuration: \(problem)")
+            throw ExitCode(1)
+        }
         DescriptorLimit.raise(toServe: maxClients)
         let server: ChatServer
         do {
@@ -144,7 +148,6 @@ enum StopSignals {
     }
 }
 
-/// One line to standard error, in one write(2) so concurrent lines do not interleave.
 /// Each client costs a descriptor: raise the soft RLIMIT_NOFILE toward the hard limit so that
 /// --max-clients can be reached. (The program does this, not the library: a library must not
 /// change process-wide limits behind its host's back.)
@@ -162,6 +165,7 @@ enum DescriptorLimit {
     }
 }
 
+/// One line to standard error, in one write(2) so concurrent lines do not interleave.
 func printError(_ text: String) {
     var line = text + "\n"
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }

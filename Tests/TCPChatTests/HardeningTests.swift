@@ -119,6 +119,44 @@ import Testing
         }
     }
 
+    @Test func aLastLineWithoutNewlineIsRelayedAtEndOfStream() throws {
+        let server = try RunningServer()
+        let alice = try server.join(as: "alice")
+        let bob = try server.join(as: "bob")
+        try alice.sendRaw(Array("no newline at the end".utf8))
+        alice.connection.shutdownWrite()
+        #expect(try bob.waitFor { $0.hasPrefix("<") } == "<alice> no newline at the end")
+    }
+
+    @Test func historyReplayStaysWellUnderTheOutputCap() throws {
+        let server = try RunningServer {
+            $0.maxLineBytes = 4096
+            $0.maxQueueBytes = 8 * 4096
+            $0.historyLength = 100
+        }
+        let alice = try server.join(as: "alice")
+        let long = String(repeating: "h", count: 4000)
+        for n in 0..<100 { try alice.send("\(n) \(long)") }
+        _ = try alice.linesBeforeSync()
+        let newcomer = try server.connect()
+        _ = try newcomer.waitFor { $0.hasPrefix("* you joined") }
+        let replay = try newcomer.linesBeforeSync()
+        #expect(!replay.isEmpty && replay.count < 100)
+        #expect(replay.last?.hasPrefix("* history: <alice> 99 ") == true)  // the newest are kept
+        #expect(server.server.statistics.slowReadersDropped == 0)
+    }
+
+    @Test func longListingsAreCutShort() throws {
+        let server = try RunningServer { $0.maxConnectionsPerAddress = 0 }
+        var clients: [TestClient] = []
+        for n in 0..<600 { clients.append(try server.join(as: "person-with-a-long-nickname-\(n)")) }
+        try clients[0].send("/who")
+        let who = try clients[0].waitFor { $0.hasPrefix("* people") }
+        #expect(who.hasPrefix("* people in #lobby (600): "))
+        #expect(who.hasSuffix("more"))
+        #expect(who.utf8.count < 17 * 1024)
+    }
+
     @Test func nickEdgeCases() throws {
         let server = try RunningServer()
         let alice = try server.join(as: "Alice")

@@ -45,6 +45,8 @@ public final class ChatConnection: @unchecked Sendable {
     public let localAddress: SocketAddress?
     public let remoteAddress: SocketAddress?
     private var framer = LineFramer(maxLineBytes: ChatConnection.maxLineBytes)
+    /// Where `recv` reads into: one buffer for the connection's life, used by one reader.
+    private let receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
     private var ready: [String] = []
     private var readyHead = 0
     private var ended: ReceiveError?
@@ -57,7 +59,10 @@ public final class ChatConnection: @unchecked Sendable {
         remoteAddress = Socket.peerAddress(fd)
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        receiveBuffer.deallocate()
+    }
 
     /// Connects to `host:port` (names resolved with getaddrinfo; IPv6 and IPv4 tried in order).
     public static func connect(host: String, port: Int) throws(SocketError) -> ChatConnection {
@@ -152,24 +157,19 @@ public final class ChatConnection: @unchecked Sendable {
         return line
     }
 
-    private func readOnce() {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        let count = buffer.withUnsafeMutableBytes { raw in
-            recv(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT))
+    private func take(_ event: LineFramer.Event) {
+        switch event {
+        case .line(let bytes): ready.append(String(decoding: bytes, as: UTF8.self))
+        case .overlong: ready.append(ChatConnection.tooLongLine)
         }
+    }
+
+    private func readOnce() {
+        let count = recv(fd, receiveBuffer.baseAddress, receiveBuffer.count, Int32(MSG_DONTWAIT))
         if count > 0 {
-            buffer.withUnsafeBytes { raw in
-                framer.feed(UnsafeRawBufferPointer(rebasing: raw[..<count])) { event in
-                    switch event {
-                    case .line(let bytes): ready.append(String(decoding: bytes, as: UTF8.self))
-                    case .overlong: ready.append(ChatConnection.tooLongLine)
-                    }
-                }
-            }
+            framer.feed(UnsafeRawBufferPointer(rebasing: receiveBuffer[..<count]), take)
         } else if count == 0 {
-            framer.finish { event in
-                if case .line(let bytes) = event { ready.append(String(decoding: bytes, as: UTF8.self)) }
-            }
+            framer.finish(take)
             ended = .closed
         } else {
             let code = currentErrno()

@@ -1,8 +1,11 @@
 // The event loop: epoll over non-blocking descriptors, an eventfd so other threads can wake
-// it, and a short list of timers. In the manner of redis's ae.c: `while !stopped { poll once }`.
+// it, and a short list of timers. In the manner of redis's ae.c, its owner runs
+// `while !loop.isStopped { loop.poll(...) }`.
 //
 // Threading: the loop, and everything registered with it, belongs to the thread that calls
-// `run()`. The only members any thread may use are `execute(_:)` and `wakeUp()`.
+// `poll`. The only members any thread may use are `execute(_:)` and `wakeUp()`.
+// Timers are a plain array, scanned once per iteration: fine for the handful a server has
+// (throttled clients, draining clients); a heap would be the next step for many thousands.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,8 +45,7 @@ public final class EventLoop: @unchecked Sendable {
     private let pending = Mutex<[@Sendable () -> Void]>([])
     private var events: UnsafeMutablePointer<epoll_event>
     private let eventCapacity = 1024
-    private var timers: [(deadline: Int64, id: Int, action: () -> Void)] = []
-    private var nextTimerID = 0
+    private var timers: [(deadline: Int64, action: () -> Void)] = []
     private(set) var isStopped = false
 
     public init() throws(SystemError) {
@@ -80,16 +82,9 @@ public final class EventLoop: @unchecked Sendable {
 
     // MARK: Timers (loop thread)
 
-    /// Runs `action` on the loop thread after `milliseconds`. Returns an id for `cancelTimer`.
-    @discardableResult
-    func schedule(after milliseconds: Int64, _ action: @escaping () -> Void) -> Int {
-        nextTimerID += 1
-        timers.append((monotonicMilliseconds() + milliseconds, nextTimerID, action))
-        return nextTimerID
-    }
-
-    func cancelTimer(_ id: Int) {
-        timers.removeAll { $0.id == id }
+    /// Runs `action` on the loop thread after `milliseconds`.
+    func schedule(after milliseconds: Int64, _ action: @escaping () -> Void) {
+        timers.append((monotonicMilliseconds() + milliseconds, action))
     }
 
     /// Milliseconds until the next timer is due (0 when one is overdue); -1 without timers.
@@ -120,15 +115,8 @@ public final class EventLoop: @unchecked Sendable {
 
     // MARK: Running
 
-    /// Makes `run` return after the current iteration. Loop thread.
+    /// Marks the loop stopped; its owner's `while !isStopped` ends. Loop thread.
     func stop() { isStopped = true }
-
-    /// Waits for readiness and dispatches it until `stop()` is called.
-    func run(_ handle: (UInt64, Readiness) -> Void) {
-        while !isStopped {
-            poll(timeoutMilliseconds: -1, handle)
-        }
-    }
 
     /// One iteration: wait (no longer than `timeoutMilliseconds`, -1 = until something
     /// happens, and never past the next timer), dispatch events, run due timers and queued tasks.

@@ -59,7 +59,6 @@ public struct LineFramer {
         return end
     }
 
-    /// Bytes with no LF in them: keep them for later, or drop them when over the limit.
     /// The stream ended: a last line that had no LF is delivered as a line (a peer such as
     /// `nc` may close right after typing it). Leaves the framer empty.
     public mutating func finish(_ onEvent: (Event) -> Void) {
@@ -74,6 +73,7 @@ public struct LineFramer {
         line.withUnsafeBytes { deliver($0, onEvent) }
     }
 
+    /// Bytes with no LF in them: keep them for later, or drop them when over the limit.
     private mutating func absorbTail(_ piece: UnsafeRawBufferPointer, _ onEvent: (Event) -> Void) {
         if discarding { return }
         // One byte of slack for the CR of a CRLF line that is exactly at the limit.

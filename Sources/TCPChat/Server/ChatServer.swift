@@ -232,13 +232,14 @@ public final class ChatServer: @unchecked Sendable {
         }
         let fd = Int(token & 0xFFFF_FFFF)
         guard fd < connections.count, let connection = connections[fd], connection.token == token else { return }
-        if readiness.readable && connection.state == .open {
-            if connection.throttled {
-                // Not reading for now; but a peer that hung up must not keep waking the loop.
-                if readiness.hangup { doom(connection, reason: "connection closed") }
-            } else {
-                read(from: connection)
+        if readiness.readable && connection.state == .open && connection.pendingCloseReason == nil {
+            if connection.throttled && readiness.hangup {
+                // The peer is gone: flood control no longer matters. Handle what it sent before
+                // it went (its lines are not dropped), then read on to the EOF or error.
+                connection.bucket = nil
+                resume(connection)
             }
+            if !connection.throttled { read(from: connection) }
         }
         if readiness.writable && connection.state != .closed { flush(connection) }
     }
@@ -300,16 +301,20 @@ public final class ChatServer: @unchecked Sendable {
         switch error.code {
         case ECONNABORTED, EPROTO, EPERM, EINTR:
             return
-        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+        case EMFILE, ENFILE:
+            var refusedOne = false
             if reserveFD >= 0 {
                 Sys.close(reserveFD)
                 reserveFD = -1
                 if case .done(let (fd, _))? = try? Socket.accept(listenerFD) {
                     refuse(fd, Wire.error("server out of file descriptors; try again later"))
+                    refusedOne = true
                 }
                 reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
-                if reserveFD >= 0 { return }
             }
+            // Progress was made (one pending connection consumed): carry on. Otherwise the
+            // level-triggered listener would wake the loop at once, forever: pause instead.
+            if refusedOne && reserveFD >= 0 { return }
             log(.warning, "accept: \(error); pausing accepts for 100 ms")
             pauseAccepting()
         default:
@@ -322,7 +327,8 @@ public final class ChatServer: @unchecked Sendable {
         guard !acceptPaused, listenerFD >= 0 else { return }
         acceptPaused = true
         loop.unregister(listenerFD)
-        loop.schedule(after: 100) { [self] in
+        loop.schedule(after: 100) { [weak self] in
+            guard let self else { return }
             acceptPaused = false
             guard listenerFD >= 0 else { return }
             if reserveFD < 0 { reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC) }
@@ -389,6 +395,7 @@ public final class ChatServer: @unchecked Sendable {
             }
             guard case .done(let count) = result else { return }
             if count == 0 {
+                handleLastLine(of: connection)
                 beginDrain(connection, reason: "connection closed")
                 return
             }
@@ -421,6 +428,22 @@ public final class ChatServer: @unchecked Sendable {
                 send(Wire.error("line too long (over \(configuration.maxLineBytes) bytes); it was discarded"), to: connection)
             }
             return connection.bucket?.spend() ?? true
+        }
+    }
+
+    /// End of stream: a last line without LF (e.g. `printf hi | nc -N`) still counts; flood
+    /// control no longer applies to a client that is leaving.
+    private func handleLastLine(of connection: ClientConnection) {
+        if !connection.pendingInput.isEmpty {
+            connection.bucket = nil
+            let input = connection.pendingInput
+            connection.pendingInput = []
+            _ = input.withUnsafeBytes { handleInput($0, from: connection) }
+        }
+        connection.framer.finish { event in
+            guard connection.state == .open, connection.pendingCloseReason == nil,
+                  case .line(let bytes) = event else { return }
+            handleLine(bytes, from: connection)
         }
     }
 
@@ -503,7 +526,7 @@ public final class ChatServer: @unchecked Sendable {
         case .who:
             guard let room = connection.room else { return }
             let names = room.members.map(\.nick).sorted { $0.lowercased() < $1.lowercased() }
-            send(Wire.notice("people in \(room.name) (\(names.count)): \(names.joined(separator: " "))"), to: connection)
+            send(Wire.notice("people in \(room.name) (\(names.count)): \(listing(names, separator: " "))"), to: connection)
         case .msg(let target, let message):
             privateMessage(message, from: connection, to: target)
         case .me(let action):
@@ -515,7 +538,7 @@ public final class ChatServer: @unchecked Sendable {
             join(connection, roomNamed: name)
         case .rooms:
             let list = rooms.values.sorted { $0.name < $1.name }.map { "\($0.name) (\($0.members.count))" }
-            send(Wire.notice("rooms (\(list.count)): \(list.joined(separator: ", "))"), to: connection)
+            send(Wire.notice("rooms (\(list.count)): \(listing(list, separator: ", "))"), to: connection)
         case .help:
             var text = Wire.notice("commands:")
             for (usage, summary) in Command.helpLines { text += Wire.notice("  \(usage) - \(summary)") }
@@ -599,12 +622,31 @@ public final class ChatServer: @unchecked Sendable {
         connection.room = room
         let others = room.members.count - 1
         send(Wire.notice("you joined \(room.name) (\(others) other\(others == 1 ? "" : "s") here)"), to: connection)
-        let history = room.recentHistory
-        if !history.isEmpty {
-            var replay = ""
-            for line in history { replay += Wire.history(line.string) }
-            send(replay, to: connection)
+        // Replay the newest lines that fit in a quarter of the output cap, so that a long
+        // history can never get a newcomer dropped as "not reading".
+        var budget = configuration.maxQueueBytes / 4
+        var replayed: [String] = []
+        for line in room.recentHistory.reversed() {
+            let text = Wire.history(line.string)
+            budget -= text.utf8.count
+            if budget < 0 { break }
+            replayed.append(text)
         }
+        if !replayed.isEmpty { send(replayed.reversed().joined(), to: connection) }
+    }
+
+    /// `items` joined, cut short with "… and N more" so that one reply stays well under the
+    /// output cap however many people or rooms there are.
+    private func listing(_ items: [String], separator: String) -> String {
+        let budget = min(16 * 1024, configuration.maxQueueBytes / 4)
+        var text = ""
+        for (index, item) in items.enumerated() {
+            if text.utf8.count + item.utf8.count + separator.utf8.count > budget {
+                return text + separator + "... and \(items.count - index) more"
+            }
+            text += index == 0 ? item : separator + item
+        }
+        return text
     }
 
     /// Takes the connection out of its room; the others see `* nick <what>`.
@@ -693,7 +735,7 @@ public final class ChatServer: @unchecked Sendable {
     /// The client is leaving (quit, EOF): it leaves its room now, and its socket closes once
     /// what is queued for it has been written (or after the grace period).
     private func beginDrain(_ connection: ClientConnection, reason: String) {
-        guard connection.state == .open else { return }
+        guard connection.state == .open, connection.pendingCloseReason == nil else { return }
         detach(connection, reason: reason, announce: true)
         connection.state = .draining
         connection.drainReason = reason
@@ -703,8 +745,8 @@ public final class ChatServer: @unchecked Sendable {
             connection.isDirty = true
             dirty.append(connection)
         }
-        loop.schedule(after: Int64(max(configuration.shutdownGraceMilliseconds, 1000))) { [self] in
-            if connection.state == .draining { release(connection, reason: reason + " (output not flushed)") }
+        loop.schedule(after: Int64(max(configuration.shutdownGraceMilliseconds, 1000))) { [weak self] in
+            if connection.state == .draining { self?.release(connection, reason: reason + " (output not flushed)") }
         }
     }
 
@@ -737,6 +779,7 @@ public final class ChatServer: @unchecked Sendable {
         guard !shuttingDown else { return }
         shuttingDown = true
         log(.info, "shutting down (\(connectionCount) clients)")
+        if listenerFD >= 0 && !acceptPaused { acceptPending() }  // the backlog hears why, too
         closeListener()
         let goodbye = SharedBuffer(Wire.notice("server shutting down, goodbye"))
         for connection in connections.compactMap({ $0 }) where connection.state == .open && connection.pendingCloseReason == nil {
@@ -751,7 +794,8 @@ public final class ChatServer: @unchecked Sendable {
             loop.stop()
             return
         }
-        loop.schedule(after: Int64(configuration.shutdownGraceMilliseconds)) { [self] in
+        loop.schedule(after: Int64(configuration.shutdownGraceMilliseconds)) { [weak self] in
+            guard let self else { return }
             for connection in connections.compactMap({ $0 }) {
                 release(connection, reason: "server shutting down (output not flushed in time)")
             }

@@ -72,6 +72,8 @@ extension OutputQueue.State {
 
     @inline(__always)
     mutating func append(_ buffer: SharedBuffer) -> Int {
+        // An empty buffer would make a flush of nothing but empty iovecs write 0 bytes, for ever.
+        guard buffer.count > 0 else { return queuedBytes }
         if tail == capacity { makeRoom() }
         slots.unsafelyUnwrapped[tail] = Unmanaged.passRetained(buffer)
         tail += 1

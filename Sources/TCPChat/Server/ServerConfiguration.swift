@@ -61,14 +61,18 @@ public struct ChatServerConfiguration: Sendable {
         if port < 0 || port > 65535 { return "port must be 0-65535 (got \(port))" }
         if maxClients < 1 { return "max clients must be at least 1 (got \(maxClients))" }
         if maxLineBytes < 16 || maxLineBytes > 1 << 24 { return "max line must be 16 bytes to 16 MiB (got \(maxLineBytes))" }
-        if maxQueueBytes < maxLineBytes * 2 { return "max queue must be at least twice max line (\(maxLineBytes * 2) bytes; got \(maxQueueBytes))" }
+        // A relayed line can grow to 3x its bytes once cleaned (each invalid byte becomes the
+        // 3-byte U+FFFD) plus a nick: the queue must hold a few such lines.
+        if maxQueueBytes < maxLineBytes * 8 { return "max queue must be at least 8 times max line (\(maxLineBytes * 8) bytes; got \(maxQueueBytes))" }
         if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
         if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
-        if !(linesPerSecond >= 0) { return "rate must be 0 (no limit) or more lines per second (got \(linesPerSecond))" }
+        if !(linesPerSecond == 0 || (linesPerSecond >= 0.001 && linesPerSecond <= 1_000_000)) { return "rate must be 0 (no limit) or 0.001 to 1000000 lines per second (got \(linesPerSecond))" }
         if announceLimit < 0 { return "announce limit must be 0 (always) or more members (got \(announceLimit))" }
         if burstLines < 1 { return "burst must be at least 1 line (got \(burstLines))" }
         if maxConnectionsPerAddress < 0 { return "max per address must be 0 (no cap) or more (got \(maxConnectionsPerAddress))" }
-        if firstLineTimeoutSeconds < 0 || idleTimeoutSeconds < 0 { return "timeouts must be 0 (off) or more seconds" }
+        if !(0...31_536_000).contains(firstLineTimeoutSeconds) || !(0...31_536_000).contains(idleTimeoutSeconds) {
+            return "timeouts must be 0 (off) to 31536000 seconds (a year)"
+        }
         return nil
     }
 }

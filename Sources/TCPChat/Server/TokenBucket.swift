@@ -32,6 +32,6 @@ struct TokenBucket {
 
     /// How long until `hasToken` becomes true, in milliseconds (at least 1).
     var millisecondsUntilToken: Int64 {
-        tokens >= 1 ? 0 : max(1, Int64(((1 - tokens) / perMillisecond).rounded(.up)))
+        tokens >= 1 ? 0 : max(1, Int64(min(((1 - tokens) / perMillisecond).rounded(.up), 86_400_000)))
     }
 }
