@@ -166,7 +166,7 @@ typedef struct tcpchat_server_config {
     /* Longest line a client may send, in bytes without its LF, 16 to 16 MiB; a longer line is
     ** discarded and its sender gets an error line. Default 4096. */
     int max_line;
-    /* Unsent output allowed per client in bytes, at least 2 * max_line; a client past it (one
+    /* Unsent output allowed per client in bytes, at least 8 * max_line; a client past it (one
     ** that does not read) is disconnected, and its room is told why. Default 262144. */
     int max_queue;
     /* Lines each room keeps and replays to people who join, 0-10000. Default 20. */
@@ -174,8 +174,8 @@ typedef struct tcpchat_server_config {
     /* Rooms with more members than this do not announce joins, leaves and nick changes (chat
     ** and /me are always relayed), >= 0; 0 = always announce. Default 1000. */
     int announce_limit;
-    /* Flood control: lines per second a client may send once its burst is spent, >= 0; a
-    ** client over it is not dropped, the server reads from it more slowly. 0 = no limit.
+    /* Flood control: lines per second a client may send once its burst is spent, 0.001 to
+    ** 1000000; a client over it is not dropped, the server reads from it more slowly. 0 = no limit.
     ** Default 10. */
     double lines_per_second;
     /* Flood control: lines a client may send at once before lines_per_second applies, >= 1.
@@ -185,10 +185,10 @@ typedef struct tcpchat_server_config {
     ** Default 256. */
     int max_per_address;
     /* A client that sends no line within this many seconds of connecting is disconnected,
-    ** >= 0; 0 = no deadline. Default 0. */
+    ** 0 to 31536000 (a year); 0 = no deadline. Default 0. */
     int first_line_timeout_s;
-    /* A client that sends nothing for this many seconds is disconnected, >= 0; 0 = never (TCP
-    ** keepalive still finds dead peers). Default 0. */
+    /* A client that sends nothing for this many seconds is disconnected, 0 to 31536000; 0 =
+    ** never (TCP keepalive still finds dead peers). Default 0. */
     int idle_timeout_s;
     /* How to read client lines that are not valid UTF-8: "none" (invalid bytes become U+FFFD)
     ** or "gbk" (decode as GBK first). NULL = "none". Default NULL. */

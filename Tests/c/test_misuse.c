@@ -88,7 +88,7 @@ static void check_invalid_configs(void) {
     REJECT(port, 65536);
     REJECT(max_clients, 0);
     REJECT(max_line, 15);
-    REJECT(max_queue, 4096);   /* less than twice max_line */
+    REJECT(max_queue, 8 * 4096 - 1);   /* less than 8 times max_line */
     REJECT(history, -1);
     REJECT(history, 10001);
     REJECT(shutdown_grace_ms, -1);
