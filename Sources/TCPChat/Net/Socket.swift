@@ -127,20 +127,18 @@ enum Socket {
         throw lastError
     }
 
-    static func localAddress(_ fd: Int32) -> SocketAddress? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return rc == 0 ? SocketAddress(storage: storage, length: length) : nil
-    }
+    static func localAddress(_ fd: Int32) -> SocketAddress? { address(of: fd, getsockname) }
 
-    static func peerAddress(_ fd: Int32) -> SocketAddress? {
+    static func peerAddress(_ fd: Int32) -> SocketAddress? { address(of: fd, getpeername) }
+
+    /// The address getsockname or getpeername reports for `fd`.
+    private static func address(
+        of fd: Int32, _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+    ) -> SocketAddress? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let rc = withUnsafeMutablePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, &length) }
         }
         return rc == 0 ? SocketAddress(storage: storage, length: length) : nil
     }
