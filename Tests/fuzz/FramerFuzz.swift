@@ -9,8 +9,9 @@
 //
 // Input layout (every byte string is a valid input):
 //   byte 0        line limit: 1 + (byte % 32), small so that overlong lines are common
-//   byte 1        low 4 bits: n, how many chunk sizes follow; bit 4: stop after every k-th event
-//                 (k = 1 + high 3 bits), as a rate-limited connection does, using consume()
+//   byte 1        low 4 bits: n, how many chunk sizes follow; bit 4 clear: each chunk goes to
+//                 feed(), as the client reads; bit 4 set: to consume(), stopping after every k-th
+//                 event (k = 1 + high 3 bits), as the server reads a rate-limited client
 //   n bytes       chunk sizes, 1 + byte (1...256 bytes), used in turn, cycling; none: one chunk
 //   the rest      the stream
 //
@@ -64,6 +65,17 @@ public func framerFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 
     var framer = LineFramer(maxLineBytes: maxLine)
     var seen: [FramerEvent] = []
+    func record(_ event: LineFramer.Event) {
+        switch event {
+        case .line(let bytes):
+            check(!bytes.contains(0x0A), "a line holds an LF")
+            check(bytes.count <= maxLine, "a line of \(bytes.count) bytes passed the limit \(maxLine)")
+            check(!bytes.isEmpty, "an empty line was delivered")
+            seen.append(.line(Array(bytes)))
+        case .overlong:
+            seen.append(.overlong)
+        }
+    }
     var eventsSinceStop = 0
     var offset = 0
     var chunkIndex = 0
@@ -72,24 +84,22 @@ public func framerFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             let chunkSize = min(chunkSizes[chunkIndex % chunkSizes.count], whole.count - offset)
             chunkIndex += 1
             var pending = UnsafeRawBufferPointer(rebasing: whole[offset..<(offset + chunkSize)])
-            // Like the server: feed what arrived; if the framer was stopped, feed the rest later.
+            offset += chunkSize
+            guard stopsEarly else {
+                framer.feed(pending, record)  // as ChatConnection reads: every line at once
+                check(framer.bufferedBytes <= maxLine + 1,
+                      "\(framer.bufferedBytes) bytes buffered with a limit of \(maxLine)")
+                continue
+            }
+            // As the server reads a rate-limited client: stop after some lines, and feed the
+            // rest of the read again later.
             while !pending.isEmpty {
                 let consumed = framer.consume(pending) { event in
-                    switch event {
-                    case .line(let bytes):
-                        check(!bytes.contains(0x0A), "a line holds an LF")
-                        check(bytes.count <= maxLine, "a line of \(bytes.count) bytes passed the limit \(maxLine)")
-                        check(!bytes.isEmpty, "an empty line was delivered")
-                        seen.append(.line(Array(bytes)))
-                    case .overlong:
-                        seen.append(.overlong)
-                    }
+                    record(event)
                     eventsSinceStop += 1
-                    if stopsEarly && eventsSinceStop >= eventsPerStop {
-                        eventsSinceStop = 0
-                        return false
-                    }
-                    return true
+                    guard eventsSinceStop >= eventsPerStop else { return true }
+                    eventsSinceStop = 0
+                    return false
                 }
                 check(consumed >= 1 && consumed <= pending.count,
                       "consume() returned \(consumed) for \(pending.count) bytes")
@@ -97,7 +107,6 @@ public func framerFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
                       "\(framer.bufferedBytes) bytes buffered with a limit of \(maxLine)")
                 pending = UnsafeRawBufferPointer(rebasing: pending[consumed...])
             }
-            offset += chunkSize
         }
     }
     let expected = referenceEvents(stream[...], maxLine: maxLine)
