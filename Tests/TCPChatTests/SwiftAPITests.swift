@@ -51,6 +51,20 @@ struct SwiftAPITests {
         [ada, bob, cy].forEach { $0.client.close() }
     }
 
+    @Test("a consumer that falls behind the buffer loses nothing")
+    func slowConsumerLosesNothing() async throws {
+        let server = try SwiftAPIServer()
+        defer { server.shutDown() }
+        var ada = try await server.join(as: "ada")
+        var bob = try await server.join(as: "bob")
+        defer { [ada, bob].forEach { $0.cancelWatchdog() } }
+        let count = ChatClient.bufferedLines + 1000
+        for n in 0..<count { try ada.client.send("line \(n)") }
+        // Bob reads only now: more lines arrived than his stream buffers.
+        for n in 0..<count { #expect(try await bob.next(startingWith: "<ada>") == "<ada> line \(n)") }
+        [ada, bob].forEach { $0.client.close() }
+    }
+
     @Test("stopping the server ends `lines` normally, after the goodbye")
     func serverStop() async throws {
         let server = try SwiftAPIServer()
@@ -199,6 +213,7 @@ private final class SwiftAPIServer: Sendable {
         var configuration = ChatServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
+        configuration.linesPerSecond = 0  // a test that sends thousands of lines is not about flood control
         server = try ChatServer(configuration: configuration)
         try server.start()
     }

@@ -16,16 +16,22 @@ import Synchronization
 public final class ChatClient: Sendable {
     /// Every line the server sends, without its newline, in order. It finishes when the server
     /// closes the connection (or after `close()`), and throws `ChatConnection.ReceiveError`
-    /// when the connection is reset or fails. One consumer: iterate it from one task. Lines are
-    /// buffered until read. Cancelling the task that iterates it closes the client.
+    /// when the connection is reset or fails. One consumer: iterate it from one task. Up to
+    /// `ChatClient.bufferedLines` lines wait to be read; past that the reader stops reading the
+    /// socket until there is room (nothing is dropped; TCP holds the rest, and a server may
+    /// disconnect a client that falls far behind). Cancelling the iterating task closes the client.
     public let lines: AsyncThrowingStream<String, any Error>
 
     private let reader: LineReader
 
+    /// How many received lines may wait unread in `lines`.
+    public static let bufferedLines = 4096
+
     /// Connects (blocking) to `host:port`; every address `host` resolves to is tried in turn.
     public init(host: String, port: Int) throws(SocketError) {
         let connection = try ChatConnection.connect(host: host, port: port)
-        let (stream, continuation) = AsyncThrowingStream<String, any Error>.makeStream()
+        let (stream, continuation) = AsyncThrowingStream<String, any Error>.makeStream(
+            bufferingPolicy: .bufferingOldest(ChatClient.bufferedLines))
         lines = stream
         reader = LineReader(connection: connection, continuation: continuation)
         do {
@@ -91,11 +97,24 @@ private final class LineReader: Sendable {
         }
     }
 
+    /// Hands `line` to the stream, waiting while the stream's buffer is full: the stream has no
+    /// way to signal room, so the reader looks again every millisecond (only while the consumer
+    /// is behind). A terminated stream (cancelled, closed) takes nothing more.
+    private func deliver(_ line: String) {
+        while true {
+            switch continuation.yield(line) {
+            case .enqueued, .terminated: return
+            case .dropped: usleep(1000)
+            @unknown default: return
+            }
+        }
+    }
+
     private func readUntilEnd() {
         var ending: ChatConnection.ReceiveError?
         while ending == nil {
             do throws(ChatConnection.ReceiveError) {
-                if let line = try connection.receive(timeoutMilliseconds: -1) { continuation.yield(line) }
+                if let line = try connection.receive(timeoutMilliseconds: -1) { deliver(line) }
             } catch {
                 ending = error
             }
