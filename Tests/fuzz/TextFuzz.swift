@@ -7,7 +7,8 @@
 //   embedding, override or isolate; cleaning is idempotent;
 // - with the GBK fallback, a line that is not UTF-8 but is valid GBK reads as iconv reads it;
 // - every parsed command satisfies its usage (a nick or room argument has no space, a /msg has
-//   a recipient and text, a room starts with #), and a nick Names accepts is 1-32 name scalars;
+//   a recipient and text, a room starts with #), and a nick or room name Names accepts is 1-32
+//   name scalars (letters, digits, _ and -);
 // - the lines the server formats from that text (chat, private message, notice, error) are
 //   classified by Wire.classify back into the same nick and text.
 //
@@ -71,8 +72,13 @@ func checkCommand(_ text: String) -> String? {
     case .me(let action):
         check(!action.isEmpty, "empty /me from \(text.debugDescription)")
     case .join(let room):
-        check(room.hasPrefix("#") && !room.contains(" "), "bad /join argument \(room.debugDescription)")
-        _ = Names.roomProblem(room)
+        // Scalars, not Characters: "#" followed by a combining mark is one Character.
+        check(room.unicodeScalars.first == "#" && !room.contains(" "), "bad /join argument \(room.debugDescription)")
+        if Names.roomProblem(room) == nil {
+            let name = room.unicodeScalars.dropFirst()
+            check(name.count >= 1 && name.count <= Names.maxLength && name.allSatisfy { Names.isNameScalar($0) },
+                  "accepted room \(room.debugDescription)")
+        }
     case .quit(let reason):
         check(reason.map { !$0.isEmpty } ?? true, "empty /quit reason")
     case .invalid(let problem):
