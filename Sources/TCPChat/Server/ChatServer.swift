@@ -703,7 +703,9 @@ public final class ChatServer: @unchecked Sendable {
 
     private func flush(_ connection: ClientConnection) {
         guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
-        switch connection.output.flush(to: connection.fd, iovecs: iovecs) {
+        // The read buffer is idle while we flush (reads and flushes never nest): it serves as
+        // the scratch where short lines are gathered into one segment.
+        switch connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: readBuffer) {
         case .drained:
             if connection.state == .draining {
                 release(connection, reason: connection.pendingCloseReasonOrDrain)
