@@ -76,7 +76,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds to hold the connections, reading, after registration and before the messages.", valueName: "seconds"))
     var hold = 0.5
 
-    @Option(help: ArgumentHelp("Give up waiting for registration after this many seconds.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Give up connecting after this many seconds, and then waiting for registration after as many again.", valueName: "seconds"))
     var registerTimeout = 60.0
 
     @Option(help: ArgumentHelp("End the run when no line arrived for this many seconds.", valueName: "seconds"))

@@ -28,6 +28,15 @@ struct BenchResult {
     var rssPeakKiB: Int?
     var rssAfterKiB: Int?
     var slowReadersDropped: Int?
+    /// CPU time the server used during the message phase (all its threads; needs --server-pid).
+    var serverCPUSeconds: Double?
+
+    /// Server CPU time per delivery in nanoseconds: what a delivery costs the server, which a
+    /// busy machine disturbs much less than deliveries/s.
+    var serverNanosecondsPerDelivery: Double? {
+        guard let cpu = serverCPUSeconds, delivered > 0 else { return nil }
+        return cpu * 1e9 / Double(delivered)
+    }
 
     var deliveriesPerSecond: Double { seconds > 0 ? Double(delivered) / seconds : 0 }
     var expectedDeliveries: Int { plan.totalMessages * max(expectedPerMessage, 0) }
@@ -66,6 +75,9 @@ struct BenchResult {
             rows.append(("load", "\(p.senders) senders × \(p.messagesPerSender) × \(p.messageBytes) B, \(pace)"))
             rows.append(("delivered", "\(delivered) of \(expectedDeliveries) in \(format(seconds, digits: 3)) s" + (cutShort ? " (cut short by --max-seconds)" : "")))
             rows.append(("deliveries/s", format(deliveriesPerSecond)))
+            if let cpu = serverCPUSeconds, let each = serverNanosecondsPerDelivery {
+                rows.append(("server CPU", "\(format(cpu, digits: 3)) s, \(format(each)) ns per delivery"))
+            }
             rows.append(("lost", "\(lost)" + (duplicates > 0 ? " (\(duplicates) duplicates)" : "") + (echoes > 0 ? " (\(echoes) echoes to senders ignored)" : "")))
             if let l = latency() {
                 rows.append(("latency ms", "p50 \(format(l.p50, digits: 3))  p90 \(format(l.p90, digits: 3))  p99 \(format(l.p99, digits: 3))  max \(format(l.max, digits: 3))"))
@@ -119,6 +131,8 @@ struct BenchResult {
         add("rssAfterKiB", rssAfterKiB)
         add("rssPerConnectionBytes", rssPerConnectionBytes)
         add("slowReadersDropped", slowReadersDropped)
+        add("serverCPUSeconds", serverCPUSeconds)
+        add("serverNanosecondsPerDelivery", serverNanosecondsPerDelivery)
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }
 }

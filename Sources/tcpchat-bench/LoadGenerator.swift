@@ -148,7 +148,11 @@ final class LoadGenerator {
         peakKiB = result.rssConnectedKiB
 
         if plan.totalMessages > 0 && prober != nil {
+            let cpuBefore = plan.serverPID.flatMap(ProcessCPU.nanoseconds(of:))
             sendMessages()
+            if let before = cpuBefore, let after = plan.serverPID.flatMap(ProcessCPU.nanoseconds(of:)), after >= before {
+                result.serverCPUSeconds = Double(after - before) / 1e9
+            }
             result.messagesSent = nextMessage
             let counted = tally!.pointee
             result.expectedPerMessage = counted.expectedPerMessage
@@ -179,7 +183,13 @@ final class LoadGenerator {
         let maxInFlight = 128
         let started = monotonicNanoseconds()
         let nanosecondsPerConnect = plan.connectRate > 0 ? 1e9 / plan.connectRate : 0
+        let deadline = started + UInt64(plan.registerTimeoutSeconds * 1e9)
         while established + failedConnects < connections.count {
+            if monotonicNanoseconds() >= deadline {
+                // A server whose listen queue stays full leaves connects retrying SYNs for minutes.
+                abandonConnects()
+                return
+            }
             while connecting < maxInFlight && nextToConnect < connections.count {
                 if plan.connectRate > 0 && Double(monotonicNanoseconds() - started) < Double(nextToConnect) * nanosecondsPerConnect { break }
                 startConnect(connections[nextToConnect], to: address)
@@ -212,6 +222,16 @@ final class LoadGenerator {
         connection.state = .connecting
         connecting += 1
         _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, UInt32(ctc_EPOLLOUT), UInt64(connection.index))
+    }
+
+    /// Gives up on every connection not established yet.
+    private func abandonConnects() {
+        for connection in connections where connection.state == .connecting || connection.state == .waiting {
+            if connection.state == .connecting {
+                _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
+            }
+            connectFailed(connection, errno: ETIMEDOUT)
+        }
     }
 
     private func connectFailed(_ connection: BenchConnection, errno code: Int32) {

@@ -30,7 +30,7 @@ struct LoadPlan {
     var serverPID: Int32?
     /// Seconds to keep the connections open, reading, between registration and the messages.
     var holdSeconds: Double
-    /// Give up waiting for every connection to be registered after this many seconds.
+    /// Give up connecting after this many seconds, and waiting for registration after as many again.
     var registerTimeoutSeconds: Double
     /// End the run when nothing was delivered for this many seconds (lost lines, a stalled server).
     var idleTimeoutSeconds: Double

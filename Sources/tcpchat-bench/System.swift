@@ -1,5 +1,5 @@
-// The few facts about processes the bench needs: the time, another process's memory, and
-// its own descriptor limit.
+// The few facts about processes the bench needs: the time, another process's memory and CPU
+// time, and its own descriptor limit.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,18 +16,45 @@ func monotonicNanoseconds() -> UInt64 {
 enum ProcessMemory {
     /// The resident set size of process `pid` in KiB (VmRSS in /proc/PID/status), or nil.
     static func residentKiB(of pid: Int32) -> Int? {
-        let fd = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 8192)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
-        let text = String(decoding: buffer[..<count], as: UTF8.self)
+        guard let text = readSmallFile("/proc/\(pid)/status") else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             return Int(line.dropFirst(6).filter { $0.isNumber })
         }
         return nil
     }
+}
+
+enum ProcessCPU {
+    /// CPU time process `pid` has run, all threads together, in nanoseconds: the first field
+    /// of /proc/PID/task/TID/schedstat for each thread. Unlike wall-clock throughput, this
+    /// barely moves when other programs share the CPU. Nil when /proc does not say.
+    static func nanoseconds(of pid: Int32) -> UInt64? {
+        guard let directory = opendir("/proc/\(pid)/task") else { return nil }
+        defer { closedir(directory) }
+        var total: UInt64 = 0
+        var found = false
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let first = name.first, first.isNumber, let text = readSmallFile("/proc/\(pid)/task/\(name)/schedstat"),
+                  let field = text.split(separator: " ").first, let value = UInt64(field) else { continue }
+            total += value
+            found = true
+        }
+        return found ? total : nil
+    }
+}
+
+/// The start of a small /proc file, or nil.
+func readSmallFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 8192)
+    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard count > 0 else { return nil }
+    return String(decoding: buffer[..<count], as: UTF8.self)
 }
 
 enum DescriptorLimit {
