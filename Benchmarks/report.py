@@ -79,9 +79,9 @@ def delivery_cell(s):
     if lost:
         text += f" ({lost / expected:.0%} lost)" if expected else f" ({num(lost)} lost)"
     if s.get("cutShort"):
-        text += " (cut at --max-seconds)"
+        text += f" (cut at --max-seconds in {s['cutShort']} of {s['runs']} runs)"
     if s.get("serverDied"):
-        text += " (server died)"
+        text += f" (server died in {s['serverDied']} of {s['runs']} runs)"
     return text
 
 
@@ -203,7 +203,7 @@ def build(runs, env, notes):
     for sc in SCENARIOS + ["maxconn"]:
         out(f"| {sc} | `{env.get('scenario_' + sc)}` |")
     out("")
-    out("Reproduce with `scripts/bench` (about 15 minutes; `--quick` for a 3-minute look).")
+    out("Reproduce with `scripts/bench` (about 15 minutes; `--quick` for a 4-minute look).")
     out("")
     if notes:
         out(notes.rstrip())
