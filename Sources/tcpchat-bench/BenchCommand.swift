@@ -70,7 +70,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Spread connections over source addresses 127.0.0.1 … 127.0.0.N (default: one per 20 000 connections).", valueName: "n"))
     var sourceAddresses: Int?
 
-    @Option(help: ArgumentHelp("The server's process id, to report its resident memory (from /proc).", valueName: "pid"))
+    @Option(help: ArgumentHelp("The server's process id, to report its resident memory and CPU time (from /proc).", valueName: "pid"))
     var serverPid: Int32?
 
     @Option(help: ArgumentHelp("Seconds to hold the connections, reading, after registration and before the messages.", valueName: "seconds"))
