@@ -166,8 +166,9 @@ typedef struct tcpchat_server_config {
     /* Longest line a client may send, in bytes without its LF, 16 to 16 MiB; a longer line is
     ** discarded and its sender gets an error line. Default 4096. */
     int max_line;
-    /* Unsent output allowed per client in bytes, at least 8 * max_line; a client past it (one
-    ** that does not read) is disconnected, and its room is told why. Default 262144. */
+    /* Unsent output allowed per client in bytes, at least 8 * max_line; each queued line counts
+    ** its bytes plus 80 for bookkeeping, so this bounds memory. A client past it (one that does
+    ** not read) is disconnected, and its room is told why. Default 262144. */
     int max_queue;
     /* Lines each room keeps and replays to people who join, 0-10000. Default 20. */
     int history;

@@ -34,7 +34,7 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Longest line in bytes; a longer one is discarded with an error to its sender.", valueName: "bytes"))
     var maxLine: Int = 4096
 
-    @Option(help: ArgumentHelp("Unsent output allowed per client in bytes; a client past it (not reading) is disconnected.", valueName: "bytes"))
+    @Option(help: ArgumentHelp("Unsent output allowed per client in bytes (each line counts 80 bytes more for bookkeeping); a client past it (not reading) is disconnected.", valueName: "bytes"))
     var maxQueue: Int = 256 * 1024
 
     @Option(help: ArgumentHelp("Lines of history each room replays to people who join.", valueName: "lines"))

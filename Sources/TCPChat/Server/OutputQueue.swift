@@ -50,7 +50,8 @@ final class OutputQueue {
 
     var isEmpty: Bool { state.pointee.head == state.pointee.tail }
 
-    /// Bytes queued and not yet written.
+    /// Bytes queued and not yet written, plus `entryCost` for each queued line: what the queue
+    /// keeps alive, as --max-queue counts it.
     var queuedBytes: Int { state.pointee.queuedBytes }
 
     /// Queues `buffer`; returns the bytes now queued.
@@ -73,6 +74,12 @@ extension OutputQueue.State {
     /// allocate once per loop iteration; anything larger is returned to the allocator.
     static let keptCapacity = 64
 
+    /// What a queued line costs in memory beyond its bytes (the SharedBuffer object, its
+    /// allocation's header and rounding, the slot), charged against --max-queue: a slow reader
+    /// that is the last to hold many short lines keeps all of that alive, and the cap is a
+    /// bound on memory, not only on bytes to send.
+    static let entryCost = 80
+
     @inline(__always)
     mutating func append(_ buffer: SharedBuffer) -> Int {
         // An empty buffer would make a flush of nothing but empty iovecs write 0 bytes, for ever.
@@ -80,7 +87,7 @@ extension OutputQueue.State {
         if tail == capacity { makeRoom() }
         slots.unsafelyUnwrapped[tail] = SharedBuffer.enqueued(buffer)
         tail += 1
-        queuedBytes += buffer.count
+        queuedBytes += buffer.count + OutputQueue.State.entryCost
         return queuedBytes
     }
 
@@ -150,6 +157,7 @@ extension OutputQueue.State {
             if left >= available {
                 left -= available
                 headOffset = 0
+                queuedBytes -= OutputQueue.State.entryCost
                 SharedBuffer.dequeued(queued[head])
                 head += 1
             } else {

@@ -26,6 +26,7 @@ public struct ChatServerConfiguration: Sendable {
     /// Longest accepted line in bytes, without its terminator.
     public var maxLineBytes: Int = 4096
     /// A client whose unsent output passes this many bytes is disconnected.
+    /// Each queued line counts its bytes plus 80 bytes of bookkeeping: the cap bounds memory.
     public var maxQueueBytes: Int = 256 * 1024
     /// Lines of history a room keeps and replays to people who join.
     public var historyLength: Int = 20
