@@ -58,6 +58,9 @@ public final class ChatServer: @unchecked Sendable {
     private var finished = false     // serving ended: sockets closed, "stopped" logged
     private var hostDriven = false   // served by serveOnce calls, not run/start
     private let readBuffer: UnsafeMutableRawBufferPointer
+    /// Where a flush gathers short lines into one segment. Not the read buffer: a queue may be
+    /// flushed in the middle of a fan-out, while the line being relayed still sits in there.
+    private let flushScratch: UnsafeMutableRawBufferPointer
     private let iovecs: UnsafeMutablePointer<iovec>
 
     static let listenerToken: UInt64 = .max - 1
@@ -69,6 +72,7 @@ public final class ChatServer: @unchecked Sendable {
         do { loop = try EventLoop() } catch { throw .system(error) }
         sanitizer = TextSanitizer(fallback: configuration.fallbackEncoding)
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        flushScratch = .allocate(byteCount: 64 * 1024, alignment: 16)
         iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
     }
 
@@ -80,6 +84,7 @@ public final class ChatServer: @unchecked Sendable {
         }
         sanitizer.close()
         readBuffer.deallocate()
+        flushScratch.deallocate()
         iovecs.deallocate()
     }
 
@@ -690,7 +695,7 @@ public final class ChatServer: @unchecked Sendable {
         guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
         // The connection owns its queue: no retain of it per line.
         let queued = Unmanaged.passUnretained(connection.output)._withUnsafeGuaranteedRef { $0.append(line) }
-        if queued > configuration.maxQueueBytes {
+        if queued > configuration.maxQueueBytes && !flushedBelowCap(connection) {
             counters.slowReadersDropped.add(1, ordering: .relaxed)
             doom(connection, reason: "disconnected: not reading (over \(configuration.maxQueueBytes) bytes queued)")
             return
@@ -701,11 +706,19 @@ public final class ChatServer: @unchecked Sendable {
         }
     }
 
+    /// A queue passed the cap, maybe only because one big read's worth of lines was relayed
+    /// before the end-of-iteration flush: write now, and call the client slow only if its socket
+    /// does not take enough. Only for open connections (a draining one would be released, which
+    /// must not happen during a fan-out; it gets nothing new from rooms anyway).
+    private func flushedBelowCap(_ connection: ClientConnection) -> Bool {
+        guard connection.state == .open else { return false }
+        flush(connection)
+        return connection.pendingCloseReason == nil && connection.output.queuedBytes <= configuration.maxQueueBytes
+    }
+
     private func flush(_ connection: ClientConnection) {
         guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
-        // The read buffer is idle while we flush (reads and flushes never nest): it serves as
-        // the scratch where short lines are gathered into one segment.
-        switch connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: readBuffer) {
+        switch connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: flushScratch) {
         case .drained:
             if connection.state == .draining {
                 release(connection, reason: connection.pendingCloseReasonOrDrain)
