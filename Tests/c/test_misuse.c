@@ -106,21 +106,6 @@ static void check_invalid_configs(void) {
     tcpchat_server_destroy(server);   /* never started: destroy alone is enough */
 }
 
-/* A loopback port nobody listens on: bound (so no one else takes it) but not listening. */
-static int bound_not_listening(int *port_out) {
-    struct sockaddr_in address;
-    socklen_t length = sizeof address;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fd >= 0);
-    memset(&address, 0, sizeof address);
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(fd, (struct sockaddr *)&address, sizeof address) == 0);
-    CHECK(getsockname(fd, (struct sockaddr *)&address, &length) == 0);
-    *port_out = ntohs(address.sin_port);
-    return fd;
-}
-
 static void check_server_misuse(void) {
     tcpchat_server_config config = test_config();
     tcpchat_server *server = NULL, *rival = NULL, *unresolvable = NULL;
@@ -182,7 +167,7 @@ static void check_client_misuse(void) {
     CHECK_RC(tcpchat_client_connect("127.0.0.1", 65536, &client), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_client_connect(BAD_HOST, 6789, &untouched), TCPCHAT_ERESOLVE);
     CHECK(untouched == (tcpchat_client *)&untouched);
-    placeholder = bound_not_listening(&closed_port);
+    placeholder = loopback_bound_socket(&closed_port);  /* bound, so no one takes the port; not listening */
     CHECK_RC(tcpchat_client_connect("127.0.0.1", closed_port, &untouched), TCPCHAT_ECONNREFUSED);
     CHECK(untouched == (tcpchat_client *)&untouched);
     close(placeholder);

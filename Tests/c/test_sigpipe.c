@@ -24,17 +24,8 @@ static void reset_and_close(int fd) {
 }
 
 static int raw_listener(int *port_out) {
-    struct sockaddr_in address;
-    socklen_t length = sizeof address;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fd >= 0);
-    memset(&address, 0, sizeof address);
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(fd, (struct sockaddr *)&address, sizeof address) == 0);
+    int fd = loopback_bound_socket(port_out);
     CHECK(listen(fd, 4) == 0);
-    CHECK(getsockname(fd, (struct sockaddr *)&address, &length) == 0);
-    *port_out = ntohs(address.sin_port);
     return fd;
 }
 

@@ -6,9 +6,12 @@
 #ifndef TCPCHAT_TEST_SUPPORT_H
 #define TCPCHAT_TEST_SUPPORT_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "tcpchat.h"
 
@@ -98,6 +101,22 @@ static inline tcpchat_server_config test_config(void) {
     config.host = "127.0.0.1";
     config.port = 0;
     return config;
+}
+
+/* A plain TCP socket bound to 127.0.0.1 on a free port (written to *port_out), not yet
+** listening: the raw peer some tests need beside the library's own sockets. */
+static inline int loopback_bound_socket(int *port_out) {
+    struct sockaddr_in address;
+    socklen_t length = sizeof address;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&address, sizeof address) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&address, &length) == 0);
+    *port_out = ntohs(address.sin_port);
+    return fd;
 }
 
 #endif
