@@ -64,6 +64,15 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Disconnect a client that sends nothing for this many seconds; 0 = never (TCP keepalive still finds dead peers).", valueName: "seconds"))
     var idleTimeout: Int = 0
 
+    @Option(help: ArgumentHelp("Share rooms, nicks and history with the other servers using this Redis (e.g. redis://127.0.0.1:6379/0). Chat on this server goes on while Redis is unreachable.", valueName: "redis://host:port[/db]"))
+    var cluster: String?
+
+    @Option(help: ArgumentHelp("With --cluster: seconds after which a silent server's nicks and people expire (heartbeats go every third of it).", valueName: "seconds"))
+    var clusterTtl: Int = 15
+
+    @Option(help: ArgumentHelp("With --cluster: bytes that may wait to be written to Redis; past it, lines are still chatted here but not published to the other servers until Redis catches up.", valueName: "bytes"))
+    var clusterQueue: Int = 8 << 20
+
     @Flag(help: "Log every connect and disconnect, with the peer's address and the reason, to standard error.")
     var verbose = false
 
@@ -88,6 +97,17 @@ struct ServerCommand: ParsableCommand {
         settings.maxConnectionsPerAddress = maxPerIp
         settings.firstLineTimeoutSeconds = firstLineTimeout
         settings.idleTimeoutSeconds = idleTimeout
+        if let url = cluster {
+            do {
+                var clusterSettings = ClusterConfiguration(redis: try RedisEndpoint(url: url))
+                clusterSettings.ttlSeconds = clusterTtl
+                clusterSettings.maxQueueBytes = clusterQueue
+                settings.cluster = clusterSettings
+            } catch {
+                printError("tcpchat-server: \(error)")
+                throw ExitCode(1)
+            }
+        }
         let verbose = self.verbose
         settings.log = { level, message in
             guard verbose || level <= .warning else { return }

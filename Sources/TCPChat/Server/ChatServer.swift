@@ -33,7 +33,7 @@ public final class ChatServer: @unchecked Sendable {
     public let configuration: ChatServerConfiguration
 
     // Any thread.
-    private let loop: EventLoop
+    let loop: EventLoop
     private let boundPort = Atomic<Int>(-1)
     private let started = Atomic<Bool>(false)
     private let boundAddress = Mutex<SocketAddress?>(nil)
@@ -47,9 +47,9 @@ public final class ChatServer: @unchecked Sendable {
     private var connections: [ClientConnection?] = []
     private var connectionCount = 0
     private var generation: UInt64 = 0
-    private var nicks: [String: ClientConnection] = [:]
-    private var rooms: [String: Room] = [:]
-    private var nextGuest = 1
+    var nicks: [String: ClientConnection] = [:]
+    var rooms: [String: Room] = [:]
+    var nextGuest = 1
     private var dirty: [ClientConnection] = []
     private var closing: [ClientConnection] = []
     private var sanitizer: TextSanitizer
@@ -57,6 +57,15 @@ public final class ChatServer: @unchecked Sendable {
     private var shuttingDown = false
     private var finished = false     // serving ended: sockets closed, "stopped" logged
     private var hostDriven = false   // served by serveOnce calls, not run/start
+    /// The link to the other servers of a cluster (ChatServer+Cluster.swift); nil when alone.
+    var cluster: ClusterLink?
+    /// Clients were told the cluster link is down (and will be told when it is back).
+    var clusterLinkDown = false
+    /// Guest numbers the cluster reserved for this server: `nextReservedGuest...lastReservedGuest`.
+    var nextReservedGuest = 1
+    var lastReservedGuest = 0
+    /// Nicks being claimed in the cluster for a /nick, by key: nobody else here may take them meanwhile.
+    var nicksBeingClaimed: [String: ClientConnection] = [:]
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// Where a flush gathers short lines into one segment. Not the read buffer: a queue may be
     /// flushed in the middle of a fan-out, while the line being relayed still sits in there.
@@ -74,6 +83,7 @@ public final class ChatServer: @unchecked Sendable {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         flushScratch = .allocate(byteCount: 64 * 1024, alignment: 16)
         iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
+        if let clusterConfiguration = configuration.cluster { cluster = try makeClusterLink(clusterConfiguration) }
     }
 
     deinit {
@@ -179,6 +189,7 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     private func beginServing() {
+        cluster?.start()
         if configuration.idleTimeoutSeconds > 0 || configuration.firstLineTimeoutSeconds > 0 {
             scheduleTimeoutSweep()
         }
@@ -197,6 +208,7 @@ public final class ChatServer: @unchecked Sendable {
 
     private func finishServing() {
         finished = true
+        cluster?.stop(nicks: Array(nicks.keys))
         for connection in connections.compactMap({ $0 }) { release(connection, reason: "server stopped") }
         closeListener()
         loop.cancelAllTimers()  // their actions hold the server: left behind, they would leak it
@@ -235,6 +247,7 @@ public final class ChatServer: @unchecked Sendable {
             acceptPending()
             return
         }
+        if let cluster, cluster.handle(token, readiness) { return }
         let fd = Int(token & 0xFFFF_FFFF)
         guard fd < connections.count, let connection = connections[fd], connection.token == token else { return }
         if readiness.readable && connection.state == .open && connection.pendingCloseReason == nil {
@@ -251,6 +264,13 @@ public final class ChatServer: @unchecked Sendable {
 
     /// Closes what must close and flushes what was written to, until nothing is left to do.
     private func settle() {
+        repeat {
+            settleClients()
+            cluster?.flush()  // what this iteration told the cluster, in one write
+        } while !closing.isEmpty || !dirty.isEmpty
+    }
+
+    private func settleClients() {
         while !closing.isEmpty || !dirty.isEmpty {
             if !closing.isEmpty {
                 let list = closing
@@ -378,12 +398,19 @@ public final class ChatServer: @unchecked Sendable {
         log(.info, "connect \(peer) as \(nick)")
         send(Wire.notice("welcome to tcpchat, \(nick)! /nick NAME changes your nick, /help lists the commands"), to: connection)
         enter(connection, roomNamed: ChatServer.lobby)
+        if cluster != nil { clusterAdmitted(connection) }
     }
 
-    private func nextGuestNick() -> String {
+    func nextGuestNick() -> String {
         while true {
-            let candidate = "guest\(nextGuest)"
-            nextGuest += 1
+            let candidate: String
+            if nextReservedGuest <= lastReservedGuest {  // numbers no other server of the cluster hands out
+                candidate = "guest\(nextReservedGuest)"
+                nextReservedGuest += 1
+            } else {
+                candidate = "guest\(nextGuest)"
+                nextGuest += 1
+            }
             if nicks[candidate] == nil { return candidate }
         }
     }
@@ -530,20 +557,26 @@ public final class ChatServer: @unchecked Sendable {
             changeNick(of: connection, to: name)
         case .who:
             guard let room = connection.room else { return }
-            let names = room.members.map(\.nick).sorted { $0.lowercased() < $1.lowercased() }
-            send(Wire.notice("people in \(room.name) (\(names.count)): \(listing(names, separator: " "))"), to: connection)
+            let local = room.members.map(\.nick)
+            guard let cluster, cluster.isUp else { return replyWho(room.name, local, to: connection) }
+            cluster.who(inRoom: Names.key(room.name)) { [weak self] everyone in
+                self?.replyWho(room.name, everyone ?? local, to: connection)
+            }
         case .msg(let target, let message):
             privateMessage(message, from: connection, to: target)
         case .me(let action):
             guard let room = connection.room else { return }
-            let line = SharedBuffer(Wire.action(connection.nick, action))
+            let text = Wire.action(connection.nick, action)
+            let line = SharedBuffer(text)
             fanOut(line, in: room, except: connection)
             room.record(line)
+            cluster?.say(text, inRoom: Names.key(room.name))
         case .join(let name):
             join(connection, roomNamed: name)
         case .rooms:
-            let list = rooms.values.sorted { $0.name < $1.name }.map { "\($0.name) (\($0.members.count))" }
-            send(Wire.notice("rooms (\(list.count)): \(listing(list, separator: ", "))"), to: connection)
+            let local = rooms.values.map { (name: $0.name, count: $0.members.count) }
+            guard let cluster, cluster.isUp else { return replyRooms(local, to: connection) }
+            cluster.rooms { [weak self] everywhere in self?.replyRooms(everywhere ?? local, to: connection) }
         case .help:
             var text = Wire.notice("commands:")
             for (usage, summary) in Command.helpLines { text += Wire.notice("  \(usage) - \(summary)") }
@@ -560,14 +593,17 @@ public final class ChatServer: @unchecked Sendable {
 
     private func say(_ text: String, from connection: ClientConnection) {
         guard let room = connection.room else { return }
-        let line = SharedBuffer(Wire.chat(from: connection.nick, text))
+        let wire = Wire.chat(from: connection.nick, text)
+        let line = SharedBuffer(wire)
         fanOut(line, in: room, except: connection)
         room.record(line)
+        cluster?.say(wire, inRoom: Names.key(room.name))
         configuration.onMessage?(ChatMessage(room: room.name, nick: connection.nick, text: text))
     }
 
     private func privateMessage(_ text: String, from sender: ClientConnection, to target: String) {
         guard let receiver = nicks[Names.key(target)] else {
+            if let cluster { return privateMessageElsewhere(text, from: sender, to: target, through: cluster) }
             send(Wire.error("no such nick \(target), try /who or /rooms"), to: sender)
             return
         }
@@ -582,20 +618,34 @@ public final class ChatServer: @unchecked Sendable {
             return
         }
         let key = Names.key(name)
-        if let owner = nicks[key], owner !== connection {
-            send(Wire.error("nick \(owner.nick) is taken; choose another"), to: connection)
+        if let owner = nicks[key] ?? nicksBeingClaimed[key], owner !== connection {
+            send(Wire.error("nick \(nicks[key]?.nick ?? name) is taken; choose another"), to: connection)
             return
         }
         if name == connection.nick {
             send(Wire.notice("you are already \(name)"), to: connection)
             return
         }
-        let old = connection.nick
-        nicks.removeValue(forKey: Names.key(old))
-        nicks[key] = connection
-        connection.nick = name
+        if let cluster, cluster.isUp, key != Names.key(connection.nick) {
+            return claimNick(name, for: connection, through: cluster)
+        }
+        rename(connection, to: name)
         send(Wire.notice("you are now known as \(name)"), to: connection)
+    }
+
+    /// Gives the connection a new nick (already checked and claimed) and tells its room.
+    func rename(_ connection: ClientConnection, to name: String) {
+        let old = connection.nick
+        let oldKey = Names.key(old)
+        if nicks[oldKey] === connection {
+            nicks.removeValue(forKey: oldKey)
+            if oldKey != Names.key(name) { cluster?.release(oldKey) }
+        }
+        nicks[Names.key(name)] = connection
+        connection.nick = name
         if let room = connection.room {
+            cluster?.left(nick: old, roomKey: Names.key(room.name), lastHere: false)
+            cluster?.entered(nick: name, roomKey: Names.key(room.name), roomName: room.name)
             announce("\(old) is now known as \(name)", in: room, except: connection)
         }
     }
@@ -625,14 +675,26 @@ public final class ChatServer: @unchecked Sendable {
         announce("\(connection.nick) joined \(room.name)", in: room, except: nil)
         room.add(connection)
         connection.room = room
+        cluster?.entered(nick: connection.nick, roomKey: key, roomName: room.name)
         let others = room.members.count - 1
         send(Wire.notice("you joined \(room.name) (\(others) other\(others == 1 ? "" : "s") here)"), to: connection)
-        // Replay the newest lines that fit in a quarter of the output cap, so that a long
-        // history can never get a newcomer dropped as "not reading".
+        let local = room.recentHistory.map(\.string)
+        guard let cluster, cluster.isUp else { return replayHistory(local, to: connection) }
+        // The room's history across the cluster (lines said on other servers before anyone
+        // here was in the room); this server's own when the link cannot answer.
+        cluster.history(ofRoom: key) { [weak self] shared in
+            guard connection.room === room else { return }
+            self?.replayHistory(shared ?? local, to: connection)
+        }
+    }
+
+    /// Replays the newest lines that fit in a quarter of the output cap, so that a long
+    /// history can never get a newcomer dropped as "not reading".
+    func replayHistory(_ lines: [String], to connection: ClientConnection) {
         var budget = configuration.maxQueueBytes / 4
         var replayed: [String] = []
-        for line in room.recentHistory.reversed() {
-            let text = Wire.history(line.string)
+        for line in lines.reversed() {
+            let text = Wire.history(line)
             budget -= text.utf8.count
             if budget < 0 { break }
             replayed.append(text)
@@ -642,7 +704,7 @@ public final class ChatServer: @unchecked Sendable {
 
     /// `items` joined, cut short with "… and N more" so that one reply stays well under the
     /// output cap however many people or rooms there are.
-    private func listing(_ items: [String], separator: String) -> String {
+    func listing(_ items: [String], separator: String) -> String {
         let budget = min(16 * 1024, configuration.maxQueueBytes / 4)
         var text = ""
         for (index, item) in items.enumerated() {
@@ -659,26 +721,29 @@ public final class ChatServer: @unchecked Sendable {
         guard let room = connection.room else { return }
         room.remove(connection)
         connection.room = nil
+        cluster?.left(nick: connection.nick, roomKey: Names.key(room.name), lastHere: room.isEmpty)
         if let what { announce("\(connection.nick) \(what)", in: room, except: nil) }
         if room.isEmpty && room.name != ChatServer.lobby { rooms.removeValue(forKey: Names.key(room.name)) }
     }
 
     // MARK: Output
 
-    private func send(_ text: String, to connection: ClientConnection) {
+    func send(_ text: String, to connection: ClientConnection) {
         enqueue(SharedBuffer(text), to: connection)
     }
 
     /// A presence notice (join, leave, nick change) for the room. Rooms larger than
     /// `announceLimit` stay quiet: announcing every arrival to everyone costs O(members²) and
     /// would fill the queues of people who only listen.
-    private func announce(_ text: String, in room: Room, except sender: ClientConnection?) {
+    func announce(_ text: String, in room: Room, except sender: ClientConnection?) {
         let limit = configuration.announceLimit
         guard limit == 0 || room.members.count <= limit else { return }
-        fanOut(SharedBuffer(Wire.notice(text)), in: room, except: sender)
+        let line = Wire.notice(text)
+        fanOut(SharedBuffer(line), in: room, except: sender)
+        cluster?.announce(line, inRoom: Names.key(room.name))
     }
 
-    private func fanOut(_ line: SharedBuffer, in room: Room, except sender: ClientConnection?) {
+    func fanOut(_ line: SharedBuffer, in room: Room, except sender: ClientConnection?) {
         // The hottest loop of the server (N appends per line): walk the members without
         // retaining each one. Safe because nothing leaves `room.members` during a fan-out
         // (a member that fails is only doomed, and detached later in settle()).
@@ -691,7 +756,7 @@ public final class ChatServer: @unchecked Sendable {
         }
     }
 
-    private func enqueue(_ line: SharedBuffer, to connection: ClientConnection) {
+    func enqueue(_ line: SharedBuffer, to connection: ClientConnection) {
         guard connection.state != .closed, connection.pendingCloseReason == nil else { return }
         // The connection owns its queue: no retain of it per line.
         let queued = Unmanaged.passUnretained(connection.output)._withUnsafeGuaranteedRef { $0.append(line) }
@@ -769,7 +834,10 @@ public final class ChatServer: @unchecked Sendable {
     private func detach(_ connection: ClientConnection, reason: String, announce: Bool) {
         leaveRoom(connection, announcing: announce ? "left (\(reason))" : nil)
         let key = Names.key(connection.nick)
-        if nicks[key] === connection { nicks.removeValue(forKey: key) }
+        if nicks[key] === connection {
+            nicks.removeValue(forKey: key)
+            cluster?.release(key)
+        }
     }
 
     /// Closes the socket and forgets the connection.
@@ -798,6 +866,9 @@ public final class ChatServer: @unchecked Sendable {
         closeListener()
         let goodbye = SharedBuffer(Wire.notice("server shutting down, goodbye"))
         for connection in connections.compactMap({ $0 }) where connection.state == .open && connection.pendingCloseReason == nil {
+            if let room = connection.room {  // people here leave anyway; people elsewhere are told
+                cluster?.announce(Wire.notice("\(connection.nick) left (server shutting down)"), inRoom: Names.key(room.name))
+            }
             detach(connection, reason: "server shutting down", announce: false)
             enqueue(goodbye, to: connection)
             connection.state = .draining

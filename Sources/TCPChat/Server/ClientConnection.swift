@@ -39,6 +39,8 @@ final class ClientConnection {
     let connectedAt: Int64
     var lastInputAt: Int64
     var hasSentALine = false
+    /// A /nick is waiting for the cluster to say whether the nick is free.
+    var claimingNick = false
     /// On the server's list of connections to flush at the end of this loop iteration.
     var isDirty = false
     /// Detached from its room and nick, with this reason; closes as soon as it may.

@@ -50,6 +50,9 @@ public struct ChatServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int = 0
     /// How long a graceful stop waits for queues to flush, in milliseconds.
     public var shutdownGraceMilliseconds: Int = 1000
+    /// Join a cluster of servers that share rooms, nicks and history through Redis; nil = serve
+    /// alone (nothing of Redis is used). See docs/ARCHITECTURE.md, "Cluster".
+    public var cluster: ClusterConfiguration? = nil
     /// Receives diagnostics on the loop thread. The library never prints.
     public var log: (@Sendable (LogLevel, String) -> Void)? = nil
     /// Receives every chat line (not commands) on the loop thread, after it was relayed.
@@ -74,6 +77,7 @@ public struct ChatServerConfiguration: Sendable {
         if !(0...31_536_000).contains(firstLineTimeoutSeconds) || !(0...31_536_000).contains(idleTimeoutSeconds) {
             return "timeouts must be 0 (off) to 31536000 seconds (a year)"
         }
+        if let problem = cluster?.problem() { return problem }
         return nil
     }
 }

@@ -1,0 +1,436 @@
+// A server's link to the cluster: two Redis connections on the server's own event loop (one
+// for commands, one subscribed to this server's channels, as SUBSCRIBE mode allows nothing
+// else), the scripts of ClusterScripts.swift, a heartbeat, and reconnection with capped
+// exponential backoff. Everything runs on the loop thread and nothing here blocks: while the
+// link is down, the server chats locally and asks the link nothing.
+//
+// Each message is published once, to the room's channel, with this server's id in front;
+// every server delivers it to its own members of that room, and a server ignores what it
+// published itself (it delivered that locally when it was said).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the link needs from its server. All calls come on the loop thread.
+protocol ClusterHost: AnyObject {
+    /// Every person here, with their room: what the link re-registers after a (re)connect.
+    func clusterLocalMembers() -> [(nick: String, roomKey: String, roomName: String)]
+    /// A line another server published to a room that has members here.
+    func clusterDeliver(_ line: String, toRoom roomKey: String, isChat: Bool)
+    /// A private line another server sent to a nick it believes is here.
+    func clusterDeliverPrivate(_ line: String, toNick nickKey: String)
+    /// The link came up or went down.
+    func clusterLinkChanged(up: Bool)
+    /// Another server owns this nick (taken while this server was cut off).
+    func clusterNickLost(_ nickKey: String)
+    /// People of dead servers, to be announced as gone.
+    func clusterPeopleLost(_ departures: [(roomKey: String, nick: String)])
+    /// Guest numbers reserved for this server alone.
+    func clusterGuestNumbers(_ numbers: ClosedRange<Int>)
+}
+
+final class ClusterLink {
+    enum Kind: Character {
+        /// A chat line or /me: recorded in history.
+        case chat = "C"
+        /// A join, leave or nick-change notice.
+        case notice = "N"
+        /// A private message for one nick on the receiving server.
+        case privateLine = "P"
+    }
+
+    static let commandToken: UInt64 = .max - 2
+    static let subscriberToken: UInt64 = .max - 3
+    static let guestBlock = 1000
+    /// Longest payload accepted from a channel: a line can be 3x the line limit once cleaned.
+    let maxPayloadBytes: Int
+
+    let configuration: ClusterConfiguration
+    let serverID: String
+    private unowned let host: ClusterHost
+    private let loop: EventLoop
+    private let address: SocketAddress
+    private let log: (LogLevel, String) -> Void
+    private let historyLength: Int
+
+    private var commands: RedisConnection?
+    private var subscriber: RedisConnection?
+    private var scriptIDs: [ClusterScript: String] = [:]
+    private var subscribedRooms: Set<String> = []
+    private(set) var isUp = false
+    private var stopped = false
+    private var attempts = 0
+    private var heartbeatsUnanswered = 0
+    private var droppedWhileFull = 0
+    private var reservingGuests = false
+    /// The reason the link last went down, so a long outage logs once, not once per retry.
+    private var downReason: String?
+
+    private var roomChannelPrefix: String { "tcpchat:\(configuration.redis.database):room:" }
+    private var serverChannel: String { "tcpchat:\(configuration.redis.database):server:\(serverID)" }
+    private var heartbeatMilliseconds: Int64 { max(Int64(configuration.ttlSeconds) * 1000 / 3, 200) }
+
+    init(configuration: ClusterConfiguration, address: SocketAddress, loop: EventLoop, host: ClusterHost,
+         maxLineBytes: Int, historyLength: Int, log: @escaping (LogLevel, String) -> Void) {
+        self.configuration = configuration
+        self.address = address
+        self.loop = loop
+        self.host = host
+        self.log = log
+        self.historyLength = historyLength
+        maxPayloadBytes = maxLineBytes * 3 + 512
+        var random = SystemRandomNumberGenerator()
+        serverID = String(random.next() as UInt64, radix: 16)
+    }
+
+    // MARK: Life cycle
+
+    func start() {
+        connect()
+        scheduleHeartbeat()
+    }
+
+    /// Leaves the cluster on purpose: gives up this server's nicks and records, writes that as
+    /// far as the socket takes it right now, and closes.
+    func stop(nicks: [String]) {
+        guard !stopped else { return }
+        stopped = true
+        if isUp {
+            for chunk in chunks(of: nicks) { run(.release, [serverID] + chunk) }
+            run(.retire, [serverID])
+            commands?.flush()
+        }
+        tearDown()
+    }
+
+    /// Handles readiness for one of the link's descriptors; false when `token` is not the link's.
+    func handle(_ token: UInt64, _ readiness: EventLoop.Readiness) -> Bool {
+        switch token {
+        case ClusterLink.commandToken: commands?.handle(readiness)
+        case ClusterLink.subscriberToken: subscriber?.handle(readiness)
+        default: return false
+        }
+        return true
+    }
+
+    /// Writes what the loop iteration queued (one write for many commands).
+    func flush() {
+        commands?.flush()
+        subscriber?.flush()
+    }
+
+    // MARK: What the server tells the cluster
+
+    /// A chat line or /me said here: published once, and kept in the room's shared history.
+    func say(_ line: String, inRoom roomKey: String) {
+        guard isUp else { return }
+        if !run(.say, [roomChannelPrefix + roomKey, payload(.chat, line), "tcpchat:history:" + roomKey, line, String(historyLength)]) {
+            dropped()
+        }
+    }
+
+    /// A presence notice for the room's members on other servers.
+    func announce(_ line: String, inRoom roomKey: String) {
+        guard isUp else { return }
+        if !send(["PUBLISH", roomChannelPrefix + roomKey, payload(.notice, line)]) { dropped() }
+    }
+
+    /// Someone here entered a room: recorded for /who and /rooms; the room's channel is
+    /// subscribed when it is the room's first member here.
+    func entered(nick: String, roomKey: String, roomName: String) {
+        guard isUp else { return }
+        send(["HSET", "tcpchat:who:\(serverID)", nick, roomKey + "\t" + roomName])
+        if subscribedRooms.insert(roomKey).inserted { subscriber!.send(["SUBSCRIBE", roomChannelPrefix + roomKey]) }
+    }
+
+    /// Someone here left their room (or changed nick, or left). `lastHere`: nobody here is left
+    /// in the room, so its channel is no longer needed.
+    func left(nick: String, roomKey: String, lastHere: Bool) {
+        guard isUp else { return }
+        send(["HDEL", "tcpchat:who:\(serverID)", nick])
+        if lastHere, subscribedRooms.remove(roomKey) != nil { subscriber!.send(["UNSUBSCRIBE", roomChannelPrefix + roomKey]) }
+    }
+
+    /// Claims a nick for this server. `done(true)` claimed, `done(false)` another server holds
+    /// it, `done(nil)` the link is down (or went down before Redis answered).
+    func claim(_ nickKey: String, _ done: @escaping (Bool?) -> Void) {
+        guard isUp else { return done(nil) }
+        let sent = run(.heartbeat, [serverID, String(configuration.ttlSeconds), nickKey]) { reply in
+            guard let lost = reply.texts else { return done(nil) }
+            done(lost.isEmpty)
+        }
+        if !sent { done(nil) }
+    }
+
+    func release(_ nickKey: String) {
+        guard isUp else { return }
+        run(.release, [serverID, nickKey])
+    }
+
+    /// Sends a private line to `nickKey` wherever it is. `done(true)` sent, `done(false)` no such
+    /// nick in the cluster, `done(nil)` the link is down.
+    func sendPrivate(_ line: String, toNick nickKey: String, _ done: @escaping (Bool?) -> Void) {
+        guard isUp else { return done(nil) }
+        let sent = send(["GET", "tcpchat:nick:" + nickKey]) { [weak self] reply in
+            guard let self, self.isUp else { return done(nil) }
+            guard let owner = reply.text else { return done(false) }
+            let channel = "tcpchat:\(self.configuration.redis.database):server:\(owner)"
+            done(self.send(["PUBLISH", channel, self.payload(.privateLine, nickKey + "\t" + line)]) ? true : nil)
+        }
+        if !sent { done(nil) }
+    }
+
+    /// The nicks in a room on every live server; nil when the link is down.
+    func who(inRoom roomKey: String, _ done: @escaping ([String]?) -> Void) {
+        guard isUp else { return done(nil) }
+        if !run(.who, [roomKey], { done($0.texts) }) { done(nil) }
+    }
+
+    /// Every room with people on a live server, and how many; nil when the link is down.
+    func rooms(_ done: @escaping ([(name: String, count: Int)]?) -> Void) {
+        guard isUp else { return done(nil) }
+        let sent = run(.rooms, []) { reply in
+            guard let entries = reply.texts else { return done(nil) }
+            var counts: [String: (name: String, count: Int)] = [:]
+            for entry in entries {
+                let parts = entry.split(separator: "\t", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                counts[String(parts[0]), default: (String(parts[1]), 0)].count += 1
+            }
+            done(Array(counts.values))
+        }
+        if !sent { done(nil) }
+    }
+
+    /// Asks for a fresh block of guest numbers no other server hands out.
+    func reserveGuestNumbers() {
+        guard isUp, !reservingGuests else { return }
+        reservingGuests = send(["INCRBY", "tcpchat:guests", String(ClusterLink.guestBlock)]) { [weak self] reply in
+            guard let self else { return }
+            self.reservingGuests = false
+            guard case .integer(let last) = reply else { return }
+            self.host.clusterGuestNumbers((last - ClusterLink.guestBlock + 1)...last)
+        }
+    }
+
+    /// A room's shared history, oldest first; nil when the link is down.
+    func history(ofRoom roomKey: String, _ done: @escaping ([String]?) -> Void) {
+        guard isUp, historyLength > 0 else { return done(nil) }
+        if !send(["LRANGE", "tcpchat:history:" + roomKey, String(-historyLength), "-1"], { done($0.texts) }) {
+            done(nil)
+        }
+    }
+
+    // MARK: Connecting
+
+    private func connect() {
+        guard !stopped else { return }
+        do {
+            let commands = try RedisConnection(to: address, loop: loop, token: ClusterLink.commandToken,
+                                               subscriber: false, maxQueueBytes: configuration.maxQueueBytes)
+            let subscriber = try RedisConnection(to: address, loop: loop, token: ClusterLink.subscriberToken,
+                                                 subscriber: true, maxQueueBytes: configuration.maxQueueBytes)
+            self.commands = commands
+            self.subscriber = subscriber
+        } catch {
+            linkFailed("connect: \(SystemError.message(for: error.code))")
+            return
+        }
+        for connection in [commands!, subscriber!] {
+            connection.onFailure = { [weak self] reason in self?.linkFailed(reason) }
+        }
+        subscriber!.onPush = { [weak self] value in self?.received(value) }
+        handshake()
+    }
+
+    /// Queued at once (Redis reads it once connected): select the database, load the scripts,
+    /// then register this server's state. The link is up when the registration is answered.
+    private func handshake() {
+        if configuration.redis.database != 0 {
+            send(["SELECT", String(configuration.redis.database)]) { [weak self] reply in
+                if case .error(let message) = reply { self?.linkFailed("SELECT: \(message)") }
+            }
+        }
+        for script in ClusterScript.allCases {
+            send(["SCRIPT", "LOAD", script.source]) { [weak self] reply in
+                guard let self else { return }
+                guard let id = reply.text else { return self.linkFailed("SCRIPT LOAD: \(reply)") }
+                self.scriptIDs[script] = id
+                if self.scriptIDs.count == ClusterScript.allCases.count { self.register() }
+            }
+        }
+        subscriber!.send(["SUBSCRIBE", serverChannel])
+    }
+
+    /// After every (re)connect: claim the nicks of everyone here, write who is where, subscribe
+    /// their rooms, reserve guest numbers. Redis may have restarted empty, or may have reaped
+    /// this server while it was cut off: registering from scratch covers both.
+    private func register() {
+        let members = host.clusterLocalMembers()
+        let whoKey = "tcpchat:who:\(serverID)"
+        send(["DEL", whoKey])
+        var pairs: [String] = []
+        for member in members { pairs += [member.nick, member.roomKey + "\t" + member.roomName] }
+        for chunk in chunks(of: pairs, size: 2000) { send(["HSET", whoKey] + chunk) }
+        subscribedRooms = Set(members.map(\.roomKey))
+        for rooms in chunks(of: Array(subscribedRooms)) { subscriber!.send(["SUBSCRIBE"] + rooms.map { roomChannelPrefix + $0 }) }
+        sendHeartbeat(nicks: members.map { Names.key($0.nick) }) { [weak self] in
+            guard let self, !self.isUp else { return }
+            self.isUp = true
+            self.reserveGuestNumbers()
+            self.attempts = 0
+            self.downReason = nil
+            self.log(.info, "cluster link up (\(self.configuration.redis))")
+            self.host.clusterLinkChanged(up: true)
+        }
+    }
+
+    private func linkFailed(_ reason: String) {
+        guard !stopped else { return }
+        let wasUp = isUp
+        tearDown()
+        attempts += 1
+        // 100 ms, 200 ms, ... capped at 2 s, with jitter so that servers that lost the same
+        // Redis do not all come back in the same millisecond.
+        let base = Int64(100) << Int64(min(attempts - 1, 5))
+        let delay = min(base, 2000) / 2 + Int64.random(in: 0...(min(base, 2000) / 2))
+        if wasUp || downReason == nil {
+            log(.warning, "cluster link down (\(reason)); retrying")
+            downReason = reason
+            host.clusterLinkChanged(up: false)
+        }
+        loop.schedule(after: delay) { [weak self] in self?.connect() }
+    }
+
+    private func tearDown() {
+        isUp = false
+        commands?.close()
+        subscriber?.close()
+        commands = nil
+        subscriber = nil
+        scriptIDs.removeAll()
+        subscribedRooms.removeAll()
+        heartbeatsUnanswered = 0
+        reservingGuests = false
+    }
+
+    // MARK: Heartbeat
+
+    private func scheduleHeartbeat() {
+        loop.schedule(after: heartbeatMilliseconds) { [weak self] in
+            guard let self, !self.stopped else { return }
+            self.heartbeat()
+            self.scheduleHeartbeat()
+        }
+    }
+
+    private func heartbeat() {
+        guard commands != nil else { return }  // waiting to reconnect
+        // Redis accepted the connection but answers nothing (stopped with SIGSTOP, a dead
+        // path with no RST): two heartbeats unanswered and the link is treated as lost.
+        if heartbeatsUnanswered >= 2 { return linkFailed("Redis stopped answering") }
+        guard isUp else {
+            heartbeatsUnanswered += 1  // still waiting for the handshake's answers
+            return
+        }
+        let nicks = host.clusterLocalMembers().map { Names.key($0.nick) }
+        sendHeartbeat(nicks: nicks) {}
+        run(.reap, [serverID]) { [weak self] reply in
+            guard let self, let flat = reply.texts, !flat.isEmpty else { return }
+            var departures: [(roomKey: String, nick: String)] = []
+            for index in stride(from: 0, to: flat.count - 1, by: 2) { departures.append((flat[index], flat[index + 1])) }
+            self.host.clusterPeopleLost(departures)
+        }
+    }
+
+    /// Refreshes liveness and claims `nicks` (in chunks, so Redis is never busy long on one
+    /// script); `answered` runs when the last chunk is answered.
+    private func sendHeartbeat(nicks: [String], answered: @escaping () -> Void) {
+        heartbeatsUnanswered += 1
+        let batches = nicks.isEmpty ? [[]] : chunks(of: nicks)
+        for (index, batch) in batches.enumerated() {
+            let isLast = index == batches.count - 1
+            run(.heartbeat, [serverID, String(configuration.ttlSeconds)] + batch) { [weak self] reply in
+                guard let self else { return }
+                for lost in reply.texts ?? [] { self.host.clusterNickLost(lost) }
+                if isLast {
+                    self.heartbeatsUnanswered = 0
+                    answered()
+                }
+            }
+        }
+    }
+
+    // MARK: Receiving
+
+    private func received(_ value: RESPValue) {
+        guard case .array(let parts) = value, parts.count == 3, parts[0].text == "message",
+              let channel = parts[1].text, case .bulk(let bytes) = parts[2] else { return }
+        guard bytes.count <= maxPayloadBytes, let (origin, kind, body) = ClusterLink.split(bytes) else {
+            log(.warning, "cluster: ignored a malformed message on \(channel)")
+            return
+        }
+        if origin == serverID { return }
+        switch kind {
+        case .chat, .notice:
+            guard channel.hasPrefix(roomChannelPrefix), ClusterLink.isOneLine(body) else { return }
+            host.clusterDeliver(body, toRoom: String(channel.dropFirst(roomChannelPrefix.count)), isChat: kind == .chat)
+        case .privateLine:
+            guard channel == serverChannel, let tab = body.firstIndex(of: "\t") else { return }
+            let line = String(body[body.index(after: tab)...])
+            guard ClusterLink.isOneLine(line) else { return }
+            host.clusterDeliverPrivate(line, toNick: String(body[..<tab]))
+        }
+    }
+
+    /// `origin \t kind \t body` → its parts; nil when malformed.
+    static func split(_ bytes: [UInt8]) -> (origin: String, kind: Kind, body: String)? {
+        guard let first = bytes.firstIndex(of: 9), first + 2 < bytes.count, bytes[first + 2] == 9,
+              let kind = Kind(rawValue: Character(Unicode.Scalar(bytes[first + 1]))) else { return nil }
+        return (String(decoding: bytes[..<first], as: UTF8.self), kind, String(decoding: bytes[(first + 3)...], as: UTF8.self))
+    }
+
+    /// A whole wire line: one LF, at the end.
+    static func isOneLine(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        guard utf8.last == 10 else { return false }
+        return utf8.dropLast().firstIndex(of: 10) == nil
+    }
+
+    // MARK: Helpers
+
+    private func payload(_ kind: Kind, _ body: String) -> String { "\(serverID)\t\(kind.rawValue)\t\(body)" }
+
+    /// Runs a loaded script. False when the link cannot take it now.
+    @discardableResult
+    private func run(_ script: ClusterScript, _ arguments: [String], _ reply: RedisConnection.ReplyHandler? = nil) -> Bool {
+        guard let id = scriptIDs[script] else { return false }
+        return send(["EVALSHA", id, "0"] + arguments, reply)
+    }
+
+    /// Queues a command on the command connection. Error replies are logged (a script the
+    /// Redis no longer has makes the link reconnect and load it again). False when the link
+    /// cannot take it now.
+    @discardableResult
+    private func send(_ command: [String], _ reply: RedisConnection.ReplyHandler? = nil) -> Bool {
+        guard let commands else { return false }
+        return commands.send(command) { [weak self] value in
+            if case .error(let message) = value, let self {
+                if message.hasPrefix("NOSCRIPT") { return self.linkFailed("Redis lost the scripts (\(message))") }
+                self.log(.warning, "cluster: Redis answered \(command[0]) with an error: \(message)")
+            }
+            reply?(value)
+        }
+    }
+
+    private func dropped() {
+        droppedWhileFull += 1
+        if droppedWhileFull == 1 || droppedWhileFull % 1000 == 0 {
+            log(.warning, "cluster: Redis is not keeping up; \(droppedWhileFull) publications dropped so far (queue cap \(configuration.maxQueueBytes) bytes)")
+        }
+    }
+
+    private func chunks<T>(of items: [T], size: Int = 1000) -> [[T]] {
+        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
+    }
+}
