@@ -71,9 +71,9 @@ extern "C" {
 ** These macros are the single source of the version: the Swift module reads them too.
 */
 #define TCPCHAT_VERSION_MAJOR 0
-#define TCPCHAT_VERSION_MINOR 1
+#define TCPCHAT_VERSION_MINOR 2
 #define TCPCHAT_VERSION_PATCH 0
-#define TCPCHAT_VERSION_STRING "0.1.0"
+#define TCPCHAT_VERSION_STRING "0.2.0"
 #define TCPCHAT_VERSION_NUMBER \
     (TCPCHAT_VERSION_MAJOR * 1000000 + TCPCHAT_VERSION_MINOR * 1000 + TCPCHAT_VERSION_PATCH)
 
@@ -214,6 +214,21 @@ typedef struct tcpchat_server_config {
     ** stay valid for as long as callbacks can run (until tcpchat_server_destroy() returns).
     ** Default NULL. */
     void *user_data;
+    /* Join a cluster: servers given the same Redis share rooms, nicks, private messages, /who,
+    ** /rooms and history (docs/ARCHITECTURE.md, "Cluster"). "redis://HOST:PORT[/DB]", e.g.
+    ** "redis://127.0.0.1:6379/0"; a malformed URL makes tcpchat_server_create() return
+    ** TCPCHAT_EINVAL. The server serves even while Redis is unreachable (chat then stays on
+    ** this server; clients are told, and told again when the link is back). NULL = serve alone.
+    ** Default NULL. (Added in 0.2.0.) */
+    const char *cluster;
+    /* With `cluster`: seconds, 1-3600, after which the nicks and people of a server that stopped
+    ** sending heartbeats (every third of it) expire, and the other servers announce that they
+    ** left. Default 15. */
+    int cluster_ttl_s;
+    /* With `cluster`: bytes that may wait to be written to Redis, >= 65536; past it, lines are
+    ** still relayed on this server but not published to the others until Redis catches up.
+    ** Default 8388608. */
+    int cluster_queue;
 } tcpchat_server_config;
 
 /*

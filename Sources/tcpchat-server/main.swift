@@ -68,10 +68,10 @@ struct ServerCommand: ParsableCommand {
     var cluster: String?
 
     @Option(help: ArgumentHelp("With --cluster: seconds after which a silent server's nicks and people expire (heartbeats go every third of it).", valueName: "seconds"))
-    var clusterTtl: Int = 15
+    var clusterTtl: Int = ClusterConfiguration.defaultTTLSeconds
 
     @Option(help: ArgumentHelp("With --cluster: bytes that may wait to be written to Redis; past it, lines are still chatted here but not published to the other servers until Redis catches up.", valueName: "bytes"))
-    var clusterQueue: Int = 8 << 20
+    var clusterQueue: Int = ClusterConfiguration.defaultMaxQueueBytes
 
     @Flag(help: "Log every connect and disconnect, with the peer's address and the reason, to standard error.")
     var verbose = false

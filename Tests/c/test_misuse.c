@@ -75,6 +75,7 @@ static void check_invalid_configs(void) {
     CHECK(config.fallback_encoding == NULL && config.shutdown_grace_ms == 1000);
     CHECK(config.log == NULL && config.log_level == TCPCHAT_LOG_INFO);
     CHECK(config.on_message == NULL && config.user_data == NULL);
+    CHECK(config.cluster == NULL && config.cluster_ttl_s == 15 && config.cluster_queue == 8 << 20);
 
     CHECK_RC(tcpchat_server_create(NULL, &server), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_server_create(&config, NULL), TCPCHAT_EINVAL);
@@ -99,7 +100,22 @@ static void check_invalid_configs(void) {
     REJECT(first_line_timeout_s, -1);
     REJECT(idle_timeout_s, -1);
     REJECT(fallback_encoding, "latin-9");
+    REJECT(cluster, "http://127.0.0.1:6379");
+    REJECT(cluster, "redis://127.0.0.1:99999");
+    REJECT(cluster, "redis://127.0.0.1:6379/16");
+    REJECT(cluster, "redis://user:secret@127.0.0.1:6379");
 #undef REJECT
+#define REJECT_CLUSTER(field, value)                              \
+    do {                                                          \
+        tcpchat_server_config_init(&config);                      \
+        config.cluster = "redis://127.0.0.1:6379/0";              \
+        config.field = value;                                     \
+        check_rejected(&config, "cluster with " #field " = " #value); \
+    } while (0)
+    REJECT_CLUSTER(cluster_ttl_s, 0);
+    REJECT_CLUSTER(cluster_ttl_s, 3601);
+    REJECT_CLUSTER(cluster_queue, 65535);
+#undef REJECT_CLUSTER
     tcpchat_server_config_init(&config);
     config.fallback_encoding = "gbk";
     CHECK_RC(tcpchat_server_create(&config, &server), TCPCHAT_OK);

@@ -40,7 +40,10 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
         log: nil,
         log_level: TCPCHAT_LOG_INFO,
         on_message: nil,
-        user_data: nil)
+        user_data: nil,
+        cluster: nil,
+        cluster_ttl_s: Int32(ClusterConfiguration.defaultTTLSeconds),
+        cluster_queue: Int32(ClusterConfiguration.defaultMaxQueueBytes))
 }
 
 @c @implementation public func tcpchat_server_create(
@@ -65,6 +68,13 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
     if let name = c.fallback_encoding {
         guard let encoding = FallbackEncoding(rawValue: String(cString: name)) else { return TCPCHAT_EINVAL }
         settings.fallbackEncoding = encoding
+    }
+    if let url = c.cluster {
+        guard let endpoint = try? RedisEndpoint(url: String(cString: url)) else { return TCPCHAT_EINVAL }
+        var cluster = ClusterConfiguration(redis: endpoint)
+        cluster.ttlSeconds = Int(c.cluster_ttl_s)
+        cluster.maxQueueBytes = Int(c.cluster_queue)
+        settings.cluster = cluster
     }
     let callbacks = HostCallbacks(log: c.log, logLevel: c.log_level, onMessage: c.on_message, userData: c.user_data)
     if callbacks.log != nil {

@@ -61,10 +61,13 @@ public struct ClusterConfiguration: Sendable {
     public var redis: RedisEndpoint
     /// A server's nicks and its liveness key expire this long after its last heartbeat
     /// (heartbeats go every third of it): how long a dead server's people linger.
-    public var ttlSeconds: Int = 15
+    public var ttlSeconds: Int = ClusterConfiguration.defaultTTLSeconds
     /// Bytes that may wait to be written to Redis. Past it, publications are dropped (counted
     /// and logged) until Redis has read what is queued: the chat on this server goes on.
-    public var maxQueueBytes: Int = 8 << 20
+    public var maxQueueBytes: Int = ClusterConfiguration.defaultMaxQueueBytes
+
+    public static let defaultTTLSeconds = 15
+    public static let defaultMaxQueueBytes = 8 << 20
 
     public init(redis: RedisEndpoint) {
         self.redis = redis
