@@ -173,9 +173,17 @@ struct ClusterServerTests {
         try bob.send("/who")
         try bob.waitFor { $0 == "* people in #lobby (2): alice bob" }
 
-        // Exactly once, and never back to the sender: what each got before a sync round trip.
+        // Exactly once, and never back to the sender. Lines from one server reach another in
+        // order (one Redis channel), so a later line is the barrier: a duplicate of "once", or
+        // an echo of it to its sender, would come before "twice" / "ack".
         try alice.send("once")
-        #expect(try bob.linesBeforeSync().filter { $0 == "<alice> once" }.count == 1)
-        #expect(try alice.linesBeforeSync().allSatisfy { !$0.contains("once") })
+        try alice.send("twice")
+        var seen: [String] = []
+        while seen.last != "<alice> twice" { seen.append(try bob.next()) }
+        #expect(seen.filter { $0 == "<alice> once" }.count == 1, "bob saw \(seen)")
+        try bob.send("ack")
+        seen = []
+        while seen.last != "<bob> ack" { seen.append(try alice.next()) }
+        #expect(seen.allSatisfy { !$0.contains("once") && !$0.contains("twice") }, "alice saw \(seen)")
     }
 }

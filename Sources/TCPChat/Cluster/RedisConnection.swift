@@ -27,9 +27,9 @@ final class RedisConnection {
     private var handlers: [ReplyHandler?] = []
     private var handlersStart = 0
     private var interest: EventLoop.Interest = []
+    /// Where reads land before they join `input` (one allocation for the connection's life).
+    private let readChunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
 
-    /// Called once the TCP connection is established.
-    var onConnected: (() -> Void)?
     /// Called once, with a reason, when the connection fails or Redis closes it.
     var onFailure: ((String) -> Void)?
     /// Subscriber connections only: every value Redis pushes.
@@ -61,7 +61,10 @@ final class RedisConnection {
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        readChunk.deallocate()
+    }
 
     /// Bytes queued for Redis and not yet written.
     var queuedBytes: Int { output.count - outputStart }
@@ -111,7 +114,6 @@ final class RedisConnection {
                 return
             }
             isConnected = true
-            onConnected?()
             flush()
             return
         }
@@ -148,10 +150,9 @@ final class RedisConnection {
     }
 
     private func readAvailable() {
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         for _ in 0..<16 {
             let result: IOResult<Int>
-            do { result = try chunk.withUnsafeMutableBytes { bytes in try Sys.read(fd, bytes) } } catch {
+            do { result = try Sys.read(fd, readChunk) } catch {
                 fail("\(error)")
                 return
             }
@@ -160,12 +161,12 @@ final class RedisConnection {
                 fail("Redis closed the connection")
                 return
             }
-            input.append(contentsOf: chunk[..<count])
+            input.append(contentsOf: UnsafeRawBufferPointer(rebasing: readChunk[..<count]))
             if input.count > RedisConnection.maxInputBytes {
                 fail("a reply larger than \(RedisConnection.maxInputBytes) bytes")
                 return
             }
-            if count < chunk.count { break }
+            if count < readChunk.count { break }
         }
         dispatchReplies()
     }
