@@ -17,7 +17,13 @@ struct BenchCommand: ParsableCommand {
             client), then lets --senders of them send --messages lines of --bytes bytes each, \
             flat out or at --rate lines/s in total. Every other client must receive every line: \
             the run reports deliveries/s, lost deliveries, latency percentiles (each line carries \
-            its send time) and, with --server-pid, the server's resident memory.
+            its send time) and, with --server-pid, the server's resident memory and CPU time.
+
+            Several servers sharing rooms (a tcpchat --cluster) are measured as one: with \
+            --port 6789,6790 connection i (slow readers first) goes to entry i mod 2 of the \
+            list (counting from 0), so the clients and the senders are spread evenly, and every line must still \
+            reach every other client, whichever server it was sent to. --server-pid then takes \
+            every process to account for (the servers, Redis) and reports their sums.
 
             The payload is found right after `<nick> ` (tcpchat's format); for servers that \
             format lines differently use --prefix-agnostic. Lines a server sends back to their \
@@ -27,6 +33,7 @@ struct BenchCommand: ParsableCommand {
             Examples:
               tcpchat-bench --port 6789 --clients 100 --senders 10 --messages 1000
               tcpchat-bench --port 6789 --clients 10000 --senders 0 --server-pid 1234
+              tcpchat-bench --port 6789,6790 --server-pid 1234,1235,1236
             """,
         version: TCPChatVersion.string
     )
@@ -34,8 +41,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Server address (IPv4).", valueName: "address"))
     var host = "127.0.0.1"
 
-    @Option(help: ArgumentHelp("Server port.", valueName: "port"))
-    var port: Int
+    @Option(help: ArgumentHelp("Server port, or several separated by commas (connection i goes to entry i mod n).", valueName: "port[,port...]"))
+    var port: NumberList
 
     @Option(help: ArgumentHelp("Connections that read (the senders are among them).", valueName: "n"))
     var clients = 100
@@ -70,8 +77,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Spread connections over source addresses 127.0.0.1 … 127.0.0.N (default: one per 20 000 connections).", valueName: "n"))
     var sourceAddresses: Int?
 
-    @Option(help: ArgumentHelp("The server's process id, to report its resident memory and CPU time (from /proc).", valueName: "pid"))
-    var serverPid: Int32?
+    @Option(help: ArgumentHelp("The server's process id, to report its resident memory and CPU time (from /proc); several separated by commas are summed.", valueName: "pid[,pid...]"))
+    var serverPid: NumberList?
 
     @Option(help: ArgumentHelp("Seconds to hold the connections, reading, after registration and before the messages.", valueName: "seconds"))
     var hold = 0.5
@@ -92,7 +99,10 @@ struct BenchCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if port < 1 || port > 65535 { throw ValidationError("--port must be 1-65535") }
+        if port.values.contains(where: { $0 < 1 || $0 > 65535 }) { throw ValidationError("--port must be 1-65535 (or a comma list of such)") }
+        if let pids = serverPid, pids.values.contains(where: { $0 < 1 || $0 > Int(Int32.max) }) {
+            throw ValidationError("--server-pid must be a process id (or a comma list of them)")
+        }
         if clients < 2 && senders > 0 { throw ValidationError("--clients must be at least 2 when anyone sends") }
         if senders < 0 || senders > clients || senders > 0xFFFF { throw ValidationError("--senders must be 0 to --clients (and at most 65535)") }
         if messages < 0 || messages > 0xFFFF_FFFF { throw ValidationError("--messages must be 0 to 4294967295") }
@@ -108,11 +118,11 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("\(total) connections need more descriptors than this process may open (\(limit)); run several benches")
         }
         let plan = LoadPlan(
-            host: host, port: port, clients: clients, slowReaders: slowReaders, senders: senders,
+            host: host, ports: port.values, clients: clients, slowReaders: slowReaders, senders: senders,
             messagesPerSender: senders > 0 ? messages : 0, messageBytes: bytes, rate: rate, window: window,
             firstLine: firstLine, prefixAgnostic: prefixAgnostic, connectRate: connectRate,
             sourceAddresses: sourceAddresses ?? max(1, (total + 19_999) / 20_000),
-            serverPID: serverPid, holdSeconds: hold, registerTimeoutSeconds: registerTimeout,
+            serverPIDs: serverPid?.values.map { Int32($0) } ?? [], holdSeconds: hold, registerTimeoutSeconds: registerTimeout,
             idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet)
         let result: BenchResult
         do {
@@ -124,5 +134,19 @@ struct BenchCommand: ParsableCommand {
         print(json ? result.json() : result.table())
         // Exit status 1 when lines were lost or connections failed, so scripts can tell.
         if result.lost > 0 || result.connected < plan.totalConnections { throw ExitCode(1) }
+    }
+}
+
+/// An option value of one or more numbers separated by commas (`6789` or `6789,6790`).
+struct NumberList: ExpressibleByArgument {
+    let values: [Int]
+
+    init?(argument: String) {
+        var values: [Int] = []
+        for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let value = Int(part) else { return nil }
+            values.append(value)
+        }
+        self.values = values
     }
 }

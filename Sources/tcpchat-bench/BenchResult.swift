@@ -28,7 +28,8 @@ struct BenchResult {
     var rssPeakKiB: Int?
     var rssAfterKiB: Int?
     var slowReadersDropped: Int?
-    /// CPU time the server used during the message phase (all its threads; needs --server-pid).
+    /// CPU time the server used during the message phase (all its threads; needs --server-pid;
+    /// with several pids, their sum).
     var serverCPUSeconds: Double?
 
     /// Server CPU time per delivery in nanoseconds: what a delivery costs the server, which a
@@ -67,7 +68,8 @@ struct BenchResult {
     func table() -> String {
         var rows: [(String, String)] = []
         let p = plan
-        rows.append(("server", "\(p.host):\(p.port)"))
+        let processes = p.serverPIDs.count > 1 ? " (\(p.serverPIDs.count) processes together)" : ""
+        rows.append(("server", p.ports.map { "\(p.host):\($0)" }.joined(separator: ", ")))
         rows.append(("connections", "\(connected) of \(p.totalConnections) connected, \(registered) of \(p.clients) readers registered"
             + (failedConnects > 0 ? ", \(failedConnects) failed (\(firstConnectError ?? "?"))" : "")))
         if p.totalMessages > 0 {
@@ -76,7 +78,7 @@ struct BenchResult {
             rows.append(("delivered", "\(delivered) of \(expectedDeliveries) in \(format(seconds, digits: 3)) s" + (cutShort ? " (cut short by --max-seconds)" : "")))
             rows.append(("deliveries/s", format(deliveriesPerSecond)))
             if let cpu = serverCPUSeconds, let each = serverNanosecondsPerDelivery {
-                rows.append(("server CPU", "\(format(cpu, digits: 3)) s, \(format(each)) ns per delivery"))
+                rows.append(("server CPU", "\(format(cpu, digits: 3)) s, \(format(each)) ns per delivery" + processes))
             }
             rows.append(("lost", "\(lost)" + (duplicates > 0 ? " (\(duplicates) duplicates)" : "") + (echoes > 0 ? " (\(echoes) echoes to senders ignored)" : "")))
             if let l = latency() {
@@ -90,7 +92,7 @@ struct BenchResult {
             if let v = rssConnectedKiB { memory += ", connected \(v) KiB" }
             if let v = rssPeakKiB { memory += ", peak \(v) KiB" }
             if let v = rssAfterKiB { memory += ", after \(v) KiB" }
-            rows.append(("server RSS", memory))
+            rows.append(("server RSS", memory + processes))
             if let perConnection = rssPerConnectionBytes { rows.append(("RSS/connection", "\(format(perConnection)) B")) }
         }
         let width = rows.map(\.0.count).max() ?? 0
@@ -101,6 +103,7 @@ struct BenchResult {
         var fields: [(String, String)] = []
         func add(_ key: String, _ value: Int?) { fields.append((key, value.map(String.init) ?? "null")) }
         func add(_ key: String, _ value: Double?) { fields.append((key, value.map { format($0, digits: 3, grouping: false) } ?? "null")) }
+        add("servers", plan.ports.count)
         add("clients", plan.clients)
         add("slowReaders", plan.slowReaders)
         add("senders", plan.senders)

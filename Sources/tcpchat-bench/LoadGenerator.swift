@@ -148,9 +148,9 @@ final class LoadGenerator {
         peakKiB = result.rssConnectedKiB
 
         if plan.totalMessages > 0 && prober != nil {
-            let cpuBefore = plan.serverPID.flatMap(ProcessCPU.nanoseconds(of:))
+            let cpuBefore = ProcessCPU.nanoseconds(of: plan.serverPIDs)
             sendMessages()
-            if let before = cpuBefore, let after = plan.serverPID.flatMap(ProcessCPU.nanoseconds(of:)), after >= before {
+            if let before = cpuBefore, let after = ProcessCPU.nanoseconds(of: plan.serverPIDs), after >= before {
                 result.serverCPUSeconds = Double(after - before) / 1e9
             }
             result.messagesSent = nextMessage
@@ -177,8 +177,12 @@ final class LoadGenerator {
     // MARK: Phase 1: connect
 
     private func connectAll() throws(BenchError) {
-        guard let address = IPv4Address(plan.host, port: plan.port) else {
-            throw .usage("--host must be an IPv4 address such as 127.0.0.1 (got \(plan.host))")
+        var servers: [IPv4Address] = []
+        for port in plan.ports {
+            guard let address = IPv4Address(plan.host, port: port) else {
+                throw .usage("--host must be an IPv4 address such as 127.0.0.1 (got \(plan.host))")
+            }
+            servers.append(address)
         }
         let maxInFlight = 128
         let started = monotonicNanoseconds()
@@ -192,7 +196,7 @@ final class LoadGenerator {
             }
             while connecting < maxInFlight && nextToConnect < connections.count {
                 if plan.connectRate > 0 && Double(monotonicNanoseconds() - started) < Double(nextToConnect) * nanosecondsPerConnect { break }
-                startConnect(connections[nextToConnect], to: address)
+                startConnect(connections[nextToConnect], to: servers[nextToConnect % servers.count])
                 nextToConnect += 1
             }
             poll(timeoutMilliseconds: plan.connectRate > 0 ? 1 : 100)
@@ -506,12 +510,11 @@ final class LoadGenerator {
     // MARK: Server memory and progress
 
     private func serverMemory() -> Int? {
-        guard let pid = plan.serverPID else { return nil }
-        return ProcessMemory.residentKiB(of: pid)
+        ProcessMemory.residentKiB(of: plan.serverPIDs)
     }
 
     private func sampleServerMemory() {
-        guard plan.serverPID != nil else { return }
+        guard !plan.serverPIDs.isEmpty else { return }
         let now = monotonicNanoseconds()
         guard now - lastMemorySample >= 100_000_000 else { return }
         lastMemorySample = now

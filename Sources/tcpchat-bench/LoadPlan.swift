@@ -3,7 +3,9 @@
 struct LoadPlan {
     /// The server: an IPv4 address (the bench binds its sockets to 127.0.0.x source addresses).
     var host: String
-    var port: Int
+    /// One port per server; connection i connects to ports[i % ports.count]. Several servers
+    /// must share their rooms (a cluster): every line is expected at every client all the same.
+    var ports: [Int]
     /// Connections that read everything (the senders are among them).
     var clients: Int
     /// Extra connections that never read a byte, connected before the others.
@@ -26,8 +28,9 @@ struct LoadPlan {
     var connectRate: Double
     /// Spread connections over the source addresses 127.0.0.1 … 127.0.0.N.
     var sourceAddresses: Int
-    /// The server's process id, to read its resident memory from /proc.
-    var serverPID: Int32?
+    /// The server's process ids (several for a cluster, Redis included if wanted), to read
+    /// their resident memory and CPU time from /proc; the figures are their sums. Empty: none.
+    var serverPIDs: [Int32]
     /// Seconds to keep the connections open, reading, between registration and the messages.
     var holdSeconds: Double
     /// Give up connecting after this many seconds, and waiting for registration after as many again.

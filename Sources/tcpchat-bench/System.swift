@@ -22,6 +22,12 @@ enum ProcessMemory {
         }
         return nil
     }
+
+    /// The sum over several processes (the servers of a cluster), or nil when any does not
+    /// answer (or there are none): a partial sum would pass for a fall in memory.
+    static func residentKiB(of pids: [Int32]) -> Int? {
+        sum(pids, residentKiB(of:))
+    }
 }
 
 enum ProcessCPU {
@@ -44,6 +50,22 @@ enum ProcessCPU {
         }
         return found ? total : nil
     }
+
+    /// The sum over several processes, or nil when any does not answer (or there are none).
+    static func nanoseconds(of pids: [Int32]) -> UInt64? {
+        sum(pids, nanoseconds(of:))
+    }
+}
+
+/// `measure` of every process, added up; nil if there are none or any measure is nil.
+private func sum<Value: AdditiveArithmetic>(_ pids: [Int32], _ measure: (Int32) -> Value?) -> Value? {
+    guard !pids.isEmpty else { return nil }
+    var total = Value.zero
+    for pid in pids {
+        guard let value = measure(pid) else { return nil }
+        total += value
+    }
+    return total
 }
 
 /// The start of a small /proc file, or nil.
