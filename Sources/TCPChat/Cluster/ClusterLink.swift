@@ -57,7 +57,12 @@ final class ClusterLink {
     private var subscriber: RedisConnection?
     private var scriptIDs: [ClusterScript: String] = [:]
     private var subscribedRooms: Set<String> = []
+    /// Registered: from here on, what the server tells the link goes to Redis, after (and
+    /// so consistent with) the registration. Set when the registration is queued, not when it
+    /// is answered, so that a join in between is not missed.
     private(set) var isUp = false
+    /// Clients and the log were told the link is up (Redis answered the registration).
+    private var announcedUp = false
     private var stopped = false
     private var attempts = 0
     private var heartbeatsUnanswered = 0
@@ -254,7 +259,11 @@ final class ClusterLink {
         for script in ClusterScript.allCases {
             send(["SCRIPT", "LOAD", script.source]) { [weak self] reply in
                 guard let self else { return }
-                guard let id = reply.text else { return self.linkFailed("SCRIPT LOAD: \(reply)") }
+                guard case .bulk = reply, let id = reply.text else {
+                    // e.g. NOAUTH: this Redis wants a password, which redis:// URLs here do not carry
+                    if case .error(let message) = reply { return self.linkFailed("SCRIPT LOAD refused: \(message)") }
+                    return self.linkFailed("SCRIPT LOAD: unexpected reply \(reply)")
+                }
                 self.scriptIDs[script] = id
                 if self.scriptIDs.count == ClusterScript.allCases.count { self.register() }
             }
@@ -274,10 +283,11 @@ final class ClusterLink {
         for chunk in chunks(of: pairs, size: 2000) { send(["HSET", whoKey] + chunk) }
         subscribedRooms = Set(members.map(\.roomKey))
         for rooms in chunks(of: Array(subscribedRooms)) { subscriber!.send(["SUBSCRIBE"] + rooms.map { roomChannelPrefix + $0 }) }
+        isUp = true
+        reserveGuestNumbers()
         sendHeartbeat(nicks: members.map { Names.key($0.nick) }) { [weak self] in
-            guard let self, !self.isUp else { return }
-            self.isUp = true
-            self.reserveGuestNumbers()
+            guard let self, self.isUp, !self.announcedUp else { return }
+            self.announcedUp = true
             self.attempts = 0
             self.downReason = nil
             self.log(.info, "cluster link up (\(self.configuration.redis))")
@@ -287,7 +297,7 @@ final class ClusterLink {
 
     private func linkFailed(_ reason: String) {
         guard !stopped else { return }
-        let wasUp = isUp
+        let wasUp = announcedUp
         tearDown()
         attempts += 1
         // 100 ms, 200 ms, ... capped at 2 s, with jitter so that servers that lost the same
@@ -304,6 +314,7 @@ final class ClusterLink {
 
     private func tearDown() {
         isUp = false
+        announcedUp = false
         commands?.close()
         subscriber?.close()
         commands = nil
@@ -329,7 +340,7 @@ final class ClusterLink {
         // Redis accepted the connection but answers nothing (stopped with SIGSTOP, a dead
         // path with no RST): two heartbeats unanswered and the link is treated as lost.
         if heartbeatsUnanswered >= 2 { return linkFailed("Redis stopped answering") }
-        guard isUp else {
+        guard announcedUp else {
             heartbeatsUnanswered += 1  // still waiting for the handshake's answers
             return
         }
