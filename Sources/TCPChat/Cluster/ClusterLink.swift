@@ -68,6 +68,7 @@ final class ClusterLink {
     private var heartbeatsUnanswered = 0
     private var droppedWhileFull = 0
     private var reservingGuests = false
+    private var errorReplies = 0
     /// The reason the link last went down, so a long outage logs once, not once per retry.
     private var downReason: String?
 
@@ -428,7 +429,10 @@ final class ClusterLink {
         return commands.send(command) { [weak self] value in
             if case .error(let message) = value, let self {
                 if message.hasPrefix("NOSCRIPT") { return self.linkFailed("Redis lost the scripts (\(message))") }
-                self.log(.warning, "cluster: Redis answered \(command[0]) with an error: \(message)")
+                self.errorReplies += 1
+                if self.errorReplies == 1 || self.errorReplies % 1000 == 0 {
+                    self.log(.warning, "cluster: Redis answered \(command[0]) with an error (\(self.errorReplies) so far): \(message)")
+                }
             }
             reply?(value)
         }
