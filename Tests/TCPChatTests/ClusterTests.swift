@@ -186,4 +186,24 @@ struct ClusterServerTests {
         while seen.last != "<bob> ack" { seen.append(try alice.next()) }
         #expect(seen.allSatisfy { !$0.contains("once") && !$0.contains("twice") }, "alice saw \(seen)")
     }
+
+    @Test("replies come in the order the commands were sent, though some wait for Redis")
+    func pipelinedOrder() throws {
+        let redis = try TestRedis()
+        let a = try member(of: redis), b = try member(of: redis)
+        let carol = try b.join(as: "carol")
+        let dan = try a.join(as: "dan")
+        // One write: cluster questions (/who, /rooms, /nick, /msg elsewhere, /join's history)
+        // between commands answered on the spot (/help, an unknown command).
+        try dan.sendRaw(Array("/who\n/help\n/rooms\n/bogus\n/nick dan2\n/msg carol hi\n/join #y\n/who\n".utf8))
+        let starts = ["* people in #lobby", "* commands:", "* rooms (", "! unknown command", "* you are now known as dan2",
+                      "<dan2 -> carol> hi", "* you joined #y", "* people in #y (1): dan2"]
+        var order: [Int] = []
+        while order.last != starts.count - 1 {
+            let line = try dan.next()
+            if let index = starts.firstIndex(where: { line.hasPrefix($0) }) { order.append(index) }
+        }
+        #expect(order == Array(0..<starts.count))
+        try carol.waitFor { $0 == "<dan2 -> carol> hi" }
+    }
 }

@@ -145,7 +145,8 @@ final class ClusterLink {
     /// subscribed when it is the room's first member here.
     func entered(nick: String, roomKey: String, roomName: String) {
         guard isUp else { return }
-        send(["HSET", "tcpchat:who:\(serverID)", nick, roomKey + "\t" + roomName])
+        send(["SADD", "tcpchat:who:\(serverID):\(roomKey)", nick])
+        send(["HSET", "tcpchat:rooms:\(serverID)", roomKey, roomName])
         if subscribedRooms.insert(roomKey).inserted { subscriber!.send(["SUBSCRIBE", roomChannelPrefix + roomKey]) }
     }
 
@@ -153,8 +154,10 @@ final class ClusterLink {
     /// in the room, so its channel is no longer needed.
     func left(nick: String, roomKey: String, lastHere: Bool) {
         guard isUp else { return }
-        send(["HDEL", "tcpchat:who:\(serverID)", nick])
-        if lastHere, subscribedRooms.remove(roomKey) != nil { subscriber!.send(["UNSUBSCRIBE", roomChannelPrefix + roomKey]) }
+        send(["SREM", "tcpchat:who:\(serverID):\(roomKey)", nick])
+        guard lastHere else { return }
+        send(["HDEL", "tcpchat:rooms:\(serverID)", roomKey])
+        if subscribedRooms.remove(roomKey) != nil { subscriber!.send(["UNSUBSCRIBE", roomChannelPrefix + roomKey]) }
     }
 
     /// Claims a nick for this server. `done(true)` claimed, `done(false)` another server holds
@@ -196,12 +199,10 @@ final class ClusterLink {
     func rooms(_ done: @escaping ([(name: String, count: Int)]?) -> Void) {
         guard isUp else { return done(nil) }
         let sent = run(.rooms, []) { reply in
-            guard let entries = reply.texts else { return done(nil) }
+            guard let flat = reply.texts else { return done(nil) }
             var counts: [String: (name: String, count: Int)] = [:]
-            for entry in entries {
-                let parts = entry.split(separator: "\t", maxSplits: 1)
-                guard parts.count == 2 else { continue }
-                counts[String(parts[0]), default: (String(parts[1]), 0)].count += 1
+            for index in stride(from: 0, to: flat.count - 2, by: 3) {
+                counts[flat[index], default: (flat[index + 1], 0)].count += Int(flat[index + 2]) ?? 0
             }
             done(Array(counts.values))
         }
@@ -239,7 +240,7 @@ final class ClusterLink {
             self.commands = commands
             self.subscriber = subscriber
         } catch {
-            linkFailed("connect: \(SystemError.message(for: error.code))")
+            retry(because: "connect: \(SystemError.message(for: error.code))", wasUp: false)
             return
         }
         for connection in [commands!, subscriber!] {
@@ -277,12 +278,18 @@ final class ClusterLink {
     /// this server while it was cut off: registering from scratch covers both.
     private func register() {
         let members = host.clusterLocalMembers()
-        let whoKey = "tcpchat:who:\(serverID)"
-        send(["DEL", whoKey])
-        var pairs: [String] = []
-        for member in members { pairs += [member.nick, member.roomKey + "\t" + member.roomName] }
-        for chunk in chunks(of: pairs, size: 2000) { send(["HSET", whoKey] + chunk) }
-        subscribedRooms = Set(members.map(\.roomKey))
+        run(.reset, [serverID])
+        var nicksByRoom: [String: [String]] = [:]
+        var roomNames: [String: String] = [:]
+        for member in members {
+            nicksByRoom[member.roomKey, default: []].append(member.nick)
+            roomNames[member.roomKey] = member.roomName
+        }
+        for (roomKey, nicks) in nicksByRoom {
+            for chunk in chunks(of: nicks) { send(["SADD", "tcpchat:who:\(serverID):\(roomKey)"] + chunk) }
+            send(["HSET", "tcpchat:rooms:\(serverID)", roomKey, roomNames[roomKey]!])
+        }
+        subscribedRooms = Set(nicksByRoom.keys)
         for rooms in chunks(of: Array(subscribedRooms)) { subscriber!.send(["SUBSCRIBE"] + rooms.map { roomChannelPrefix + $0 }) }
         isUp = true
         reserveGuestNumbers()
@@ -297,9 +304,14 @@ final class ClusterLink {
     }
 
     private func linkFailed(_ reason: String) {
-        guard !stopped else { return }
+        // Once per failure: closing answers pending handlers, which may report it again.
+        guard !stopped, commands != nil else { return }
         let wasUp = announcedUp
         tearDown()
+        retry(because: reason, wasUp: wasUp)
+    }
+
+    private func retry(because reason: String, wasUp: Bool) {
         attempts += 1
         // 100 ms, 200 ms, ... capped at 2 s, with jitter so that servers that lost the same
         // Redis do not all come back in the same millisecond.
@@ -316,10 +328,10 @@ final class ClusterLink {
     private func tearDown() {
         isUp = false
         announcedUp = false
-        commands?.close()
-        subscriber?.close()
+        let closing = [commands, subscriber]
         commands = nil
         subscriber = nil
+        for connection in closing { connection?.close() }
         scriptIDs.removeAll()
         subscribedRooms.removeAll()
         heartbeatsUnanswered = 0
@@ -427,7 +439,7 @@ final class ClusterLink {
     private func send(_ command: [String], _ reply: RedisConnection.ReplyHandler? = nil) -> Bool {
         guard let commands else { return false }
         return commands.send(command) { [weak self] value in
-            if case .error(let message) = value, let self {
+            if case .error(let message) = value, value != RedisConnection.linkLost, let self {
                 if message.hasPrefix("NOSCRIPT") { return self.linkFailed("Redis lost the scripts (\(message))") }
                 self.errorReplies += 1
                 if self.errorReplies == 1 || self.errorReplies % 1000 == 0 {

@@ -3,33 +3,48 @@
 // heartbeat). They are loaded with SCRIPT LOAD on every (re)connect and run with EVALSHA.
 //
 // Keys (the keyspace of the configured database):
-//   tcpchat:servers            SET of live-or-not-yet-reaped server ids
-//   tcpchat:alive:<id>         "1" with the TTL; gone = the server is dead
-//   tcpchat:nick:<nick key>    owning server id, with the TTL (cluster-wide nick ownership)
-//   tcpchat:who:<id>           HASH nick -> "<room key>\t<room name>": the server's people
-//   tcpchat:history:<room key> LIST of the room's last lines (capped; expires after a quiet week)
-//   tcpchat:guests             counter handing out blocks of guest numbers
-// Pub/sub channels are global to a Redis server, not per database, so they carry the database
-// number: tcpchat:<db>:room:<room key> and tcpchat:<db>:server:<id>.
+//   tcpchat:servers                 SET of live-or-not-yet-reaped server ids
+//   tcpchat:alive:<id>              "1" with the TTL; gone = the server is dead
+//   tcpchat:nick:<nick key>         owning server id, with the TTL (cluster-wide nick ownership)
+//   tcpchat:rooms:<id>              HASH room key -> room name: rooms with people on that server
+//   tcpchat:who:<id>:<room key>     SET of the nicks in that room on that server
+//   tcpchat:history:<room key>      LIST of the room's last lines (capped; expires after a quiet week)
+//   tcpchat:guests                  counter handing out blocks of guest numbers
+// Membership is kept per server and per room so that /who reads one set per server, not every
+// person of the cluster. Pub/sub channels are global to a Redis server, not per database, so
+// they carry the database number: tcpchat:<db>:room:<room key> and tcpchat:<db>:server:<id>.
 
 enum ClusterScript: CaseIterable {
-    /// ARGV: id, ttl, nick keys... Marks the server alive and claims or refreshes each nick.
-    /// Returns the nick keys another server owns (lost while this one was cut off).
+    /// ARGV: id, ttl, nick keys... Marks the server alive, keeps its membership keys from
+    /// expiring, and claims or refreshes each nick. Returns the nick keys another server owns.
     case heartbeat
     /// ARGV: id, nick keys... Gives up nicks this server owns.
     case release
+    /// ARGV: id. Forgets the server's membership (before it registers it again from scratch).
+    case reset
     /// ARGV: id. Returns [room key, nick, ...] of every server whose liveness key expired, and
     /// forgets them: only the first server to run it after a death announces the departures.
     case reap
     /// ARGV: room key. The nicks in that room on every live server.
     case who
-    /// The "<room key>\t<room name>" of every person on every live server (counted by the caller).
+    /// [room key, room name, count, ...] for every room with people on a live server (one entry
+    /// per server and room; the caller adds them up).
     case rooms
     /// ARGV: channel, payload, history key, line, history length. Publishes a chat line once and
     /// appends it to the room's capped history.
     case say
     /// ARGV: id. A server leaving the cluster on purpose.
     case retire
+
+    /// Lua shared by the scripts: the membership keys of one server.
+    private static let membership = """
+        local function forget(id)
+          local rooms = 'tcpchat:rooms:' .. id
+          for _, room in ipairs(redis.call('HKEYS', rooms)) do redis.call('DEL', 'tcpchat:who:' .. id .. ':' .. room) end
+          redis.call('DEL', rooms)
+        end
+
+        """
 
     var source: String {
         switch self {
@@ -38,7 +53,10 @@ enum ClusterScript: CaseIterable {
             local id, ttl = ARGV[1], tonumber(ARGV[2])
             redis.call('SADD', 'tcpchat:servers', id)
             redis.call('SET', 'tcpchat:alive:' .. id, '1', 'EX', ttl)
-            redis.call('EXPIRE', 'tcpchat:who:' .. id, ttl * 20)
+            -- membership outlives the liveness key (a survivor reaps it), but not forever
+            local rooms = 'tcpchat:rooms:' .. id
+            redis.call('EXPIRE', rooms, ttl * 20)
+            for _, room in ipairs(redis.call('HKEYS', rooms)) do redis.call('EXPIRE', 'tcpchat:who:' .. id .. ':' .. room, ttl * 20) end
             local lost = {}
             for i = 3, #ARGV do
               local key = 'tcpchat:nick:' .. ARGV[i]
@@ -57,18 +75,23 @@ enum ClusterScript: CaseIterable {
             end
             return 0
             """
+        case .reset:
+            return ClusterScript.membership + """
+            forget(ARGV[1])
+            return 0
+            """
         case .reap:
-            return """
+            return ClusterScript.membership + """
             local gone = {}
             for _, id in ipairs(redis.call('SMEMBERS', 'tcpchat:servers')) do
               if id ~= ARGV[1] and redis.call('EXISTS', 'tcpchat:alive:' .. id) == 0 then
-                local who = redis.call('HGETALL', 'tcpchat:who:' .. id)
-                for i = 1, #who, 2 do
-                  local tab = string.find(who[i + 1], '\\t', 1, true) or (#who[i + 1] + 1)
-                  gone[#gone + 1] = string.sub(who[i + 1], 1, tab - 1)
-                  gone[#gone + 1] = who[i]
+                for _, room in ipairs(redis.call('HKEYS', 'tcpchat:rooms:' .. id)) do
+                  for _, nick in ipairs(redis.call('SMEMBERS', 'tcpchat:who:' .. id .. ':' .. room)) do
+                    gone[#gone + 1] = room
+                    gone[#gone + 1] = nick
+                  end
                 end
-                redis.call('DEL', 'tcpchat:who:' .. id)
+                forget(id)
                 redis.call('SREM', 'tcpchat:servers', id)
               end
             end
@@ -76,13 +99,10 @@ enum ClusterScript: CaseIterable {
             """
         case .who:
             return """
-            local prefix, nicks = ARGV[1] .. '\\t', {}
+            local nicks = {}
             for _, id in ipairs(redis.call('SMEMBERS', 'tcpchat:servers')) do
               if redis.call('EXISTS', 'tcpchat:alive:' .. id) == 1 then
-                local who = redis.call('HGETALL', 'tcpchat:who:' .. id)
-                for i = 1, #who, 2 do
-                  if string.sub(who[i + 1], 1, #prefix) == prefix then nicks[#nicks + 1] = who[i] end
-                end
+                for _, nick in ipairs(redis.call('SMEMBERS', 'tcpchat:who:' .. id .. ':' .. ARGV[1])) do nicks[#nicks + 1] = nick end
               end
             end
             return nicks
@@ -92,7 +112,15 @@ enum ClusterScript: CaseIterable {
             local rooms = {}
             for _, id in ipairs(redis.call('SMEMBERS', 'tcpchat:servers')) do
               if redis.call('EXISTS', 'tcpchat:alive:' .. id) == 1 then
-                for _, room in ipairs(redis.call('HVALS', 'tcpchat:who:' .. id)) do rooms[#rooms + 1] = room end
+                local here = redis.call('HGETALL', 'tcpchat:rooms:' .. id)
+                for i = 1, #here, 2 do
+                  local count = redis.call('SCARD', 'tcpchat:who:' .. id .. ':' .. here[i])
+                  if count > 0 then
+                    rooms[#rooms + 1] = here[i]
+                    rooms[#rooms + 1] = here[i + 1]
+                    rooms[#rooms + 1] = tostring(count)
+                  end
+                end
               end
             end
             return rooms
@@ -109,8 +137,9 @@ enum ClusterScript: CaseIterable {
             return 0
             """
         case .retire:
-            return """
-            redis.call('DEL', 'tcpchat:who:' .. ARGV[1], 'tcpchat:alive:' .. ARGV[1])
+            return ClusterScript.membership + """
+            forget(ARGV[1])
+            redis.call('DEL', 'tcpchat:alive:' .. ARGV[1])
             redis.call('SREM', 'tcpchat:servers', ARGV[1])
             return 0
             """

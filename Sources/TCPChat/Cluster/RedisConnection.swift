@@ -5,7 +5,8 @@
 //
 // Nothing here blocks: connect is EINPROGRESS then EPOLLOUT, reads and writes stop at EAGAIN.
 // Any failure closes the connection and reports once through `onFailure`; pending handlers are
-// dropped (the owner treats the link as down and falls back to what it knows locally).
+// then answered with `linkLost`, so that whoever waits (a /who, a /nick) gets an answer: the
+// owner falls back to what it knows locally.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,6 +36,9 @@ final class RedisConnection {
     /// Subscriber connections only: every value Redis pushes.
     var onPush: ((RESPValue) -> Void)?
 
+    /// The reply every pending handler gets when the connection closes before Redis answered.
+    static let linkLost = RESPValue.error("tcpchat: the link to Redis closed before it answered")
+
     /// Largest input kept while a reply is incomplete.
     static let maxInputBytes = 32 << 20
 
@@ -62,7 +66,7 @@ final class RedisConnection {
     }
 
     deinit {
-        close()
+        close(answeringPending: false)
         readChunk.deallocate()
     }
 
@@ -121,8 +125,9 @@ final class RedisConnection {
         if readiness.writable && !isClosed { flush() }
     }
 
-    /// Closes the socket; pending reply handlers are dropped. Does not call `onFailure`.
-    func close() {
+    /// Closes the socket and answers every pending handler with `linkLost` (unless
+    /// `answeringPending` is false: the owner is going away). Does not call `onFailure`.
+    func close(answeringPending: Bool = true) {
         guard !isClosed else { return }
         isClosed = true
         if fd >= 0 {
@@ -130,17 +135,22 @@ final class RedisConnection {
             Sys.close(fd)
             fd = -1
         }
+        let pending = answeringPending ? handlers[handlersStart...].compactMap { $0 } : []
         handlers.removeAll()
+        handlersStart = 0
         output.removeAll()
         input.removeAll()
+        for handler in pending { handler(RedisConnection.linkLost) }  // after the state is final: they may call back in
     }
 
     // MARK: Private
 
     private func fail(_ reason: String) {
         guard !isClosed else { return }
-        close()
+        // The owner hears of the failure before the pending handlers get their `linkLost`, so
+        // that they already see the link down when they fall back.
         onFailure?(reason)
+        close()
     }
 
     private func setInterest(_ wanted: EventLoop.Interest) {

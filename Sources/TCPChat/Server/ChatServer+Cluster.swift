@@ -23,6 +23,15 @@ extension ChatServer: ClusterHost {
 
     // MARK: Asking the cluster
 
+    /// Asks the cluster something for `connection` (`ask` calls `answered` once it has replied):
+    /// the client's next lines wait until then, so that its replies come in the order it asked,
+    /// as they would from one server. Every question is answered, by Redis or, when the link
+    /// drops first, by the fallback to what this server knows.
+    func askCluster(for connection: ClientConnection, _ ask: (_ answered: @escaping () -> Void) -> Void) {
+        connection.waitingForCluster = true
+        ask { [weak self] in self?.clusterAnswered(connection) }
+    }
+
     /// A new client: told when the link is down; its guest nick claimed (and replaced if another
     /// server holds it).
     func clusterAdmitted(_ connection: ClientConnection) {
@@ -50,37 +59,41 @@ extension ChatServer: ClusterHost {
     /// /nick while the link is up: the nick is held here while Redis is asked, and given only
     /// if no other server owns it.
     func claimNick(_ name: String, for connection: ClientConnection, through cluster: ClusterLink) {
-        guard !connection.claimingNick else {
-            return send(Wire.error("a nick change is already under way; try again in a moment"), to: connection)
-        }
         let key = Names.key(name)
-        connection.claimingNick = true
         nicksBeingClaimed[key] = connection
-        cluster.claim(key) { [weak self] claimed in
-            guard let self else { return }
-            connection.claimingNick = false
-            self.nicksBeingClaimed[key] = nil
-            guard connection.state == .open, connection.pendingCloseReason == nil, self.nicks[key] == nil else {
-                if claimed == true { cluster.release(key) }
-                return
+        askCluster(for: connection) { answered in
+            cluster.claim(key) { [weak self] claimed in
+                self?.nicksBeingClaimed[key] = nil
+                self?.claimAnswered(claimed, nick: name, for: connection, through: cluster)
+                answered()
             }
-            if claimed == false { return self.send(Wire.error("nick \(name) is taken; choose another"), to: connection) }
-            // Claimed, or the link went down before Redis answered: then the nick is claimed
-            // with the others when the link is back (and replaced if taken meanwhile).
-            self.rename(connection, to: name)
-            self.send(Wire.notice("you are now known as \(name)"), to: connection)
         }
+    }
+
+    private func claimAnswered(_ claimed: Bool?, nick name: String, for connection: ClientConnection, through cluster: ClusterLink) {
+        let key = Names.key(name)
+        guard connection.state == .open, connection.pendingCloseReason == nil, nicks[key] == nil else {
+            if claimed == true { cluster.release(key) }
+            return
+        }
+        if claimed == false { return send(Wire.error("nick \(name) is taken; choose another"), to: connection) }
+        // Claimed, or the link went down before Redis answered: then the nick is claimed with
+        // the others when the link is back (and replaced if taken meanwhile).
+        rename(connection, to: name)
+        send(Wire.notice("you are now known as \(name)"), to: connection)
     }
 
     /// /msg to a nick not on this server: Redis knows which server holds it.
     func privateMessageElsewhere(_ text: String, from sender: ClientConnection, to target: String, through cluster: ClusterLink) {
         let line = Wire.privateMessage(from: sender.nick, to: target, text)
-        cluster.sendPrivate(line, toNick: Names.key(target)) { [weak self] sent in
-            guard let self else { return }
-            switch sent {
-            case true?: self.send(line, to: sender)
-            case false?: self.send(Wire.error("no such nick \(target), try /who or /rooms"), to: sender)
-            case nil: self.send(Wire.error("no such nick \(target) on this server, and the cluster link is down; try again later"), to: sender)
+        askCluster(for: sender) { answered in
+            cluster.sendPrivate(line, toNick: Names.key(target)) { [weak self] sent in
+                switch sent {
+                case true?: self?.send(line, to: sender)
+                case false?: self?.send(Wire.error("no such nick \(target), try /who or /rooms"), to: sender)
+                case nil: self?.send(Wire.error("no such nick \(target) on this server, and the cluster link is down; try again later"), to: sender)
+                }
+                answered()
             }
         }
     }

@@ -446,9 +446,11 @@ public final class ChatServer: @unchecked Sendable {
         }
     }
 
-    /// Hands the lines in `input` to the chat while the client's bucket has tokens. Returns the
-    /// bytes used; the rest waits in `pendingInput` until the bucket refills.
+    /// Hands the lines in `input` to the chat while the client's bucket has tokens and no
+    /// answer from the cluster is awaited. Returns the bytes used; the rest waits in
+    /// `pendingInput` until the bucket refills or the answer comes.
     private func handleInput(_ input: UnsafeRawBufferPointer, from connection: ClientConnection) -> Int {
+        if connection.mustWaitForCluster { return 0 }
         if let bucket = connection.bucket, !bucket.hasToken { return 0 }
         return connection.framer.consume(input) { event in
             guard connection.state == .open, connection.pendingCloseReason == nil else { return false }
@@ -459,13 +461,15 @@ public final class ChatServer: @unchecked Sendable {
             case .overlong:
                 send(Wire.error("line too long (over \(configuration.maxLineBytes) bytes); it was discarded"), to: connection)
             }
-            return connection.bucket?.spend() ?? true
+            let hasToken = connection.bucket?.spend() ?? true
+            return hasToken && !connection.mustWaitForCluster
         }
     }
 
     /// End of stream: a last line without LF (e.g. `printf hi | nc -N`) still counts; flood
     /// control no longer applies to a client that is leaving.
     private func handleLastLine(of connection: ClientConnection) {
+        connection.inputEnded = true
         if !connection.pendingInput.isEmpty {
             connection.bucket = nil
             let input = connection.pendingInput
@@ -482,13 +486,25 @@ public final class ChatServer: @unchecked Sendable {
     /// Out of tokens: stop reading this socket until one is back (TCP backpressure slows the
     /// sender; nothing is dropped).
     private func throttle(_ connection: ClientConnection) {
-        guard !connection.throttled, let bucket = connection.bucket else { return }
+        guard !connection.throttled else { return }
+        if connection.mustWaitForCluster {  // resumed by the answer (clusterAnswered), not a timer
+            connection.throttled = true
+            updateInterest(connection)
+            return
+        }
+        guard let bucket = connection.bucket else { return }
         connection.throttled = true
         counters.throttled.add(1, ordering: .relaxed)
         updateInterest(connection)
         loop.schedule(after: bucket.millisecondsUntilToken) { [weak self, connection] in
             self?.resume(connection)
         }
+    }
+
+    /// The cluster answered what `connection` asked: its next lines may be handled.
+    func clusterAnswered(_ connection: ClientConnection) {
+        connection.waitingForCluster = false
+        if connection.throttled { resume(connection) }
     }
 
     private func resume(_ connection: ClientConnection) {
@@ -559,8 +575,11 @@ public final class ChatServer: @unchecked Sendable {
             guard let room = connection.room else { return }
             let local = room.members.map(\.nick)
             guard let cluster, cluster.isUp else { return replyWho(room.name, local, to: connection) }
-            cluster.who(inRoom: Names.key(room.name)) { [weak self] everyone in
-                self?.replyWho(room.name, everyone ?? local, to: connection)
+            askCluster(for: connection) { answered in
+                cluster.who(inRoom: Names.key(room.name)) { [weak self] everyone in
+                    self?.replyWho(room.name, everyone ?? local, to: connection)
+                    answered()
+                }
             }
         case .msg(let target, let message):
             privateMessage(message, from: connection, to: target)
@@ -576,7 +595,12 @@ public final class ChatServer: @unchecked Sendable {
         case .rooms:
             let local = rooms.values.map { (name: $0.name, count: $0.members.count) }
             guard let cluster, cluster.isUp else { return replyRooms(local, to: connection) }
-            cluster.rooms { [weak self] everywhere in self?.replyRooms(everywhere ?? local, to: connection) }
+            askCluster(for: connection) { answered in
+                cluster.rooms { [weak self] everywhere in
+                    self?.replyRooms(everywhere ?? local, to: connection)
+                    answered()
+                }
+            }
         case .help:
             var text = Wire.notice("commands:")
             for (usage, summary) in Command.helpLines { text += Wire.notice("  \(usage) - \(summary)") }
@@ -682,9 +706,11 @@ public final class ChatServer: @unchecked Sendable {
         guard let cluster, cluster.isUp else { return replayHistory(local, to: connection) }
         // The room's history across the cluster (lines said on other servers before anyone
         // here was in the room); this server's own when the link cannot answer.
-        cluster.history(ofRoom: key) { [weak self] shared in
-            guard connection.room === room else { return }
-            self?.replayHistory(shared ?? local, to: connection)
+        askCluster(for: connection) { answered in
+            cluster.history(ofRoom: key) { [weak self] shared in
+                if connection.room === room { self?.replayHistory(shared ?? local, to: connection) }
+                answered()
+            }
         }
     }
 

@@ -39,8 +39,12 @@ final class ClientConnection {
     let connectedAt: Int64
     var lastInputAt: Int64
     var hasSentALine = false
-    /// A /nick is waiting for the cluster to say whether the nick is free.
-    var claimingNick = false
+    /// A command of this client waits for the cluster's answer (/who, /rooms, /msg, /nick,
+    /// /join's history): its next lines wait too, so that replies come in the order asked.
+    var waitingForCluster = false
+    /// The client closed its side: its last lines are handled without waiting for anything.
+    var inputEnded = false
+    var mustWaitForCluster: Bool { waitingForCluster && !inputEnded }
     /// On the server's list of connections to flush at the end of this loop iteration.
     var isDirty = false
     /// Detached from its room and nick, with this reason; closes as soon as it may.
