@@ -204,8 +204,9 @@ typedef struct tcpchat_server_config {
     void (*log)(int level, const char *message, void *user_data);
     /* The most detailed level passed to `log`. Default TCPCHAT_LOG_INFO. */
     int log_level;
-    /* Called with every chat line a client said in a room (not commands, not private
-    ** messages), after it was relayed, on the loop thread. `room` (e.g. "#lobby"), `nick` and
+    /* Called with every chat line a client of this server said in a room (not commands, not
+    ** private messages, not lines relayed from other servers of a cluster), after it was
+    ** relayed, on the loop thread. `room` (e.g. "#lobby"), `nick` and
     ** `text` are UTF-8 and valid only during the call. The callback may call
     ** tcpchat_server_broadcast(), e.g. to answer; it must not block for long, since every
     ** client waits while it runs. NULL = none. Default NULL. */
@@ -313,6 +314,8 @@ int tcpchat_server_port(const tcpchat_server *server);
 ** next runs; a room that does not exist then is skipped, and nothing is sent when the server
 ** is not serving. `text` is UTF-8 (invalid bytes become U+FFFD); terminal escape sequences
 ** and control characters other than TAB are removed from it. `room` and `text` are copied.
+** In a cluster (config.cluster), it reaches this server's clients only: each host speaks for
+** its own server.
 **
 ** Returns TCPCHAT_OK;
 **   TCPCHAT_EINVAL when server or text is NULL.

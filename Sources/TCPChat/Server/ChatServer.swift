@@ -168,7 +168,8 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     /// Sends `* text` to everyone in `room`, or in every room when `room` is nil. Any thread.
-    /// Rooms that do not exist when the loop gets to it are skipped.
+    /// Rooms that do not exist when the loop gets to it are skipped. In a cluster, it reaches
+    /// this server's clients only.
     public func broadcast(room: String?, text: String) {
         loop.execute { [weak self] in
             guard let self else { return }

@@ -55,7 +55,8 @@ public struct ChatServerConfiguration: Sendable {
     public var cluster: ClusterConfiguration? = nil
     /// Receives diagnostics on the loop thread. The library never prints.
     public var log: (@Sendable (LogLevel, String) -> Void)? = nil
-    /// Receives every chat line (not commands) on the loop thread, after it was relayed.
+    /// Receives every chat line (not commands) said on this server (not lines relayed from the
+    /// other servers of a cluster), on the loop thread, after it was relayed.
     public var onMessage: (@Sendable (ChatMessage) -> Void)? = nil
 
     public init() {}
