@@ -52,6 +52,13 @@ def merge(runs, env, earlier_runs, earlier_env):
     return merged, sources
 
 
+def load_earlier(directory):
+    """An earlier run's results and environment, which remembers where it was kept."""
+    runs, env = load(directory)
+    env["kept_in"] = directory
+    return runs, env
+
+
 def scenario_order(scenario):
     order = SCENARIOS + ["cluster", "maxconn"]
     return order.index(scenario) if scenario in order else len(order)
@@ -128,7 +135,8 @@ def build(runs, env, notes, sources=None):
         out("")
         out(f"- machine: {env.get('machine')}")
         for scenarios, e in sources:
-            out(f"- {', '.join(scenarios)}: {e.get('runs', '?')} runs of tcpchat-server {e.get('tcpchat')}; "
+            kept = f" (an earlier run, its results kept in `{e['kept_in']}`)" if e.get("kept_in") else " (the latest run)"
+            out(f"- {', '.join(scenarios)}{kept}: {e.get('runs', '?')} runs of tcpchat-server {e.get('tcpchat')}; "
                 f"{e.get('load')}")
         e = env_of("room100")
         out(f"- {e.get('swift')}; {e.get('gcc')}; {e.get('ncat')}; {e.get('nio')}"
@@ -328,7 +336,7 @@ def main():
     runs, env = load(results)
     sources = None
     if len(sys.argv) == 4:
-        runs, sources = merge(runs, env, *load(sys.argv[3]))
+        runs, sources = merge(runs, env, *load_earlier(sys.argv[3]))
     notes_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
     notes = open(notes_path).read() if os.path.exists(notes_path) else ""
     text, S = build(runs, env, notes, sources)
