@@ -130,9 +130,13 @@ final class ClusterLink {
     /// A chat line or /me said here: published once, and kept in the room's shared history.
     func say(_ line: String, inRoom roomKey: String) {
         guard isUp else { return }
-        if !run(.say, [roomChannelPrefix + roomKey, payload(.chat, line), "tcpchat:history:" + roomKey, line, String(historyLength)]) {
-            dropped()
-        }
+        // Three plain commands, pipelined: 3.5 times the rate Redis manages for the same work
+        // as one Lua script (measured: docs/ARCHITECTURE.md). Not atomic, and need not be.
+        guard send(["PUBLISH", roomChannelPrefix + roomKey, payload(.chat, line)]) else { return dropped() }
+        guard historyLength > 0 else { return }
+        let history = "tcpchat:history:" + roomKey
+        send(["RPUSH", history, line])
+        send(["LTRIM", history, String(-historyLength), "-1"])
     }
 
     /// A presence notice for the room's members on other servers.

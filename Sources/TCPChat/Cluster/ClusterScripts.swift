@@ -8,7 +8,8 @@
 //   tcpchat:nick:<nick key>         owning server id, with the TTL (cluster-wide nick ownership)
 //   tcpchat:rooms:<id>              HASH room key -> room name: rooms with people on that server
 //   tcpchat:who:<id>:<room key>     SET of the nicks in that room on that server
-//   tcpchat:history:<room key>      LIST of the room's last lines (capped; expires after a quiet week)
+//   tcpchat:history:<room key>      LIST of the room's last lines (capped; expires a week after
+//                                   the room's last person left)
 //   tcpchat:guests                  counter handing out blocks of guest numbers
 // Membership is kept per server and per room so that /who reads one set per server, not every
 // person of the cluster. Pub/sub channels are global to a Redis server, not per database, so
@@ -30,9 +31,6 @@ enum ClusterScript: CaseIterable {
     /// [room key, room name, count, ...] for every room with people on a live server (one entry
     /// per server and room; the caller adds them up).
     case rooms
-    /// ARGV: channel, payload, history key, line, history length. Publishes a chat line once and
-    /// appends it to the room's capped history.
-    case say
     /// ARGV: id. A server leaving the cluster on purpose.
     case retire
 
@@ -56,7 +54,10 @@ enum ClusterScript: CaseIterable {
             -- membership outlives the liveness key (a survivor reaps it), but not forever
             local rooms = 'tcpchat:rooms:' .. id
             redis.call('EXPIRE', rooms, ttl * 20)
-            for _, room in ipairs(redis.call('HKEYS', rooms)) do redis.call('EXPIRE', 'tcpchat:who:' .. id .. ':' .. room, ttl * 20) end
+            for _, room in ipairs(redis.call('HKEYS', rooms)) do
+              redis.call('EXPIRE', 'tcpchat:who:' .. id .. ':' .. room, ttl * 20)
+              redis.call('EXPIRE', 'tcpchat:history:' .. room, 604800)  -- kept a week after the room empties
+            end
             local lost = {}
             for i = 3, #ARGV do
               local key = 'tcpchat:nick:' .. ARGV[i]
@@ -124,17 +125,6 @@ enum ClusterScript: CaseIterable {
               end
             end
             return rooms
-            """
-        case .say:
-            return """
-            redis.call('PUBLISH', ARGV[1], ARGV[2])
-            local length = tonumber(ARGV[5])
-            if length > 0 then
-              redis.call('RPUSH', ARGV[3], ARGV[4])
-              redis.call('LTRIM', ARGV[3], -length, -1)
-              redis.call('EXPIRE', ARGV[3], 604800)
-            end
-            return 0
             """
         case .retire:
             return ClusterScript.membership + """
