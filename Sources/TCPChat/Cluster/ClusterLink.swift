@@ -56,7 +56,12 @@ final class ClusterLink {
     private var commands: RedisConnection?
     private var subscriber: RedisConnection?
     private var scriptIDs: [ClusterScript: String] = [:]
+    /// Room channels this server has sent SUBSCRIBE for (and not UNSUBSCRIBE since).
     private var subscribedRooms: Set<String> = []
+    /// SUBSCRIBEs per room that Redis has not confirmed yet.
+    private var unconfirmedSubscribes: [String: Int] = [:]
+    /// Who waits for a room's subscription to be confirmed (see `whenSubscribed`).
+    private var subscriptionWaiters: [String: [() -> Void]] = [:]
     /// Registered: from here on, what the server tells the link goes to Redis, after (and
     /// so consistent with) the registration. Set when the registration is queued, not when it
     /// is answered, so that a join in between is not missed.
@@ -151,7 +156,32 @@ final class ClusterLink {
         guard isUp else { return }
         send(["SADD", "tcpchat:who:\(serverID):\(roomKey)", nick])
         send(["HSET", "tcpchat:rooms:\(serverID)", roomKey, roomName])
-        if subscribedRooms.insert(roomKey).inserted { subscriber!.send(["SUBSCRIBE", roomChannelPrefix + roomKey]) }
+        subscribe([roomKey])  // already done by whenSubscribed, unless the link came up meanwhile
+    }
+
+    /// Calls `then` once this server receives the room's channel: at once when it already does
+    /// (or when the link is down: there is nothing to wait for), else when Redis confirms the
+    /// SUBSCRIBE. Someone entering a room new to this server waits for it, so that no line
+    /// published after they were told "you joined" can miss them.
+    func whenSubscribed(toRoom roomKey: String, _ then: @escaping () -> Void) {
+        guard isUp else { return then() }
+        if subscribedRooms.contains(roomKey) && unconfirmedSubscribes[roomKey] == nil { return then() }
+        subscriptionWaiters[roomKey, default: []].append(then)
+        subscribe([roomKey])
+    }
+
+    private func subscribe(_ roomKeys: [String]) {
+        let new = roomKeys.filter { subscribedRooms.insert($0).inserted }
+        for roomKey in new { unconfirmedSubscribes[roomKey, default: 0] += 1 }
+        for chunk in chunks(of: new) { subscriber!.send(["SUBSCRIBE"] + chunk.map { roomChannelPrefix + $0 }) }
+    }
+
+    /// Redis confirmed a SUBSCRIBE: once all sent for the room are, its waiters go on.
+    private func subscribeConfirmed(_ roomKey: String) {
+        guard let count = unconfirmedSubscribes[roomKey] else { return }
+        if count > 1 { return unconfirmedSubscribes[roomKey] = count - 1 }
+        unconfirmedSubscribes[roomKey] = nil
+        for waiter in subscriptionWaiters.removeValue(forKey: roomKey) ?? [] { waiter() }
     }
 
     /// Someone here left their room (or changed nick, or left). `lastHere`: nobody here is left
@@ -161,7 +191,14 @@ final class ClusterLink {
         send(["SREM", "tcpchat:who:\(serverID):\(roomKey)", nick])
         guard lastHere else { return }
         send(["HDEL", "tcpchat:rooms:\(serverID)", roomKey])
-        if subscribedRooms.remove(roomKey) != nil { subscriber!.send(["UNSUBSCRIBE", roomChannelPrefix + roomKey]) }
+        roomUnused(roomKey)
+    }
+
+    /// Nobody here is in the room any longer: its channel is not needed, unless someone is
+    /// waiting to enter it.
+    func roomUnused(_ roomKey: String) {
+        guard isUp, subscriptionWaiters[roomKey] == nil, subscribedRooms.remove(roomKey) != nil else { return }
+        subscriber!.send(["UNSUBSCRIBE", roomChannelPrefix + roomKey])
     }
 
     /// Claims a nick for this server. `done(true)` claimed, `done(false)` another server holds
@@ -293,8 +330,7 @@ final class ClusterLink {
             for chunk in chunks(of: nicks) { send(["SADD", "tcpchat:who:\(serverID):\(roomKey)"] + chunk) }
             send(["HSET", "tcpchat:rooms:\(serverID)", roomKey, roomNames[roomKey]!])
         }
-        subscribedRooms = Set(nicksByRoom.keys)
-        for rooms in chunks(of: Array(subscribedRooms)) { subscriber!.send(["SUBSCRIBE"] + rooms.map { roomChannelPrefix + $0 }) }
+        subscribe(Array(nicksByRoom.keys))
         isUp = true
         reserveGuestNumbers()
         sendHeartbeat(nicks: members.map { Names.key($0.nick) }) { [weak self] in
@@ -329,17 +365,24 @@ final class ClusterLink {
         loop.schedule(after: delay) { [weak self] in self?.connect() }
     }
 
+    /// Drops both connections and all that belonged to them. The state is reset first: closing
+    /// answers pending handlers and releases subscription waiters, and they must see the link
+    /// down (they fall back to what this server knows).
     private func tearDown() {
         isUp = false
         announcedUp = false
         let closing = [commands, subscriber]
         commands = nil
         subscriber = nil
-        for connection in closing { connection?.close() }
         scriptIDs.removeAll()
         subscribedRooms.removeAll()
+        unconfirmedSubscribes.removeAll()
+        let waiters = subscriptionWaiters.values.flatMap { $0 }
+        subscriptionWaiters.removeAll()
         heartbeatsUnanswered = 0
         reservingGuests = false
+        for connection in closing { connection?.close() }
+        for waiter in waiters { waiter() }
     }
 
     // MARK: Heartbeat
@@ -392,8 +435,12 @@ final class ClusterLink {
     // MARK: Receiving
 
     private func received(_ value: RESPValue) {
-        guard case .array(let parts) = value, parts.count == 3, parts[0].text == "message",
-              let channel = parts[1].text, case .bulk(let bytes) = parts[2] else { return }
+        guard case .array(let parts) = value, parts.count == 3, let channel = parts[1].text else { return }
+        if parts[0].text == "subscribe" {
+            if channel.hasPrefix(roomChannelPrefix) { subscribeConfirmed(String(channel.dropFirst(roomChannelPrefix.count))) }
+            return
+        }
+        guard parts[0].text == "message", case .bulk(let bytes) = parts[2] else { return }
         guard bytes.count <= maxPayloadBytes, let (origin, kind, body) = ClusterLink.split(bytes) else {
             log(.warning, "cluster: ignored a malformed message on \(channel)")
             return

@@ -266,9 +266,12 @@ public final class ChatServer: @unchecked Sendable {
     /// Closes what must close and flushes what was written to, until nothing is left to do.
     private func settle() {
         repeat {
+            // What this iteration told the cluster, in one write, before the clients hear of
+            // it: a line reaches Redis before its sender's next action can.
+            cluster?.flush()
             settleClients()
-            cluster?.flush()  // what this iteration told the cluster, in one write
         } while !closing.isEmpty || !dirty.isEmpty
+        cluster?.flush()  // what closing connections told it (a leave, a released nick)
     }
 
     private func settleClients() {
@@ -689,6 +692,24 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     private func enter(_ connection: ClientConnection, roomNamed name: String) {
+        guard let cluster, cluster.isUp else { return enterNow(connection, roomNamed: name) {} }
+        // In a cluster, the room's channel must be subscribed before the newcomer is told
+        // "you joined" (at once when this server already has it), or lines other servers
+        // publish meanwhile would miss them.
+        askCluster(for: connection) { answered in
+            cluster.whenSubscribed(toRoom: Names.key(name)) { [weak self] in
+                guard let self, connection.state == .open, connection.pendingCloseReason == nil, connection.room == nil else {
+                    if let self, self.rooms[Names.key(name)] == nil { cluster.roomUnused(Names.key(name)) }
+                    return answered()
+                }
+                self.enterNow(connection, roomNamed: name, then: answered)
+            }
+        }
+    }
+
+    /// Puts the connection in the room, tells everyone, replays the history; `done` once the
+    /// history is out (it may come from the cluster).
+    private func enterNow(_ connection: ClientConnection, roomNamed name: String, then done: @escaping () -> Void) {
         let key = Names.key(name)
         let room: Room
         if let existing = rooms[key] {
@@ -702,16 +723,18 @@ public final class ChatServer: @unchecked Sendable {
         connection.room = room
         cluster?.entered(nick: connection.nick, roomKey: key, roomName: room.name)
         let others = room.members.count - 1
-        send(Wire.notice("you joined \(room.name) (\(others) other\(others == 1 ? "" : "s") here)"), to: connection)
+        let here = cluster == nil ? "here" : "on this server"  // /who counts the whole cluster
+        send(Wire.notice("you joined \(room.name) (\(others) other\(others == 1 ? "" : "s") \(here))"), to: connection)
         let local = room.recentHistory.map(\.string)
-        guard let cluster, cluster.isUp else { return replayHistory(local, to: connection) }
+        guard let cluster, cluster.isUp else {
+            replayHistory(local, to: connection)
+            return done()
+        }
         // The room's history across the cluster (lines said on other servers before anyone
         // here was in the room); this server's own when the link cannot answer.
-        askCluster(for: connection) { answered in
-            cluster.history(ofRoom: key) { [weak self] shared in
-                if connection.room === room { self?.replayHistory(shared ?? local, to: connection) }
-                answered()
-            }
+        cluster.history(ofRoom: key) { [weak self] shared in
+            if connection.room === room { self?.replayHistory(shared ?? local, to: connection) }
+            done()
         }
     }
 
