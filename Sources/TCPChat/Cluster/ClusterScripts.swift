@@ -44,6 +44,18 @@ enum ClusterScript: CaseIterable {
 
         """
 
+    /// Lua shared by the scripts: the ids of the servers whose liveness key has not expired.
+    private static let liveServers = """
+        local function live_servers()
+          local live = {}
+          for _, id in ipairs(redis.call('SMEMBERS', 'tcpchat:servers')) do
+            if redis.call('EXISTS', 'tcpchat:alive:' .. id) == 1 then live[#live + 1] = id end
+          end
+          return live
+        end
+
+        """
+
     var source: String {
         switch self {
         case .heartbeat:
@@ -99,28 +111,24 @@ enum ClusterScript: CaseIterable {
             return gone
             """
         case .who:
-            return """
+            return ClusterScript.liveServers + """
             local nicks = {}
-            for _, id in ipairs(redis.call('SMEMBERS', 'tcpchat:servers')) do
-              if redis.call('EXISTS', 'tcpchat:alive:' .. id) == 1 then
-                for _, nick in ipairs(redis.call('SMEMBERS', 'tcpchat:who:' .. id .. ':' .. ARGV[1])) do nicks[#nicks + 1] = nick end
-              end
+            for _, id in ipairs(live_servers()) do
+              for _, nick in ipairs(redis.call('SMEMBERS', 'tcpchat:who:' .. id .. ':' .. ARGV[1])) do nicks[#nicks + 1] = nick end
             end
             return nicks
             """
         case .rooms:
-            return """
+            return ClusterScript.liveServers + """
             local rooms = {}
-            for _, id in ipairs(redis.call('SMEMBERS', 'tcpchat:servers')) do
-              if redis.call('EXISTS', 'tcpchat:alive:' .. id) == 1 then
-                local here = redis.call('HGETALL', 'tcpchat:rooms:' .. id)
-                for i = 1, #here, 2 do
-                  local count = redis.call('SCARD', 'tcpchat:who:' .. id .. ':' .. here[i])
-                  if count > 0 then
-                    rooms[#rooms + 1] = here[i]
-                    rooms[#rooms + 1] = here[i + 1]
-                    rooms[#rooms + 1] = tostring(count)
-                  end
+            for _, id in ipairs(live_servers()) do
+              local here = redis.call('HGETALL', 'tcpchat:rooms:' .. id)
+              for i = 1, #here, 2 do
+                local count = redis.call('SCARD', 'tcpchat:who:' .. id .. ':' .. here[i])
+                if count > 0 then
+                  rooms[#rooms + 1] = here[i]
+                  rooms[#rooms + 1] = here[i + 1]
+                  rooms[#rooms + 1] = tostring(count)
                 end
               end
             end
