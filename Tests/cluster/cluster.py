@@ -703,6 +703,39 @@ def check_redis_unreachable():
     redis.stop()
 
 
+def check_redis_stalled():
+    """Redis stops answering but keeps its connections (SIGSTOP): no EOF, no RST. Unanswered
+    heartbeats declare the link lost; local chat goes on; SIGCONT brings it back."""
+    redis = Redis()
+    a, b = Server("A", redis.url), Server("B", redis.url)
+    alice, carol = Client(a, "alice"), Client(a, "carol")
+    bob = Client(b, "bob")
+    setup_done(alice, carol, bob)
+
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        for person in (alice, carol, bob):
+            person.expect(LINK_DOWN, guard=LOST_GUARD)
+        line = a.log[a.wait_log("cluster link down (")]
+        assert "Redis stopped answering" in line, f"A's link-down log line: {line!r}"
+        alice.send("still here")
+        carol.expect("<alice> still here")
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    for person in (alice, carol, bob):
+        person.expect(LINK_RESTORED, guard=RESUME_GUARD)
+    tries = say_until_it_crosses(alice, bob, "across again")
+    carol.expect_prefix("<alice> across again ")
+    settle(alice, carol, bob)
+    for person in (alice, carol, bob):
+        drop_retries(person, "alice", "across again", tries)
+        person.extra = [line for line in person.extra if "still here" not in line]  # may cross late, once
+    assert_quiet("one link-down and one restored line each", alice, carol, bob)
+    for server in (a, b):
+        server.stop()
+    redis.stop()
+
+
 def check_bad_flags():
     """A --cluster URL that is not redis://, or a TTL out of range: exit 1, one line on stderr."""
     cases = [
@@ -735,6 +768,7 @@ CHECKS = {
     "lost": check_server_lost,
     "restart": check_redis_restart,
     "unreachable": check_redis_unreachable,
+    "stalled": check_redis_stalled,
     "badflags": check_bad_flags,
 }
 

@@ -2,8 +2,8 @@
 # Cluster mode end to end (Tests/cluster/cluster.py): two and three tcpchat-servers joined
 # through a real redis-server on a free 127.0.0.1 port (persistence off, stopped after):
 # chat, /me and notices across servers, /msg, /who, /rooms, history, nick collisions, a server
-# killed with SIGKILL, Redis stopped and restarted mid-chat, Redis unreachable at start, bad
-# flags. Pass check names to run a few: scripts/test.d/35-cluster.sh chat lost
+# killed with SIGKILL, Redis stopped and restarted mid-chat, Redis hung (SIGSTOP), Redis
+# unreachable at start, bad flags. Pass check names to run a few: scripts/test.d/35-cluster.sh chat lost
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export SWIFT_BACKTRACE=enable=no
