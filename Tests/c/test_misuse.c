@@ -220,12 +220,49 @@ static void check_client_misuse(void) {
     tcpchat_server_destroy(server);
 }
 
+/* A cluster whose Redis is not there (a loopback port bound but not listening refuses every
+** connection): the server serves all the same, clients chat locally and hear why chat stays
+** on this server; stopping works. (Tests/cluster/cluster.py covers a real Redis.) */
+static void check_cluster_without_redis(void) {
+    tcpchat_server_config config = test_config();
+    tcpchat_server *server = NULL;
+    tcpchat_client *ann, *bea;
+    char url[64], line[4096];
+    int redis_port;
+    int refusing = loopback_bound_socket(&redis_port);
+
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", redis_port);
+    config.cluster = url;   /* copied by _create */
+    config.cluster_ttl_s = 1;
+    CHECK_RC(tcpchat_server_create(&config, &server), TCPCHAT_OK);
+    memset(url, 0, sizeof url);
+    CHECK_RC(tcpchat_server_start(server), TCPCHAT_OK);
+    /* Whether the first failure comes before or after ann connects, ann hears it once. */
+    CHECK_RC(tcpchat_client_connect("127.0.0.1", tcpchat_server_port(server), &ann), TCPCHAT_OK);
+    WAIT_FOR(ann, "* cluster link down: chat reaches this server only", line);
+    /* bea connects while the link is known to be down: told right after joining. */
+    CHECK_RC(tcpchat_client_connect("127.0.0.1", tcpchat_server_port(server), &bea), TCPCHAT_OK);
+    WAIT_FOR(bea, "* you joined #lobby", line);
+    EXPECT_NEXT(bea, "* cluster link down: chat reaches this server only", line);
+    CHECK_RC(tcpchat_client_send(ann, "/nick ann"), TCPCHAT_OK);
+    WAIT_FOR(ann, "* you are now known as ann", line);
+    CHECK_RC(tcpchat_client_send(ann, "still chatting"), TCPCHAT_OK);
+    WAIT_FOR(bea, "<ann> still chatting", line);
+    CHECK_RC(tcpchat_server_stop(server), TCPCHAT_OK);
+    CHECK_RC(tcpchat_server_wait(server), TCPCHAT_OK);
+    tcpchat_client_close(ann);
+    tcpchat_client_close(bea);
+    tcpchat_server_destroy(server);
+    close(refusing);
+}
+
 int main(void) {
     check_descriptions();
     check_null_handles();
     check_invalid_configs();
     check_server_misuse();
     check_client_misuse();
+    check_cluster_without_redis();
     puts("test_misuse: ok");
     return 0;
 }

@@ -284,9 +284,8 @@ final class ClusterLink {
             retry(because: "connect: \(SystemError.message(for: error.code))", wasUp: false)
             return
         }
-        for connection in [commands!, subscriber!] {
-            connection.onFailure = { [weak self] reason in self?.linkFailed(reason) }
-        }
+        commands!.onFailure = { [weak self] reason in self?.linkFailed(reason) }
+        subscriber!.onFailure = { [weak self] reason in self?.linkFailed(reason) }
         subscriber!.onPush = { [weak self] value in self?.received(value) }
         handshake()
     }
@@ -371,7 +370,7 @@ final class ClusterLink {
     private func tearDown() {
         isUp = false
         announcedUp = false
-        let closing = [commands, subscriber]
+        let (closingCommands, closingSubscriber) = (commands, subscriber)
         commands = nil
         subscriber = nil
         scriptIDs.removeAll()
@@ -381,7 +380,8 @@ final class ClusterLink {
         subscriptionWaiters.removeAll()
         heartbeatsUnanswered = 0
         reservingGuests = false
-        for connection in closing { connection?.close() }
+        closingCommands?.close()
+        closingSubscriber?.close()
         for waiter in waiters { waiter() }
     }
 
