@@ -67,16 +67,19 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Share rooms, nicks and history with the other servers using this Redis (e.g. redis://127.0.0.1:6379/0). Chat on this server goes on while Redis is unreachable.", valueName: "redis://host:port[/db]"))
     var cluster: String?
 
-    @Option(help: ArgumentHelp("With --cluster: seconds after which a silent server's nicks and people expire (heartbeats go every third of it).", valueName: "seconds"))
-    var clusterTtl: Int = ClusterConfiguration.defaultTTLSeconds
+    @Option(help: ArgumentHelp("With --cluster: seconds after which a silent server's nicks and people expire (heartbeats go every third of it). (default: \(ClusterConfiguration.defaultTTLSeconds))", valueName: "seconds"))
+    var clusterTtl: Int?
 
-    @Option(help: ArgumentHelp("With --cluster: bytes that may wait to be written to Redis; past it, lines are still chatted here but not published to the other servers until Redis catches up.", valueName: "bytes"))
-    var clusterQueue: Int = ClusterConfiguration.defaultMaxQueueBytes
+    @Option(help: ArgumentHelp("With --cluster: bytes that may wait to be written to Redis; past it, lines are still chatted here but not published to the other servers until Redis catches up. (default: \(ClusterConfiguration.defaultMaxQueueBytes))", valueName: "bytes"))
+    var clusterQueue: Int?
 
     @Flag(help: "Log every connect and disconnect, with the peer's address and the reason, to standard error.")
     var verbose = false
 
     func validate() throws {
+        if cluster == nil && (clusterTtl != nil || clusterQueue != nil) {
+            throw ValidationError("--cluster-ttl and --cluster-queue only apply with --cluster redis://HOST:PORT[/DB]")
+        }
         guard FallbackEncoding(rawValue: fallbackEncoding) != nil else {
             throw ValidationError("--fallback-encoding must be gbk or none (got \(fallbackEncoding))")
         }
@@ -100,8 +103,8 @@ struct ServerCommand: ParsableCommand {
         if let url = cluster {
             do {
                 var clusterSettings = ClusterConfiguration(redis: try RedisEndpoint(url: url))
-                clusterSettings.ttlSeconds = clusterTtl
-                clusterSettings.maxQueueBytes = clusterQueue
+                clusterSettings.ttlSeconds = clusterTtl ?? ClusterConfiguration.defaultTTLSeconds
+                clusterSettings.maxQueueBytes = clusterQueue ?? ClusterConfiguration.defaultMaxQueueBytes
                 settings.cluster = clusterSettings
             } catch {
                 printError("tcpchat-server: \(error)")
