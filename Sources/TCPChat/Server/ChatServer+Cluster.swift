@@ -4,16 +4,12 @@
 extension ChatServer: ClusterHost {
     func makeClusterLink(_ settings: ClusterConfiguration) throws(ChatServerError) -> ClusterLink {
         // Resolved once, here, on the caller's thread: getaddrinfo may block, the loop must not.
-        let address: SocketAddress
-        do {
-            guard let first = try SocketAddress.resolve(host: settings.redis.host, port: settings.redis.port, passive: false).first else {
-                throw ChatServerError.invalidConfiguration("cluster address \(settings.redis): no address")
-            }
-            address = first
-        } catch let error as ResolveError {
+        let candidates: [SocketAddress]
+        do { candidates = try SocketAddress.resolve(host: settings.redis.host, port: settings.redis.port, passive: false) } catch {
             throw .invalidConfiguration("cluster address \(settings.redis): \(error)")
-        } catch {
-            throw .invalidConfiguration("cluster address \(settings.redis): \(error)")
+        }
+        guard let address = candidates.first else {
+            throw .invalidConfiguration("cluster address \(settings.redis): the host has no address")
         }
         let log = configuration.log
         return ClusterLink(configuration: settings, address: address, loop: loop, host: self,
@@ -153,7 +149,7 @@ extension ChatServer: ClusterHost {
         for (roomKey, nick) in departures {
             let line = Wire.notice("\(nick) left (server lost)")
             // Told here and published for the other survivors: only this server learned of it.
-            if let room = rooms[roomKey] { clusterDeliver(line, toRoom: Names.key(room.name), isChat: false) }
+            clusterDeliver(line, toRoom: roomKey, isChat: false)
             cluster?.announce(line, inRoom: roomKey)
         }
     }
