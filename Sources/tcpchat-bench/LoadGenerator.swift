@@ -167,6 +167,9 @@ final class LoadGenerator {
             }
             result.latenciesMicroseconds = counted.latencyArray
         }
+        // One more sample as the lines stop flowing: a run now lasts about 0.1 s, so the 100 ms
+        // samples taken while lines flow can all miss the peak (and read no growth at all).
+        if let kib = serverMemory() { peakKiB = max(peakKiB ?? 0, kib) }
         result.rssPeakKiB = peakKiB
         result.rssAfterKiB = serverMemory()
         result.closedByServer = connections.filter { $0.reads && $0.closedByServer }.count
