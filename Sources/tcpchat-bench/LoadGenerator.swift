@@ -146,6 +146,9 @@ final class LoadGenerator {
         hold(seconds: plan.holdSeconds)
         result.rssConnectedKiB = serverMemory()
         peakKiB = result.rssConnectedKiB
+        // From here the kernel tracks the peak itself (VmHWM): a run lasts about 0.1 s, and the
+        // 100 ms samples taken while lines flow can miss it entirely.
+        let kernelTracksPeak = ProcessMemory.resetPeak(of: plan.serverPIDs)
 
         if plan.totalMessages > 0 && prober != nil {
             let cpuBefore = ProcessCPU.nanoseconds(of: plan.serverPIDs)
@@ -167,9 +170,7 @@ final class LoadGenerator {
             }
             result.latenciesMicroseconds = counted.latencyArray
         }
-        // One more sample as the lines stop flowing: a run now lasts about 0.1 s, so the 100 ms
-        // samples taken while lines flow can all miss the peak (and read no growth at all).
-        if let kib = serverMemory() { peakKiB = max(peakKiB ?? 0, kib) }
+        if kernelTracksPeak, let kib = ProcessMemory.peakResidentKiB(of: plan.serverPIDs) { peakKiB = max(peakKiB ?? 0, kib) }
         result.rssPeakKiB = peakKiB
         result.rssAfterKiB = serverMemory()
         result.closedByServer = connections.filter { $0.reads && $0.closedByServer }.count

@@ -28,6 +28,35 @@ enum ProcessMemory {
     static func residentKiB(of pids: [Int32]) -> Int? {
         sum(pids, residentKiB(of:))
     }
+
+    /// The kernel's high-water mark of the resident set of `pid` in KiB (VmHWM), or nil: the
+    /// true peak, however short it was, where samples can miss it.
+    static func peakResidentKiB(of pid: Int32) -> Int? {
+        guard let text = readSmallFile("/proc/\(pid)/status") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.dropFirst(6).filter { $0.isNumber })
+        }
+        return nil
+    }
+
+    /// The sum of the processes' peaks (for a cluster: an upper bound of the peak of the sum).
+    static func peakResidentKiB(of pids: [Int32]) -> Int? {
+        sum(pids, peakResidentKiB(of:))
+    }
+
+    /// Resets the high-water mark of each process to its current resident set (writes 5 to
+    /// /proc/PID/clear_refs; the kernel allows it to the process's owner). False when any
+    /// refused: the caller then keeps to its samples.
+    static func resetPeak(of pids: [Int32]) -> Bool {
+        guard !pids.isEmpty else { return false }
+        for pid in pids {
+            let fd = open("/proc/\(pid)/clear_refs", O_WRONLY)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            guard write(fd, "5", 1) == 1 else { return false }
+        }
+        return true
+    }
 }
 
 enum ProcessCPU {
