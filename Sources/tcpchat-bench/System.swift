@@ -15,10 +15,13 @@ func monotonicNanoseconds() -> UInt64 {
 
 enum ProcessMemory {
     /// The resident set size of process `pid` in KiB (VmRSS in /proc/PID/status), or nil.
-    static func residentKiB(of pid: Int32) -> Int? {
+    static func residentKiB(of pid: Int32) -> Int? { statusKiB("VmRSS:", of: pid) }
+
+    /// A KiB field of /proc/PID/status (`VmRSS:`, `VmHWM:`), or nil.
+    private static func statusKiB(_ field: String, of pid: Int32) -> Int? {
         guard let text = readSmallFile("/proc/\(pid)/status") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.dropFirst(6).filter { $0.isNumber })
+        for line in text.split(separator: "\n") where line.hasPrefix(field) {
+            return Int(line.dropFirst(field.count).filter { $0.isNumber })
         }
         return nil
     }
@@ -31,13 +34,7 @@ enum ProcessMemory {
 
     /// The kernel's high-water mark of the resident set of `pid` in KiB (VmHWM), or nil: the
     /// true peak, however short it was, where samples can miss it.
-    static func peakResidentKiB(of pid: Int32) -> Int? {
-        guard let text = readSmallFile("/proc/\(pid)/status") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.dropFirst(6).filter { $0.isNumber })
-        }
-        return nil
-    }
+    static func peakResidentKiB(of pid: Int32) -> Int? { statusKiB("VmHWM:", of: pid) }
 
     /// The sum of the processes' peaks (for a cluster: an upper bound of the peak of the sum).
     static func peakResidentKiB(of pids: [Int32]) -> Int? {
