@@ -74,11 +74,12 @@ final class ClusterLink {
     private var droppedWhileFull = 0
     private var reservingGuests = false
     private var errorReplies = 0
-    /// The reason the link last went down, so a long outage logs once, not once per retry.
-    private var downReason: String?
+    /// This outage was reported (logged, clients told): a long one is reported once, not once
+    /// per retry.
+    private var reportedDown = false
 
-    private var roomChannelPrefix: String { "tcpchat:\(configuration.redis.database):room:" }
-    private var serverChannel: String { "tcpchat:\(configuration.redis.database):server:\(serverID)" }
+    private let roomChannelPrefix: String
+    private let serverChannel: String
     private var heartbeatMilliseconds: Int64 { max(Int64(configuration.ttlSeconds) * 1000 / 3, 200) }
 
     init(configuration: ClusterConfiguration, address: SocketAddress, loop: EventLoop, host: ClusterHost,
@@ -92,6 +93,8 @@ final class ClusterLink {
         maxPayloadBytes = maxLineBytes * 3 + 512
         var random = SystemRandomNumberGenerator()
         serverID = String(random.next() as UInt64, radix: 16)
+        roomChannelPrefix = "tcpchat:\(configuration.redis.database):room:"
+        serverChannel = "tcpchat:\(configuration.redis.database):server:\(serverID)"
     }
 
     // MARK: Life cycle
@@ -285,6 +288,7 @@ final class ClusterLink {
             return
         }
         commands!.onFailure = { [weak self] reason in self?.linkFailed(reason) }
+        commands!.onErrorReply = { [weak self] message in self?.errorReplied(message) }
         subscriber!.onFailure = { [weak self] reason in self?.linkFailed(reason) }
         subscriber!.onPush = { [weak self] value in self?.received(value) }
         handshake()
@@ -336,7 +340,7 @@ final class ClusterLink {
             guard let self, self.isUp, !self.announcedUp else { return }
             self.announcedUp = true
             self.attempts = 0
-            self.downReason = nil
+            self.reportedDown = false
             self.log(.info, "cluster link up (\(self.configuration.redis))")
             self.host.clusterLinkChanged(up: true)
         }
@@ -356,9 +360,9 @@ final class ClusterLink {
         // Redis do not all come back in the same millisecond.
         let base = Int64(100) << Int64(min(attempts - 1, 5))
         let delay = min(base, 2000) / 2 + Int64.random(in: 0...(min(base, 2000) / 2))
-        if wasUp || downReason == nil {
+        if wasUp || !reportedDown {
             log(.warning, "cluster link down (\(reason)); retrying")
-            downReason = reason
+            reportedDown = true
             host.clusterLinkChanged(up: false)
         }
         loop.schedule(after: delay) { [weak self] in self?.connect() }
@@ -483,21 +487,20 @@ final class ClusterLink {
         return send(["EVALSHA", id, "0"] + arguments, reply)
     }
 
-    /// Queues a command on the command connection. Error replies are logged (a script the
-    /// Redis no longer has makes the link reconnect and load it again). False when the link
-    /// cannot take it now.
+    /// Queues a command on the command connection. False when the link cannot take it now.
     @discardableResult
     private func send(_ command: [String], _ reply: RedisConnection.ReplyHandler? = nil) -> Bool {
-        guard let commands else { return false }
-        return commands.send(command) { [weak self] value in
-            if case .error(let message) = value, value != RedisConnection.linkLost, let self {
-                if message.hasPrefix("NOSCRIPT") { return self.linkFailed("Redis lost the scripts (\(message))") }
-                self.errorReplies += 1
-                if self.errorReplies == 1 || self.errorReplies % 1000 == 0 {
-                    self.log(.warning, "cluster: Redis answered \(command[0]) with an error (\(self.errorReplies) so far): \(message)")
-                }
-            }
-            reply?(value)
+        commands?.send(command, reply: reply) ?? false
+    }
+
+    /// Redis refused a command (its handler, if any, still gets the error and falls back). A
+    /// script Redis no longer has makes the link reconnect and load them again; anything else
+    /// is logged, once and then every 1000th.
+    private func errorReplied(_ message: String) {
+        if message.hasPrefix("NOSCRIPT") { return linkFailed("Redis lost the scripts (\(message))") }
+        errorReplies += 1
+        if errorReplies == 1 || errorReplies % 1000 == 0 {
+            log(.warning, "cluster: Redis answered a command with an error (\(errorReplies) so far): \(message)")
         }
     }
 

@@ -35,6 +35,9 @@ final class RedisConnection {
     var onFailure: ((String) -> Void)?
     /// Subscriber connections only: every value Redis pushes.
     var onPush: ((RESPValue) -> Void)?
+    /// Every error reply Redis sends, before it goes to its handler (if any): one place for the
+    /// owner to log them or react, instead of a wrapper around each command.
+    var onErrorReply: ((String) -> Void)?
 
     /// The reply every pending handler gets when the connection closes before Redis answered.
     static let linkLost = RESPValue.error("tcpchat: the link to Redis closed before it answered")
@@ -192,21 +195,25 @@ final class RedisConnection {
             guard let (value, next) = parsed else { break }
             consumed = next
             if isSubscriber {
+                if case .error(let message) = value { onErrorReply?(message) }
                 onPush?(value)
-            } else {
-                guard handlersStart < handlers.count else {
-                    fail("protocol error: a reply nobody asked for")
-                    return
-                }
-                let handler = handlers[handlersStart]
-                handlers[handlersStart] = nil
-                handlersStart += 1
-                if handlersStart > 1024 && handlersStart * 2 > handlers.count {
-                    handlers.removeFirst(handlersStart)
-                    handlersStart = 0
-                }
-                handler?(value)
+                continue
             }
+            guard handlersStart < handlers.count else {
+                fail("protocol error: a reply nobody asked for")
+                return
+            }
+            // Taken off the FIFO before anyone is told of an error: the owner may close the
+            // connection in `onErrorReply`, which answers (and empties) the rest of the FIFO.
+            let handler = handlers[handlersStart]
+            handlers[handlersStart] = nil
+            handlersStart += 1
+            if handlersStart > 1024 && handlersStart * 2 > handlers.count {
+                handlers.removeFirst(handlersStart)
+                handlersStart = 0
+            }
+            if case .error(let message) = value { onErrorReply?(message) }
+            handler?(value)
         }
         if !isClosed && consumed > 0 { input.removeFirst(consumed) }
     }

@@ -725,15 +725,14 @@ public final class ChatServer: @unchecked Sendable {
         let others = room.members.count - 1
         let here = cluster == nil ? "here" : "on this server"  // /who counts the whole cluster
         send(Wire.notice("you joined \(room.name) (\(others) other\(others == 1 ? "" : "s") \(here))"), to: connection)
-        let local = room.recentHistory.map(\.string)
         guard let cluster, cluster.isUp else {
-            replayHistory(local, to: connection)
+            replayHistory(room.recentHistory.map(\.string), to: connection)
             return done()
         }
         // The room's history across the cluster (lines said on other servers before anyone
         // here was in the room); this server's own when the link cannot answer.
         cluster.history(ofRoom: key) { [weak self] shared in
-            if connection.room === room { self?.replayHistory(shared ?? local, to: connection) }
+            if connection.room === room { self?.replayHistory(shared ?? room.recentHistory.map(\.string), to: connection) }
             done()
         }
     }
