@@ -26,9 +26,22 @@ let package = Package(
         ),
         // Include/tcpchat.h, the C API: a header-only target the Swift core implements.
         .target(name: "CTCPChat", path: "Include", publicHeadersPath: "."),
+        // The layers, each a module, so that the compiler holds them apart (docs/ARCHITECTURE.md):
+        // Net (syscalls, sockets, the epoll loop) and Core (the chat rules, no sockets, no wire
+        // text) know nothing of each other; TCPChat (transport, codecs, cluster, the server and
+        // client fronts, the C API) composes them and is the one module users import.
+        .target(
+            name: "TCPChatNet",
+            dependencies: ["CTCPChatLinux"],
+            path: "Sources/TCPChatNet"
+        ),
+        .target(
+            name: "TCPChatCore",
+            path: "Sources/TCPChatCore"
+        ),
         .target(
             name: "TCPChat",
-            dependencies: ["CTCPChatLinux", "CTCPChat"],
+            dependencies: ["TCPChatNet", "TCPChatCore", "CTCPChatLinux", "CTCPChat"],
             path: "Sources/TCPChat"
         ),
         .executableTarget(
@@ -69,7 +82,7 @@ let package = Package(
         .executableTarget(name: "example-embedded-server", dependencies: ["TCPChat"], path: "examples/swift/embedded-server"),
         .testTarget(
             name: "TCPChatTests",
-            dependencies: ["TCPChat"],
+            dependencies: ["TCPChat", "TCPChatCore", "TCPChatNet"],
             path: "Tests/TCPChatTests"
         ),
     ],

@@ -127,7 +127,7 @@ struct ServerCommand: ParsableCommand {
             server = try ChatServer(configuration: settings)
             try server.bind()
         } catch {
-            printError("tcpchat-server: \(error)")
+            printError("tcpchat-server: \(ServerCommand.message(for: error))")
             throw ExitCode(1)
         }
         guard let address = server.address else { throw ExitCode(1) }
@@ -142,6 +142,17 @@ struct ServerCommand: ParsableCommand {
             printError("tcpchat-server: \(error)")
             throw ExitCode(1)
         }
+    }
+}
+
+extension ServerCommand {
+    /// A failed bind, with what to do about it in this program's flags (the library's message
+    /// names none: it does not know how its host is configured).
+    static func message(for error: ChatServerError) -> String {
+        guard case .socket(let socketError) = error, case .bind(let address, let code) = socketError else { return error.description }
+        if code == EADDRINUSE { return "cannot listen on \(address): address already in use (another server on that port? pick another with --port, or 0 for any free port)" }
+        if code == EADDRNOTAVAIL { return "cannot listen on \(address): no such local address (check --host)" }
+        return error.description
     }
 }
 

@@ -10,44 +10,34 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TCPChatCore
+import TCPChatNet
 
-/// What the link needs from its server. All calls come on the loop thread.
-protocol ClusterHost: AnyObject {
-    /// Every person here, with their room: what the link re-registers after a (re)connect.
-    func clusterLocalMembers() -> [(nick: String, roomKey: String, roomName: String)]
-    /// A line another server published to a room that has members here.
-    func clusterDeliver(_ line: String, toRoom roomKey: String, isChat: Bool)
-    /// A private line another server sent to a nick it believes is here.
-    func clusterDeliverPrivate(_ line: String, toNick nickKey: String)
-    /// The link came up or went down.
-    func clusterLinkChanged(up: Bool)
-    /// Another server owns this nick (taken while this server was cut off).
-    func clusterNickLost(_ nickKey: String)
-    /// People of dead servers, to be announced as gone.
-    func clusterPeopleLost(_ departures: [(roomKey: String, nick: String)])
-    /// Guest numbers reserved for this server alone.
-    func clusterGuestNumbers(_ numbers: ClosedRange<Int>)
-}
-
-final class ClusterLink {
+final class ClusterLink: ClusterBackend {
+    /// What a message on a channel carries: `origin TAB kind TAB body`.
     enum Kind: Character {
-        /// A chat line or /me: recorded in history.
+        /// A room event: the body is its record (ChatEvent.record, versioned).
+        case event = "E"
+        /// A private message for one nick on the receiving server: `nickKey TAB record`.
+        case privateEvent = "F"
+        // Servers before the event records published wire lines. Still read (shown as they
+        // are) so that a cluster can be upgraded one server at a time; never sent.
+        /// A chat line or /me, as a wire line.
         case chat = "C"
-        /// A join, leave or nick-change notice.
+        /// A join, leave or nick-change notice, as a wire line.
         case notice = "N"
-        /// A private message for one nick on the receiving server.
+        /// A private message, as `nickKey TAB wire line`.
         case privateLine = "P"
     }
 
-    static let commandToken: UInt64 = .max - 2
-    static let subscriberToken: UInt64 = .max - 3
     static let guestBlock = 1000
+    var guestBlock: Int { ClusterLink.guestBlock }
     /// Longest payload accepted from a channel: a line can be 3x the line limit once cleaned.
     let maxPayloadBytes: Int
 
     let configuration: ClusterConfiguration
     let serverID: String
-    private unowned let host: ClusterHost
+    private unowned let host: any ClusterHost
     private let loop: EventLoop
     private let address: SocketAddress
     private let log: (LogLevel, String) -> Void
@@ -74,6 +64,10 @@ final class ClusterLink {
     private var droppedWhileFull = 0
     private var reservingGuests = false
     private var errorReplies = 0
+    private var unreadableRecords = 0
+    /// Room history in Redis: a list of event records per room. Servers before the records
+    /// kept wire lines under `tcpchat:history:`; this key is new, so neither reads the other's.
+    static let historyPrefix = "tcpchat:history:v1:"
     /// This outage was reported (logged, clients told): a long one is reported once, not once
     /// per retry.
     private var reportedDown = false
@@ -82,7 +76,7 @@ final class ClusterLink {
     private let serverChannel: String
     private var heartbeatMilliseconds: Int64 { max(Int64(configuration.ttlSeconds) * 1000 / 3, 200) }
 
-    init(configuration: ClusterConfiguration, address: SocketAddress, loop: EventLoop, host: ClusterHost,
+    init(configuration: ClusterConfiguration, address: SocketAddress, loop: EventLoop, host: any ClusterHost,
          maxLineBytes: Int, historyLength: Int, log: @escaping (LogLevel, String) -> Void) {
         self.configuration = configuration
         self.address = address
@@ -117,16 +111,6 @@ final class ClusterLink {
         tearDown()
     }
 
-    /// Handles readiness for one of the link's descriptors; false when `token` is not the link's.
-    func handle(_ token: UInt64, _ readiness: EventLoop.Readiness) -> Bool {
-        switch token {
-        case ClusterLink.commandToken: commands?.handle(readiness)
-        case ClusterLink.subscriberToken: subscriber?.handle(readiness)
-        default: return false
-        }
-        return true
-    }
-
     /// Writes what the loop iteration queued (one write for many commands).
     func flush() {
         commands?.flush()
@@ -136,21 +120,21 @@ final class ClusterLink {
     // MARK: What the server tells the cluster
 
     /// A chat line or /me said here: published once, and kept in the room's shared history.
-    func say(_ line: String, inRoom roomKey: String) {
-        guard isUp else { return }
+    func say(_ event: ChatEvent, inRoom roomKey: String) {
+        guard isUp, let line = event.record else { return }
         // Three plain commands, pipelined: 3.5 times the rate Redis manages for the same work
         // as one Lua script (measured: docs/ARCHITECTURE.md). Not atomic, and need not be.
-        guard send(["PUBLISH", roomChannelPrefix + roomKey, payload(.chat, line)]) else { return dropped() }
+        guard send(["PUBLISH", roomChannelPrefix + roomKey, payload(.event, line)]) else { return dropped() }
         guard historyLength > 0 else { return }
-        let history = "tcpchat:history:" + roomKey
+        let history = ClusterLink.historyPrefix + roomKey
         send(["RPUSH", history, line])
         send(["LTRIM", history, String(-historyLength), "-1"])
     }
 
-    /// A presence notice for the room's members on other servers.
-    func announce(_ line: String, inRoom roomKey: String) {
-        guard isUp else { return }
-        if !send(["PUBLISH", roomChannelPrefix + roomKey, payload(.notice, line)]) { dropped() }
+    /// A presence event for the room's members on other servers.
+    func announce(_ event: ChatEvent, inRoom roomKey: String) {
+        guard isUp, let record = event.record else { return }
+        if !send(["PUBLISH", roomChannelPrefix + roomKey, payload(.event, record)]) { dropped() }
     }
 
     /// Someone here entered a room: recorded for /who and /rooms; the room's channel is
@@ -222,13 +206,13 @@ final class ClusterLink {
 
     /// Sends a private line to `nickKey` wherever it is. `done(true)` sent, `done(false)` no such
     /// nick in the cluster, `done(nil)` the link is down.
-    func sendPrivate(_ line: String, toNick nickKey: String, _ done: @escaping (Bool?) -> Void) {
-        guard isUp else { return done(nil) }
+    func sendPrivate(_ event: ChatEvent, toNick nickKey: String, _ done: @escaping (Bool?) -> Void) {
+        guard isUp, let record = event.record else { return done(nil) }
         let sent = send(["GET", "tcpchat:nick:" + nickKey]) { [weak self] reply in
             guard let self, self.isUp else { return done(nil) }
             guard let owner = reply.text else { return done(false) }
             let channel = "tcpchat:\(self.configuration.redis.database):server:\(owner)"
-            done(self.send(["PUBLISH", channel, self.payload(.privateLine, nickKey + "\t" + line)]) ? true : nil)
+            done(self.send(["PUBLISH", channel, self.payload(.privateEvent, nickKey + "\t" + record)]) ? true : nil)
         }
         if !sent { done(nil) }
     }
@@ -240,7 +224,7 @@ final class ClusterLink {
     }
 
     /// Every room with people on a live server, and how many; nil when the link is down.
-    func rooms(_ done: @escaping ([(name: String, count: Int)]?) -> Void) {
+    func rooms(_ done: @escaping ([RoomCount]?) -> Void) {
         guard isUp else { return done(nil) }
         let sent = run(.rooms, []) { reply in
             guard let flat = reply.texts else { return done(nil) }
@@ -248,7 +232,7 @@ final class ClusterLink {
             for index in stride(from: 0, to: flat.count - 2, by: 3) {
                 counts[flat[index], default: (flat[index + 1], 0)].count += Int(flat[index + 2]) ?? 0
             }
-            done(Array(counts.values))
+            done(counts.values.map { RoomCount(name: $0.name, count: $0.count) })
         }
         if !sent { done(nil) }
     }
@@ -265,9 +249,12 @@ final class ClusterLink {
     }
 
     /// A room's shared history, oldest first; nil when the link is down.
-    func history(ofRoom roomKey: String, _ done: @escaping ([String]?) -> Void) {
+    func history(ofRoom roomKey: String, _ done: @escaping ([ChatEvent]?) -> Void) {
         guard isUp, historyLength > 0 else { return done(nil) }
-        if !send(["LRANGE", "tcpchat:history:" + roomKey, String(-historyLength), "-1"], { done($0.texts) }) {
+        let sent = send(["LRANGE", ClusterLink.historyPrefix + roomKey, String(-historyLength), "-1"]) { reply in
+            done(reply.texts.map { records in records.compactMap { ChatEvent(record: $0) } })
+        }
+        if !sent {
             done(nil)
         }
     }
@@ -277,10 +264,10 @@ final class ClusterLink {
     private func connect() {
         guard !stopped else { return }
         do {
-            let commands = try RedisConnection(to: address, loop: loop, token: ClusterLink.commandToken,
-                                               subscriber: false, maxQueueBytes: configuration.maxQueueBytes)
-            let subscriber = try RedisConnection(to: address, loop: loop, token: ClusterLink.subscriberToken,
-                                                 subscriber: true, maxQueueBytes: configuration.maxQueueBytes)
+            let commands = try RedisConnection(to: address, loop: loop, subscriber: false,
+                                               maxQueueBytes: configuration.maxQueueBytes)
+            let subscriber = try RedisConnection(to: address, loop: loop, subscriber: true,
+                                                 maxQueueBytes: configuration.maxQueueBytes)
             self.commands = commands
             self.subscriber = subscriber
         } catch {
@@ -450,15 +437,34 @@ final class ClusterLink {
             return
         }
         if origin == serverID { return }
+        let isRoomChannel = channel.hasPrefix(roomChannelPrefix)
+        let roomKey = isRoomChannel ? String(channel.dropFirst(roomChannelPrefix.count)) : ""
         switch kind {
+        case .event:
+            guard isRoomChannel else { return }
+            guard let event = ChatEvent(record: body) else { return unreadable(channel) }
+            host.clusterDeliver(event, toRoom: roomKey)
+        case .privateEvent:
+            guard channel == serverChannel, let tab = body.firstIndex(of: "\t") else { return }
+            guard let event = ChatEvent(record: String(body[body.index(after: tab)...])) else { return unreadable(channel) }
+            host.clusterDeliverPrivate(event, toNick: String(body[..<tab]))
         case .chat, .notice:
-            guard channel.hasPrefix(roomChannelPrefix), ClusterLink.isOneLine(body) else { return }
-            host.clusterDeliver(body, toRoom: String(channel.dropFirst(roomChannelPrefix.count)), isChat: kind == .chat)
+            guard isRoomChannel, ClusterLink.isOneLine(body) else { return }
+            host.clusterDeliver(.legacyLine(body), toRoom: roomKey)
         case .privateLine:
             guard channel == serverChannel, let tab = body.firstIndex(of: "\t") else { return }
             let line = String(body[body.index(after: tab)...])
             guard ClusterLink.isOneLine(line) else { return }
-            host.clusterDeliverPrivate(line, toNick: String(body[..<tab]))
+            host.clusterDeliverPrivate(.legacyLine(line), toNick: String(body[..<tab]))
+        }
+    }
+
+    /// A record this server cannot read (a newer version, or damaged): dropped, and said once
+    /// and then every 1000th time, so that a mixed-version cluster is visible in the log.
+    private func unreadable(_ channel: String) {
+        unreadableRecords += 1
+        if unreadableRecords == 1 || unreadableRecords % 1000 == 0 {
+            log(.warning, "cluster: dropped \(unreadableRecords) message(s) in a format this server cannot read (a newer tcpchat-server in the cluster?), last on \(channel)")
         }
     }
 

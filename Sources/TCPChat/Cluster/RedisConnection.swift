@@ -11,11 +11,11 @@
 import Glibc
 #endif
 import CTCPChatLinux
+import TCPChatNet
 
-final class RedisConnection {
+final class RedisConnection: EventHandler {
     typealias ReplyHandler = (RESPValue) -> Void
 
-    let token: UInt64
     private let loop: EventLoop
     private let isSubscriber: Bool
     private let maxQueueBytes: Int
@@ -45,9 +45,8 @@ final class RedisConnection {
     /// Largest input kept while a reply is incomplete.
     static let maxInputBytes = 32 << 20
 
-    init(to address: SocketAddress, loop: EventLoop, token: UInt64, subscriber: Bool, maxQueueBytes: Int) throws(SystemError) {
+    init(to address: SocketAddress, loop: EventLoop, subscriber: Bool, maxQueueBytes: Int) throws(SystemError) {
         self.loop = loop
-        self.token = token
         self.isSubscriber = subscriber
         self.maxQueueBytes = maxQueueBytes
         fd = try Socket.make(family: address.family, nonBlocking: true)
@@ -61,7 +60,7 @@ final class RedisConnection {
         }
         Socket.configureConnected(fd)
         interest = [.read, .write]  // writable = the connect finished (or failed)
-        do { try loop.register(fd, token: token, interest: interest) } catch {
+        do { try loop.register(fd, interest: interest, handler: self) } catch {
             Sys.close(fd)
             fd = -1
             throw error
@@ -112,7 +111,7 @@ final class RedisConnection {
         setInterest(outputStart < output.count ? [.read, .write] : [.read])
     }
 
-    func handle(_ readiness: EventLoop.Readiness) {
+    func handleEvent(_ readiness: EventLoop.Readiness) {
         if !isConnected {
             guard readiness.writable || readiness.hangup else { return }
             let code = Sys.pendingError(fd)
@@ -159,7 +158,7 @@ final class RedisConnection {
     private func setInterest(_ wanted: EventLoop.Interest) {
         guard wanted != interest, !isClosed else { return }
         interest = wanted
-        loop.modify(fd, token: token, interest: wanted)
+        do { try loop.modify(fd, interest: wanted) } catch { fail("epoll: \(error)") }
     }
 
     private func readAvailable() {

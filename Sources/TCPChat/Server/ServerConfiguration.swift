@@ -1,21 +1,6 @@
 // Everything a server can be told. Every limit has a default (the brief's table) and a flag in
 // tcpchat-server; docs/PROTOCOL.md says what a client sees at each limit.
 
-/// How much a log line matters.
-public enum LogLevel: Int, Sendable, Comparable {
-    case error = 0, warning, info, debug
-
-    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
-    public var name: String { ["error", "warning", "info", "debug"][rawValue] }
-}
-
-/// A chat line seen by the server, handed to `ChatServerConfiguration.onMessage`.
-public struct ChatMessage: Sendable, Equatable {
-    public let room: String
-    public let nick: String
-    public let text: String
-}
-
 public struct ChatServerConfiguration: Sendable {
     /// Address to bind; nil or empty = all interfaces (`[::]` dual-stack, else `0.0.0.0`).
     public var host: String? = nil

@@ -19,7 +19,7 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String { "\(call): \(SystemError.message(for: code))" }
 
-    static func message(for code: Int32) -> String {
+    package static func message(for code: Int32) -> String {
         guard let text = strerror(code) else { return "errno \(code)" }
         return String(cString: text)
     }
@@ -27,17 +27,17 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// The outcome of a non-blocking call.
 @usableFromInline
-enum IOResult<T> {
+package enum IOResult<T> {
     case done(T)
     case wouldBlock
 }
 
 @inline(__always)
-func currentErrno() -> Int32 { ctc_errno() }
+package func currentErrno() -> Int32 { ctc_errno() }
 
 /// Runs `body` until it returns something other than -1/EINTR; -1 with another errno throws.
 @inline(__always)
-func retryingInterrupts<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
+package func retryingInterrupts<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
     while true {
         let result = body()
         if result != -1 { return result }
@@ -49,7 +49,7 @@ func retryingInterrupts<T: BinaryInteger>(_ call: String, _ body: () -> T) throw
 
 /// Like `retryingInterrupts`, but EAGAIN/EWOULDBLOCK is a normal outcome.
 @inline(__always)
-func nonBlocking<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> IOResult<T> {
+package func nonBlocking<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> IOResult<T> {
     while true {
         let result = body()
         if result != -1 { return .done(result) }
@@ -61,19 +61,19 @@ func nonBlocking<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(Syste
 }
 
 /// Thin, total wrappers over the calls the library makes.
-enum Sys {
-    static func close(_ fd: Int32) {
+package enum Sys {
+    package static func close(_ fd: Int32) {
         // close() must not be retried on EINTR on Linux: the descriptor is already gone.
         _ = Glibc.close(fd)
     }
 
-    static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+    package static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
         try nonBlocking("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
     /// writev(2) semantics through sendmsg(2), because only send calls take MSG_NOSIGNAL: a
     /// peer that reset must never raise SIGPIPE in the host process.
-    static func writev(_ fd: Int32, _ iov: UnsafeMutablePointer<iovec>, _ count: Int32) throws(SystemError) -> IOResult<Int> {
+    package static func writev(_ fd: Int32, _ iov: UnsafeMutablePointer<iovec>, _ count: Int32) throws(SystemError) -> IOResult<Int> {
         var message = msghdr()
         message.msg_iov = iov
         message.msg_iovlen = Int(count)
@@ -81,25 +81,25 @@ enum Sys {
     }
 
     /// send() with MSG_NOSIGNAL: a peer that reset never raises SIGPIPE in the host process.
-    static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+    package static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
         try nonBlocking("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, ctc_MSG_NOSIGNAL) }
     }
 
-    static func shutdown(_ fd: Int32, _ how: Int32) {
+    package static func shutdown(_ fd: Int32, _ how: Int32) {
         _ = Glibc.shutdown(fd, how)
     }
 
-    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) {
+    package static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) {
         var v = value
         _ = setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    static func setNonBlocking(_ fd: Int32, _ on: Bool) {
+    package static func setNonBlocking(_ fd: Int32, _ on: Bool) {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK))
     }
 
-    static func pendingError(_ fd: Int32) -> Int32 {
+    package static func pendingError(_ fd: Int32) -> Int32 {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)

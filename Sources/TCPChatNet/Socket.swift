@@ -17,8 +17,8 @@ public enum SocketError: Error, CustomStringConvertible, Sendable {
         case .resolve(let error):
             return error.description
         case .bind(let address, let code):
-            if code == EADDRINUSE { return "cannot listen on \(address): address already in use (another server on that port? pick another with --port, or 0 for any free port)" }
-            if code == EADDRNOTAVAIL { return "cannot listen on \(address): no such local address (check --host)" }
+            if code == EADDRINUSE { return "cannot listen on \(address): address already in use (another server on that port?)" }
+            if code == EADDRNOTAVAIL { return "cannot listen on \(address): no such local address" }
             if code == EACCES { return "cannot listen on \(address): permission denied (ports below 1024 need privileges)" }
             return "cannot listen on \(address): \(SystemError.message(for: code))"
         case .connect(let address, let code):
@@ -39,15 +39,15 @@ public enum SocketError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-enum Socket {
-    static func make(family: Int32, nonBlocking: Bool) throws(SystemError) -> Int32 {
+package enum Socket {
+    package static func make(family: Int32, nonBlocking: Bool) throws(SystemError) -> Int32 {
         let type = ctc_SOCK_STREAM | ctc_SOCK_CLOEXEC | (nonBlocking ? ctc_SOCK_NONBLOCK : 0)
         return try retryingInterrupts("socket") { socket(family, type, 0) }
     }
 
     /// Binds and listens on `host:port`. With no host: `[::]` dual-stack, falling back to
     /// `0.0.0.0` when the machine has no IPv6. Returns the descriptor and the bound address.
-    static func listen(host: String?, port: Int, backlog: Int32 = 1024) throws(SocketError) -> (Int32, SocketAddress) {
+    package static func listen(host: String?, port: Int, backlog: Int32 = 1024) throws(SocketError) -> (Int32, SocketAddress) {
         let candidates: [SocketAddress]
         if let host, !host.isEmpty {
             do { candidates = try SocketAddress.resolve(host: host, port: port, passive: true) } catch { throw .resolve(error) }
@@ -86,7 +86,7 @@ enum Socket {
 
     /// Accepts one pending connection, non-blocking and CLOEXEC, with TCP_NODELAY and
     /// SO_KEEPALIVE set. `.wouldBlock` when none is pending.
-    static func accept(_ listener: Int32) throws(SystemError) -> IOResult<(Int32, SocketAddress?)> {
+    package static func accept(_ listener: Int32) throws(SystemError) -> IOResult<(Int32, SocketAddress?)> {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SystemError) -> IOResult<Int32> in
@@ -99,13 +99,13 @@ enum Socket {
         return .done((fd, SocketAddress(storage: storage, length: length)))
     }
 
-    static func configureConnected(_ fd: Int32) {
+    package static func configureConnected(_ fd: Int32) {
         Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         Sys.setOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1)
     }
 
     /// Connects (blocking) to the first address of `host:port` that answers.
-    static func connect(host: String, port: Int) throws(SocketError) -> Int32 {
+    package static func connect(host: String, port: Int) throws(SocketError) -> Int32 {
         let candidates: [SocketAddress]
         do { candidates = try SocketAddress.resolve(host: host, port: port, passive: false) } catch { throw .resolve(error) }
         var lastError: SocketError = .connect(address: "\(host):\(port)", code: EHOSTUNREACH)
@@ -127,9 +127,9 @@ enum Socket {
         throw lastError
     }
 
-    static func localAddress(_ fd: Int32) -> SocketAddress? { address(of: fd, getsockname) }
+    package static func localAddress(_ fd: Int32) -> SocketAddress? { address(of: fd, getsockname) }
 
-    static func peerAddress(_ fd: Int32) -> SocketAddress? { address(of: fd, getpeername) }
+    package static func peerAddress(_ fd: Int32) -> SocketAddress? { address(of: fd, getpeername) }
 
     /// The address getsockname or getpeername reports for `fd`.
     private static func address(

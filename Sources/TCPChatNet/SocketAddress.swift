@@ -7,15 +7,15 @@ import CTCPChatLinux
 
 /// An IPv4 or IPv6 socket address, copied out of a `sockaddr_storage`.
 public struct SocketAddress: Sendable, CustomStringConvertible, Equatable {
-    var storage: sockaddr_storage
-    var length: socklen_t
+    package var storage: sockaddr_storage
+    package var length: socklen_t
 
-    init(storage: sockaddr_storage, length: socklen_t) {
+    package init(storage: sockaddr_storage, length: socklen_t) {
         self.storage = storage
         self.length = length
     }
 
-    init?(_ address: UnsafePointer<sockaddr>, length: socklen_t) {
+    package init?(_ address: UnsafePointer<sockaddr>, length: socklen_t) {
         guard Int(length) <= MemoryLayout<sockaddr_storage>.size else { return nil }
         var storage = sockaddr_storage()
         withUnsafeMutableBytes(of: &storage) { dst in
@@ -58,7 +58,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Equatable {
 
     public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.description == b.description }
 
-    func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    package func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         withUnsafePointer(to: storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
         }

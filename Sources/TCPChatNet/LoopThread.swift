@@ -3,14 +3,14 @@
 import Glibc
 #endif
 
-final class ThreadBody {
-    let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
+package final class ThreadBody {
+    package let body: () -> Void
+    package init(_ body: @escaping () -> Void) { self.body = body }
 }
 
-enum LoopThread {
+package enum LoopThread {
     /// Starts `body` on a new joinable thread.
-    static func start(_ body: @escaping () -> Void) throws(SystemError) -> pthread_t {
+    package static func start(_ body: @escaping () -> Void) throws(SystemError) -> pthread_t {
         let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { argument in
@@ -25,7 +25,7 @@ enum LoopThread {
         return thread
     }
 
-    static func join(_ thread: pthread_t) {
+    package static func join(_ thread: pthread_t) {
         _ = pthread_join(thread, nil)
     }
 }

@@ -10,13 +10,13 @@
 import Glibc
 #endif
 
-final class SharedBuffer {
-    let base: UnsafeMutableRawPointer
-    let count: Int
+package final class SharedBuffer {
+    package let base: UnsafeMutableRawPointer
+    package let count: Int
     /// How many output queue entries refer to this buffer (loop thread only).
-    let queueCount: UnsafeMutablePointer<Int>
+    package let queueCount: UnsafeMutablePointer<Int>
 
-    init(_ text: String) {
+    package init(_ text: String) {
         var text = text
         count = text.utf8.count
         let header = MemoryLayout<Int>.stride
@@ -29,13 +29,13 @@ final class SharedBuffer {
 
     deinit { UnsafeMutableRawPointer(queueCount).deallocate() }
 
-    var string: String {
+    package var string: String {
         String(decoding: UnsafeRawBufferPointer(start: base, count: count), as: UTF8.self)
     }
 
     /// A queue entry now refers to `buffer`: count it, retaining the buffer for the first.
     @inline(__always)
-    static func enqueued(_ buffer: SharedBuffer) -> Unmanaged<SharedBuffer> {
+    package static func enqueued(_ buffer: SharedBuffer) -> Unmanaged<SharedBuffer> {
         let entry = Unmanaged.passUnretained(buffer)
         if buffer.queueCount.pointee == 0 { _ = entry.retain() }
         buffer.queueCount.pointee += 1
@@ -45,7 +45,7 @@ final class SharedBuffer {
     /// A queue entry is done with `entry`: the last one gives the retain back (which may free
     /// the buffer, so nothing touches it afterwards).
     @inline(__always)
-    static func dequeued(_ entry: Unmanaged<SharedBuffer>) {
+    package static func dequeued(_ entry: Unmanaged<SharedBuffer>) {
         let counter = entry._withUnsafeGuaranteedRef { $0.queueCount }
         counter.pointee -= 1
         if counter.pointee == 0 { entry.release() }

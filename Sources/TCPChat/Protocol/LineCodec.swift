@@ -1,0 +1,147 @@
+// The line protocol of docs/PROTOCOL.md as a codec: client lines are cleaned (TextSanitizer),
+// parsed (Command) and become intents; events become `<nick> text`, `* notice` and `! error`
+// lines (Wire). One room at a time is this protocol's rule: `/join` leaves the current room.
+import TCPChatCore
+
+package final class LineCodec: WireCodec {
+    static let lobby = "#lobby"
+
+    private var sanitizer: TextSanitizer
+    /// A reply is cut short past this many bytes ("... and N more"), so that one answer stays
+    /// well under the output cap however many people or rooms there are.
+    private let listingBudget: Int
+    /// History replayed to a newcomer fits in this many bytes (the newest lines win), so a long
+    /// history can never get them dropped as "not reading".
+    private let historyBudget: Int
+    private let help: String
+
+    package init(fallbackEncoding: FallbackEncoding, maxQueueBytes: Int) {
+        sanitizer = TextSanitizer(fallback: fallbackEncoding)
+        listingBudget = min(16 * 1024, maxQueueBytes / 4)
+        historyBudget = maxQueueBytes / 4
+        var help = Wire.notice("commands:")
+        for (usage, summary) in Command.helpLines { help += Wire.notice("  \(usage) - \(summary)") }
+        self.help = help
+    }
+
+    deinit { sanitizer.close() }
+
+    // MARK: Lines in
+
+    package func opened(_ session: ChatSession, core: ChatCore) {
+        core.handle(.register(nick: nil, rooms: [LineCodec.lobby]), from: session)
+    }
+
+    package func received(line bytes: UnsafeRawBufferPointer, from session: ChatSession, core: ChatCore) {
+        let text = sanitizer.clean(bytes)
+        if text.isEmpty { return }
+        let intent: Intent
+        switch Command.parse(text) {
+        case .say(let message): intent = .say(room: nil, text: message)
+        case .nick(let name): intent = .changeNick(name)
+        case .who: intent = .who(room: nil)
+        case .msg(let target, let message): intent = .privateMessage(to: target, text: message)
+        case .me(let action): intent = .act(room: nil, text: action)
+        case .join(let name): intent = .join(name, exclusive: true)
+        case .rooms: intent = .listRooms
+        case .quit(let reason): intent = .quit(reason: reason)
+        case .help: return session.output.enqueue(SharedBuffer(help))
+        case .invalid(let problem): return session.output.enqueue(SharedBuffer(Wire.error(problem)))
+        }
+        core.handle(intent, from: session)
+    }
+
+    // MARK: Events out
+
+    package func encode(_ event: ChatEvent, for session: ChatSession?) -> SharedBuffer? {
+        render(event).map(SharedBuffer.init)
+    }
+
+    /// The line (or lines) of `event`, with their terminators; nil when the line protocol
+    /// has no form for it (topics).
+    func render(_ event: ChatEvent) -> String? {
+        switch event {
+        case .said(_, let nick, let text): return Wire.chat(from: nick, text)
+        case .acted(_, let nick, let text): return Wire.action(nick, text)
+        case .joined(let room, let nick): return Wire.notice("\(nick) joined \(room)")
+        case .left(let room, let nick, let reason):
+            switch reason {
+            case .disconnected(let why): return Wire.notice("\(nick) left (\(why))")
+            case .moved(let to): return Wire.notice("\(nick) left \(room) (joined \(to))")
+            case .parted(let why): return Wire.notice("\(nick) left \(room)" + (why.map { " (\($0))" } ?? ""))
+            }
+        case .renamed(_, let old, let new): return Wire.notice("\(old) is now known as \(new)")
+        case .topic: return nil
+        case .privateMessage(let from, let to, let text): return Wire.privateMessage(from: from, to: to, text)
+        case .notice(let text): return Wire.notice(text)
+        case .legacyLine(let line): return line
+        case .welcome(let nick):
+            return Wire.notice("welcome to tcpchat, \(nick)! /nick NAME changes your nick, /help lists the commands")
+        case .youJoined(let room, let others, let inCluster):
+            let here = inCluster ? "on this server" : "here"  // in a cluster, /who counts everyone
+            return Wire.notice("you joined \(room) (\(others) other\(others == 1 ? "" : "s") \(here))")
+        case .youRenamed(let nick, let because):
+            return Wire.notice((because.map { "\($0); " } ?? "") + "you are now known as \(nick)")
+        case .alreadyNamed(let nick): return Wire.notice("you are already \(nick)")
+        case .names(let room, let nicks):
+            let sorted = nicks.sorted { $0.lowercased() < $1.lowercased() }
+            return Wire.notice("people in \(room) (\(sorted.count)): \(listing(sorted, separator: " "))")
+        case .roomList(let counts):
+            let list = counts.sorted { $0.name < $1.name }.map { "\($0.name) (\($0.count))" }
+            return Wire.notice("rooms (\(list.count)): \(listing(list, separator: ", "))")
+        case .history(_, let events): return replay(events)
+        case .goodbye(let nick): return Wire.notice("goodbye, \(nick)")
+        case .serverShuttingDown: return Wire.notice("server shutting down, goodbye")
+        case .clusterLink(let up):
+            return Wire.notice(up ? "cluster link restored" : "cluster link down: chat reaches this server only until it is back")
+        case .error(let error): return Wire.error(LineCodec.describe(error))
+        }
+    }
+
+    /// The error's text in this protocol (after `! `).
+    static func describe(_ error: ChatError) -> String {
+        switch error {
+        case .nickInvalid(let problem): return "cannot change nick: \(problem)"
+        case .nickTaken(let nick): return "nick \(nick) is taken; choose another"
+        case .noSuchNick(let nick, let linkDown):
+            return linkDown ? "no such nick \(nick) on this server, and the cluster link is down; try again later"
+                            : "no such nick \(nick), try /who or /rooms"
+        case .roomInvalid(let problem): return "cannot join: \(problem)"
+        case .alreadyInRoom(let room): return "you are already in \(room)"
+        case .notInRoom(let room): return "you are not in \(room)"
+        case .serverFull(let limit): return "server full (\(limit) clients); try again later"
+        case .tooManyFromAddress(let limit): return "too many connections from your address (\(limit)); close some and try again"
+        case .outOfDescriptors: return "server out of file descriptors; try again later"
+        case .shuttingDown: return "server shutting down"
+        case .lineTooLong(let limit): return "line too long (over \(limit) bytes); it was discarded"
+        case .firstLineTimeout(let seconds): return "disconnected: no line within \(seconds) s of connecting"
+        case .idleTimeout(let seconds): return "disconnected: idle for \(seconds) s"
+        }
+    }
+
+    /// The newest history lines that fit the budget, oldest first, each as `* history: LINE`.
+    private func replay(_ events: [ChatEvent]) -> String? {
+        var budget = historyBudget
+        var replayed: [String] = []
+        for event in events.reversed() {
+            guard let line = render(event) else { continue }
+            let text = Wire.history(line)
+            budget -= text.utf8.count
+            if budget < 0 { break }
+            replayed.append(text)
+        }
+        return replayed.isEmpty ? nil : replayed.reversed().joined()
+    }
+
+    /// `items` joined, cut short with "... and N more" past the listing budget.
+    private func listing(_ items: [String], separator: String) -> String {
+        var text = ""
+        for (index, item) in items.enumerated() {
+            if text.utf8.count + item.utf8.count + separator.utf8.count > listingBudget {
+                return text + separator + "... and \(items.count - index) more"
+            }
+            text += index == 0 ? item : separator + item
+        }
+        return text
+    }
+}

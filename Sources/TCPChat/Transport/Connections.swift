@@ -1,0 +1,400 @@
+// Connection I/O for every client of one server: reading into one shared buffer, framing,
+// flood control, deadlines, output queues, flushing, draining and closing. It knows bytes and
+// lines; what a line means is its handler's business (ChatServer hands it to the
+// connection's codec), and so is what a closing connection leaves behind (the core detaches
+// its session).
+//
+// Closing is two-step, so that nothing leaves a room while a fan-out walks it: a connection
+// that fails is only doomed (Connection.Life), and `settle()`, at the end of each loop
+// iteration, detaches and closes doomed connections and flushes every queue written to.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTCPChatLinux
+import TCPChatCore
+import TCPChatNet
+
+/// What the connections tell the layer above. Loop thread.
+protocol ConnectionsHandler: AnyObject {
+    /// One framed line (valid during the call) from an open connection.
+    func received(line: UnsafeRawBufferPointer, on connection: Connection)
+    /// A line over the limit was discarded.
+    func receivedOverlongLine(on connection: Connection)
+    /// The connection stops taking part (it is leaving: EOF, quit, a deadline, a failure):
+    /// its session leaves its rooms; `announce`: they hear why.
+    func ending(_ connection: Connection, reason: String, announce: Bool)
+    /// The socket is closed and the connection forgotten.
+    func closed(_ connection: Connection, reason: String)
+}
+
+struct ConnectionSettings {
+    var maxLineBytes: Int
+    var maxQueueBytes: Int
+    var linesPerSecond: Double
+    var burstLines: Int
+    var firstLineTimeoutSeconds: Int
+    var idleTimeoutSeconds: Int
+    var shutdownGraceMilliseconds: Int
+}
+
+final class Connections {
+    private let loop: EventLoop
+    private let settings: ConnectionSettings
+    private let counters: StatisticsCounters
+    unowned(unsafe) var handler: (any ConnectionsHandler)!
+    /// Open, doomed and draining connections, by descriptor number.
+    private var table: [Connection?] = []
+    private(set) var count = 0
+    private var perHost: [String: Int] = [:]
+    private var dirty: [Connection] = []
+    private var closing: [Connection] = []
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    /// Where a flush gathers short lines into one segment. Not the read buffer: a queue may be
+    /// flushed in the middle of a fan-out, while the line being relayed still sits in there.
+    private let flushScratch: UnsafeMutableRawBufferPointer
+    private let iovecs: UnsafeMutablePointer<iovec>
+
+    init(loop: EventLoop, settings: ConnectionSettings, counters: StatisticsCounters) {
+        self.loop = loop
+        self.settings = settings
+        self.counters = counters
+        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        flushScratch = .allocate(byteCount: 64 * 1024, alignment: 16)
+        iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
+    }
+
+    deinit {
+        for connection in all where !connection.isClosed { Sys.close(connection.fd) }
+        readBuffer.deallocate()
+        flushScratch.deallocate()
+        iovecs.deallocate()
+    }
+
+    var all: [Connection] { table.compactMap { $0 } }
+
+    func connections(from host: String) -> Int { perHost[host, default: 0] }
+
+    // MARK: Opening
+
+    /// Takes an accepted socket: watched for input from now on. Nil (socket closed) when epoll
+    /// refuses it.
+    func adopt(_ fd: Int32, address: String, host: String, codec: any WireCodec) -> Connection? {
+        let now = monotonicMilliseconds()
+        let connection = Connection(fd: fd, address: address, host: host, codec: codec, connections: self,
+                                    maxLineBytes: settings.maxLineBytes, maxQueueBytes: settings.maxQueueBytes, now: now)
+        if settings.linesPerSecond > 0 {
+            connection.bucket = TokenBucket(linesPerSecond: settings.linesPerSecond, burst: settings.burstLines, now: now)
+        }
+        do { try loop.register(fd, interest: .read, handler: connection) } catch {
+            Sys.close(fd)
+            return nil
+        }
+        let index = Int(fd)
+        if index >= table.count {
+            table.append(contentsOf: repeatElement(nil, count: max(index + 1 - table.count, table.count)))
+        }
+        table[index] = connection
+        count += 1
+        perHost[host, default: 0] += 1
+        counters.accepted.add(1, ordering: .relaxed)
+        counters.connections.add(1, ordering: .relaxed)
+        return connection
+    }
+
+    // MARK: Readiness
+
+    func handle(_ connection: Connection, _ readiness: EventLoop.Readiness) {
+        if readiness.readable && connection.isOpen {
+            if connection.throttled && readiness.hangup {
+                // The peer is gone: flood control no longer matters. Handle what it sent before
+                // it went (its lines are not dropped), then read on to the EOF or error.
+                connection.bucket = nil
+                resume(connection)
+            }
+            if !connection.throttled { read(from: connection) }
+        }
+        if readiness.writable && !connection.isClosed { flush(connection) }
+    }
+
+    /// Closes what must close and flushes what was written to, until nothing is left to do.
+    func settle() {
+        while !closing.isEmpty || !dirty.isEmpty {
+            if !closing.isEmpty {
+                let list = closing
+                closing.removeAll(keepingCapacity: true)
+                for connection in list {
+                    let reason = connection.closeReason
+                    handler.ending(connection, reason: reason, announce: true)
+                    release(connection, reason: reason)
+                }
+            }
+            if !dirty.isEmpty {
+                let list = dirty
+                dirty.removeAll(keepingCapacity: true)
+                for connection in list {
+                    connection.isDirty = false
+                    flush(connection)
+                }
+            }
+        }
+    }
+
+    var hasWork: Bool { !closing.isEmpty || !dirty.isEmpty }
+
+    // MARK: Reading
+
+    private func read(from connection: Connection) {
+        // A few reads per wake-up, then let other sockets have their turn (epoll is level-triggered).
+        for _ in 0..<4 {
+            let result: IOResult<Int>
+            do { result = try Sys.read(connection.fd, readBuffer) } catch {
+                doom(connection, reason: Connections.reason(for: error))
+                return
+            }
+            guard case .done(let count) = result else { return }
+            if count == 0 {
+                handleLastLine(of: connection)
+                startDraining(connection, reason: "connection closed")
+                return
+            }
+            let now = monotonicMilliseconds()
+            connection.lastInputAt = now
+            connection.bucket?.refill(now: now)
+            let input = UnsafeRawBufferPointer(rebasing: readBuffer[..<count])
+            let used = handleInput(input, from: connection)
+            guard connection.isOpen else { return }
+            if used < count {
+                connection.pendingInput = Array(input[used...])
+                throttle(connection)
+                return
+            }
+            if count < readBuffer.count { return }
+        }
+    }
+
+    /// Hands the lines in `input` up while the client's bucket has tokens and its session
+    /// waits for nothing. Returns the bytes used; the rest waits in `pendingInput` until the
+    /// bucket refills or the answer comes.
+    private func handleInput(_ input: UnsafeRawBufferPointer, from connection: Connection) -> Int {
+        if connection.mustWait { return 0 }
+        if let bucket = connection.bucket, !bucket.hasToken { return 0 }
+        return connection.framer.consume(input) { event in
+            guard connection.isOpen else { return false }
+            connection.hasSentALine = true
+            switch event {
+            case .line(let bytes): handler.received(line: bytes, on: connection)
+            case .overlong: handler.receivedOverlongLine(on: connection)
+            }
+            let hasToken = connection.bucket?.spend() ?? true
+            return hasToken && !connection.mustWait
+        }
+    }
+
+    /// End of stream: a last line without LF (e.g. `printf hi | nc -N`) still counts; flood
+    /// control no longer applies to a client that is leaving.
+    private func handleLastLine(of connection: Connection) {
+        connection.inputEnded = true
+        if !connection.pendingInput.isEmpty {
+            connection.bucket = nil
+            let input = connection.pendingInput
+            connection.pendingInput = []
+            _ = input.withUnsafeBytes { handleInput($0, from: connection) }
+        }
+        connection.framer.finish { event in
+            guard connection.isOpen, case .line(let bytes) = event else { return }
+            handler.received(line: bytes, on: connection)
+        }
+    }
+
+    /// Out of tokens, or waiting for the cluster: stop reading this socket until resumed (TCP
+    /// backpressure slows the sender; nothing is dropped).
+    private func throttle(_ connection: Connection) {
+        guard !connection.throttled else { return }
+        if connection.mustWait {  // resumed by the answer (inputMayResume), not a timer
+            connection.throttled = true
+            updateInterest(connection)
+            return
+        }
+        guard let bucket = connection.bucket else { return }
+        connection.throttled = true
+        counters.throttled.add(1, ordering: .relaxed)
+        updateInterest(connection)
+        connection.resumeTimer = loop.schedule(after: bucket.millisecondsUntilToken) { [weak self, connection] in
+            connection.resumeTimer = nil
+            self?.resume(connection)
+        }
+    }
+
+    /// The session's question was answered: its next lines may be handled.
+    func inputMayResume(_ connection: Connection) {
+        if connection.throttled { resume(connection) }
+    }
+
+    private func resume(_ connection: Connection) {
+        guard connection.throttled, connection.isOpen else { return }
+        if let timer = connection.resumeTimer {
+            loop.cancel(timer)
+            connection.resumeTimer = nil
+        }
+        connection.throttled = false
+        connection.bucket?.refill(now: monotonicMilliseconds())
+        if !connection.pendingInput.isEmpty {
+            let input = connection.pendingInput
+            connection.pendingInput = []
+            let used = input.withUnsafeBytes { handleInput($0, from: connection) }
+            guard connection.isOpen else { return }
+            if used < input.count {
+                connection.pendingInput = Array(input[used...])
+                throttle(connection)
+                return
+            }
+        }
+        updateInterest(connection)
+    }
+
+    /// Tells epoll what this connection waits for: input while open and not throttled, output
+    /// while bytes are queued or it is draining.
+    private func updateInterest(_ connection: Connection) {
+        guard !connection.isClosed else { return }
+        var interest: EventLoop.Interest = []
+        if connection.isOpen && !connection.throttled { interest.insert(.read) }
+        if connection.wantsWrite || connection.isDraining { interest.insert(.write) }
+        guard interest != connection.interest else { return }
+        connection.interest = interest
+        do { try loop.modify(connection.fd, interest: interest) } catch {
+            // Not watched as it must be: it could hang for ever. Drop it, saying why.
+            doom(connection, reason: "internal error: \(error)")
+        }
+    }
+
+    // MARK: Deadlines
+
+    /// Drops clients past their deadlines: `tell` sends the client why before it drains.
+    func sweepDeadlines(tell: (Connection, ChatError) -> Void) {
+        let now = monotonicMilliseconds()
+        let firstLine = Int64(settings.firstLineTimeoutSeconds) * 1000
+        let idle = Int64(settings.idleTimeoutSeconds) * 1000
+        for case let connection? in table where connection.isOpen {
+            if firstLine > 0 && !connection.hasSentALine && now - connection.connectedAt >= firstLine {
+                tell(connection, .firstLineTimeout(settings.firstLineTimeoutSeconds))
+                startDraining(connection, reason: "disconnected: sent nothing within \(settings.firstLineTimeoutSeconds) s")
+            } else if idle > 0 && now - connection.lastInputAt >= idle {
+                tell(connection, .idleTimeout(settings.idleTimeoutSeconds))
+                startDraining(connection, reason: "disconnected: idle for \(settings.idleTimeoutSeconds) s")
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    func markDirty(_ connection: Connection) {
+        connection.isDirty = true
+        dirty.append(connection)
+    }
+
+    /// A queue passed the cap, maybe only because one big read's worth of lines was relayed
+    /// before the end-of-iteration flush: write now, and call the client slow only if its
+    /// socket does not take enough. Only for open connections (a draining one would be
+    /// released, which must not happen during a fan-out; it gets nothing new from rooms anyway).
+    func overflowed(_ connection: Connection) {
+        if connection.isOpen {
+            flush(connection)
+            if connection.isOpen && connection.output.queuedBytes <= settings.maxQueueBytes {
+                if !connection.isDirty { markDirty(connection) }
+                return
+            }
+        }
+        counters.slowReadersDropped.add(1, ordering: .relaxed)
+        doom(connection, reason: "disconnected: not reading (over \(settings.maxQueueBytes) bytes queued)")
+    }
+
+    private func flush(_ connection: Connection) {
+        guard connection.isWritable else { return }
+        switch connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: flushScratch) {
+        case .drained:
+            if connection.isDraining { return release(connection, reason: connection.closeReason) }
+            if connection.wantsWrite {
+                connection.wantsWrite = false
+                updateInterest(connection)
+            }
+        case .pending:
+            if !connection.wantsWrite {
+                connection.wantsWrite = true
+                updateInterest(connection)
+            }
+        case .failed(let error):
+            doom(connection, reason: Connections.reason(for: error))
+        }
+    }
+
+    // MARK: Closing
+
+    /// Marks a connection to be closed at the end of this iteration. Safe during a fan-out.
+    func doom(_ connection: Connection, reason: String) {
+        guard connection.isWritable else { return }
+        connection.markDoomed(reason)
+        closing.append(connection)
+    }
+
+    /// The one way a connection starts leaving (quit, EOF, a deadline, shutdown): its session
+    /// leaves its rooms now (`announce`: they hear why), and its socket closes once what is
+    /// queued for it has been written, or after the grace period.
+    func startDraining(_ connection: Connection, reason: String, announce: Bool = true) {
+        guard connection.isOpen else { return }
+        handler.ending(connection, reason: reason, announce: announce)
+        connection.markDraining(reason)
+        connection.wantsWrite = true
+        updateInterest(connection)
+        if !connection.isDirty { markDirty(connection) }
+        connection.drainDeadline = loop.schedule(after: Int64(max(settings.shutdownGraceMilliseconds, 1000))) { [weak self] in
+            connection.drainDeadline = nil
+            if connection.isDraining { self?.release(connection, reason: reason + " (output not flushed)") }
+        }
+    }
+
+    /// Closes the socket and forgets the connection.
+    func release(_ connection: Connection, reason: String) {
+        guard !connection.isClosed else { return }
+        handler.ending(connection, reason: reason, announce: false)
+        if let timer = connection.drainDeadline { loop.cancel(timer) }
+        if let timer = connection.resumeTimer { loop.cancel(timer) }
+        connection.drainDeadline = nil
+        connection.resumeTimer = nil
+        loop.unregister(connection.fd)
+        Sys.close(connection.fd)
+        connection.markClosed()
+        connection.output.removeAll()
+        table[Int(connection.fd)] = nil
+        count -= 1
+        counters.connections.subtract(1, ordering: .relaxed)
+        if let hosts = perHost[connection.host] { perHost[connection.host] = hosts > 1 ? hosts - 1 : nil }
+        handler.closed(connection, reason: reason)
+    }
+
+    /// The server is stopping: every open connection drains what is queued (its session was
+    /// already told and detached); the server's one grace timer closes what is left.
+    func drainAll(reason: String) {
+        for connection in all where connection.isOpen {
+            connection.markDraining(reason)
+            connection.wantsWrite = true
+            updateInterest(connection)
+            if !connection.isDirty { markDirty(connection) }
+        }
+    }
+
+    /// Closes every connection at once (the server has stopped).
+    func releaseAll(reason: String) {
+        for connection in all { release(connection, reason: reason) }
+    }
+
+    // MARK: Helpers
+
+    static func reason(for error: SystemError) -> String {
+        switch error.code {
+        case ECONNRESET: return "connection reset by peer"
+        case EPIPE: return "connection closed by peer"
+        case ETIMEDOUT: return "connection timed out"
+        default: return error.description
+        }
+    }
+}

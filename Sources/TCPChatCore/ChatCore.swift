@@ -1,0 +1,370 @@
+// The chat core: sessions, nicks, rooms, history, topics and the rules, with no socket and no
+// wire format. Intents come in from sessions (through their codec), events go out to
+// sessions (through their encoder and output). The cluster link, when there is one, is a
+// ClusterBackend (ChatCore+Cluster.swift).
+//
+// Threading: the core belongs to its server's loop thread, like everything it touches.
+
+package struct CoreSettings {
+    /// Lines of history a room keeps and replays to people who join.
+    package var historyLength = 20
+    /// Rooms with more members than this do not announce joins, leaves and nick changes; 0 =
+    /// always announce.
+    package var announceLimit = 1000
+    /// Rooms that exist even when empty (and keep their history).
+    package var permanentRooms: Set<String> = ["#lobby"]
+    package var log: ((LogLevel, String) -> Void)?
+    /// Every chat line said by a session of this server (not relayed from other servers).
+    package var onMessage: ((ChatMessage) -> Void)?
+
+    package init() {}
+}
+
+package final class ChatCore {
+    package let settings: CoreSettings
+    package private(set) var nicks: [String: ChatSession] = [:]
+    package private(set) var rooms: [String: Room] = [:]
+    /// The link to the other servers of a cluster; nil when alone.
+    package var cluster: (any ClusterBackend)?
+    var nextGuest = 1
+    /// Clients were told the cluster link is down (and will be told when it is back).
+    var clusterLinkDown = false
+    /// Guest numbers the cluster reserved for this server: `nextReservedGuest...lastReservedGuest`.
+    var nextReservedGuest = 1
+    var lastReservedGuest = 0
+    /// Nicks being claimed in the cluster, by key: nobody else here may take them meanwhile.
+    var nicksBeingClaimed: [String: ChatSession] = [:]
+    private var encoders: [any EventEncoder] = []
+    /// Per encoder slot, the bytes of the event being fanned out (scratch, emptied after).
+    private var rendered: [SharedBuffer?] = []
+
+    package init(settings: CoreSettings) {
+        self.settings = settings
+        for name in settings.permanentRooms {
+            rooms[Names.key(name)] = Room(name: name, historyLength: settings.historyLength)
+        }
+    }
+
+    /// Makes `encoder` known; its sessions are created with the slot returned.
+    package func register(encoder: any EventEncoder) -> Int {
+        encoders.append(encoder)
+        rendered.append(nil)
+        return encoders.count - 1
+    }
+
+    // MARK: Intents
+
+    /// Applies the rules to what `session` asks. Loop thread.
+    package func handle(_ intent: Intent, from session: ChatSession) {
+        if case .register(let nick, let rooms) = intent { return register(session, nick: nick, rooms: rooms) }
+        guard session.isRegistered else { return }
+        switch intent {
+        case .register:
+            break
+        case .say(let roomName, let text):
+            guard let room = room(named: roomName, for: session) else { return }
+            say(.said(room: room.name, nick: session.nick, text: text), in: room, from: session)
+            settings.onMessage?(ChatMessage(room: room.name, nick: session.nick, text: text))
+        case .act(let roomName, let text):
+            guard let room = room(named: roomName, for: session) else { return }
+            say(.acted(room: room.name, nick: session.nick, text: text), in: room, from: session)
+        case .privateMessage(let target, let text):
+            privateMessage(text, from: session, to: target)
+        case .changeNick(let name):
+            changeNick(of: session, to: name)
+        case .join(let name, let exclusive):
+            join(session, roomNamed: name, exclusive: exclusive)
+        case .part(let name, let reason):
+            guard let room = rooms[Names.key(name)], session.isMember(of: room) else {
+                return session.send(.error(.notInRoom(name)))
+            }
+            leave(session, room, reason: .parted(reason))
+        case .who(let roomName):
+            guard let room = room(named: roomName, for: session) else { return }
+            who(in: room, for: session)
+        case .listRooms:
+            listRooms(for: session)
+        case .setTopic(let name, let text):
+            guard let room = rooms[Names.key(name)], session.isMember(of: room) else {
+                return session.send(.error(.notInRoom(name)))
+            }
+            room.topic = text
+            fanOut(.topic(room: room.name, nick: session.nick, text: text), in: room, except: nil)
+        case .quit(let reason):
+            session.send(.goodbye(nick: session.nick))
+            let why = reason.map { "quit: \($0)" } ?? "quit"
+            detach(session, reason: why, announce: true)
+            session.output.finish(reason: why)
+        }
+    }
+
+    /// The room an intent names, or the session's room; nil (after telling the session, when it
+    /// named one it is not in) when there is none.
+    private func room(named name: String?, for session: ChatSession) -> Room? {
+        guard let name else { return session.room }
+        guard let room = rooms[Names.key(name)], session.isMember(of: room) else {
+            session.send(.error(.notInRoom(name)))
+            return nil
+        }
+        return room
+    }
+
+    private func register(_ session: ChatSession, nick requested: String?, rooms roomNames: [String]) {
+        guard !session.isRegistered else { return }
+        var nick = requested ?? nextGuestNick()
+        if let requested, Names.nickProblem(requested) != nil || nicks[Names.key(requested)] != nil
+            || nicksBeingClaimed[Names.key(requested)] != nil {
+            session.send(.error(Names.nickProblem(requested).map(ChatError.nickInvalid) ?? .nickTaken(requested)))
+            nick = nextGuestNick()
+        }
+        session.nick = nick
+        session.isRegistered = true
+        nicks[Names.key(nick)] = session
+        session.send(.welcome(nick: nick))
+        for name in roomNames { enter(session, roomNamed: name) }
+        if cluster != nil { clusterAdmitted(session) }
+    }
+
+    func nextGuestNick() -> String {
+        while true {
+            let candidate: String
+            if nextReservedGuest <= lastReservedGuest {  // numbers no other server of the cluster hands out
+                candidate = "guest\(nextReservedGuest)"
+                nextReservedGuest += 1
+            } else {
+                candidate = "guest\(nextGuest)"
+                nextGuest += 1
+            }
+            if nicks[candidate] == nil && nicksBeingClaimed[candidate] == nil { return candidate }
+        }
+    }
+
+    // MARK: Chat
+
+    private func say(_ event: ChatEvent, in room: Room, from session: ChatSession) {
+        fanOut(event, in: room, except: session)
+        room.record(event)
+        cluster?.say(event, inRoom: room.key)
+    }
+
+    private func privateMessage(_ text: String, from sender: ChatSession, to target: String) {
+        guard let receiver = nicks[Names.key(target)] else {
+            if let cluster { return privateMessageElsewhere(text, from: sender, to: target, through: cluster) }
+            return sender.send(.error(.noSuchNick(target, linkDown: false)))
+        }
+        let event = ChatEvent.privateMessage(from: sender.nick, to: receiver.nick, text: text)
+        if receiver.encoderSlot == sender.encoderSlot, receiver !== sender,
+           let buffer = receiver.encoder.encode(event, for: nil) {
+            receiver.output.enqueue(buffer)
+            sender.output.enqueue(buffer)
+            return
+        }
+        receiver.send(event)
+        if receiver !== sender { sender.send(event) }
+    }
+
+    private func changeNick(of session: ChatSession, to name: String) {
+        if let problem = Names.nickProblem(name) { return session.send(.error(.nickInvalid(problem))) }
+        let key = Names.key(name)
+        if let owner = nicks[key] ?? nicksBeingClaimed[key], owner !== session {
+            return session.send(.error(.nickTaken(nicks[key]?.nick ?? name)))
+        }
+        if name == session.nick { return session.send(.alreadyNamed(name)) }
+        if let cluster, cluster.isUp, key != Names.key(session.nick) {
+            return claimNick(name, for: session, through: cluster)
+        }
+        rename(session, to: name)
+        session.send(.youRenamed(nick: name, because: nil))
+    }
+
+    /// Gives the session a new nick (already checked and claimed) and tells its rooms.
+    func rename(_ session: ChatSession, to name: String) {
+        let old = session.nick
+        let oldKey = Names.key(old)
+        if nicks[oldKey] === session {
+            nicks.removeValue(forKey: oldKey)
+            if oldKey != Names.key(name) { cluster?.release(oldKey) }
+        }
+        nicks[Names.key(name)] = session
+        session.nick = name
+        for room in session.rooms {
+            cluster?.left(nick: old, roomKey: room.key, lastHere: false)
+            cluster?.entered(nick: name, roomKey: room.key, roomName: room.name)
+            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session)
+        }
+    }
+
+    // MARK: Rooms
+
+    private func join(_ session: ChatSession, roomNamed name: String, exclusive: Bool) {
+        if let problem = Names.roomProblem(name) { return session.send(.error(.roomInvalid(problem))) }
+        if let current = rooms[Names.key(name)], session.isMember(of: current) {
+            return session.send(.error(.alreadyInRoom(current.name)))
+        }
+        if exclusive {
+            for room in session.rooms { leave(session, room, reason: .moved(to: name)) }
+        }
+        enter(session, roomNamed: name)
+    }
+
+    private func enter(_ session: ChatSession, roomNamed name: String) {
+        guard let cluster, cluster.isUp else { return enterNow(session, roomNamed: name) {} }
+        // In a cluster, the room's channel must be subscribed before the newcomer is told
+        // "you joined" (at once when this server already has it), or lines other servers
+        // publish meanwhile would miss them.
+        let key = Names.key(name)
+        askCluster(for: session) { answered in
+            cluster.whenSubscribed(toRoom: key) { [weak self] in
+                guard let self, session.isRegistered, !session.memberships.contains(where: { $0.room.key == key }) else {
+                    if let self, self.rooms[key] == nil { cluster.roomUnused(key) }
+                    return answered()
+                }
+                self.enterNow(session, roomNamed: name, then: answered)
+            }
+        }
+    }
+
+    /// Puts the session in the room, tells everyone, replays the history; `done` once the
+    /// history is out (it may come from the cluster).
+    private func enterNow(_ session: ChatSession, roomNamed name: String, then done: @escaping () -> Void) {
+        let key = Names.key(name)
+        let room: Room
+        if let existing = rooms[key] {
+            room = existing
+        } else {
+            room = Room(name: name, historyLength: settings.historyLength)
+            rooms[key] = room
+        }
+        announce(.joined(room: room.name, nick: session.nick), in: room, except: nil)
+        room.add(session)
+        cluster?.entered(nick: session.nick, roomKey: key, roomName: room.name)
+        session.send(.youJoined(room: room.name, others: room.members.count - 1, inCluster: cluster != nil))
+        if let topic = room.topic { session.send(.topic(room: room.name, nick: nil, text: topic)) }
+        guard let cluster, cluster.isUp else {
+            replayHistory(room.recentHistory, of: room, to: session)
+            return done()
+        }
+        // The room's history across the cluster (lines said on other servers before anyone
+        // here was in the room); this server's own when the link cannot answer.
+        cluster.history(ofRoom: key) { [weak self] shared in
+            if session.isMember(of: room) { self?.replayHistory(shared ?? room.recentHistory, of: room, to: session) }
+            done()
+        }
+    }
+
+    private func replayHistory(_ events: [ChatEvent], of room: Room, to session: ChatSession) {
+        if !events.isEmpty { session.send(.history(room: room.name, events: events)) }
+    }
+
+    /// Takes the session out of `room`; the others hear why.
+    private func leave(_ session: ChatSession, _ room: Room, reason: LeaveReason?) {
+        room.remove(session)
+        cluster?.left(nick: session.nick, roomKey: room.key, lastHere: room.isEmpty)
+        if let reason { announce(.left(room: room.name, nick: session.nick, reason: reason), in: room, except: nil) }
+        if room.isEmpty && !settings.permanentRooms.contains(room.name) { rooms.removeValue(forKey: room.key) }
+    }
+
+    private func who(in room: Room, for session: ChatSession) {
+        let local = room.members.map(\.nick)
+        guard let cluster, cluster.isUp else { return session.send(.names(room: room.name, nicks: local)) }
+        askCluster(for: session) { answered in
+            cluster.who(inRoom: room.key) { everyone in
+                session.send(.names(room: room.name, nicks: everyone ?? local))
+                answered()
+            }
+        }
+    }
+
+    private func listRooms(for session: ChatSession) {
+        let local = rooms.values.map { RoomCount(name: $0.name, count: $0.members.count) }
+        guard let cluster, cluster.isUp else { return session.send(.roomList(local)) }
+        askCluster(for: session) { answered in
+            cluster.rooms { everywhere in
+                session.send(.roomList(everywhere ?? local))
+                answered()
+            }
+        }
+    }
+
+    // MARK: Leaving
+
+    /// Takes the session out of its rooms and frees its nick; its rooms hear why when
+    /// `announce`. Called by the transport when the connection ends, and for quit.
+    package func detach(_ session: ChatSession, reason: String, announce: Bool) {
+        guard session.isRegistered else { return }
+        for room in session.rooms { leave(session, room, reason: announce ? .disconnected(reason) : nil) }
+        session.isRegistered = false
+        let key = Names.key(session.nick)
+        if nicks[key] === session {
+            nicks.removeValue(forKey: key)
+            cluster?.release(key)
+        }
+    }
+
+    /// The server is stopping: everyone is told, detached without a word to their rooms (they
+    /// are all leaving), and the other servers of a cluster hear that they left.
+    package func shutDown() {
+        for session in Array(nicks.values) {
+            for room in session.rooms {
+                cluster?.announce(.left(room: room.name, nick: session.nick, reason: .disconnected("server shutting down")), inRoom: room.key)
+            }
+            detach(session, reason: "server shutting down", announce: false)
+            session.send(.serverShuttingDown)
+        }
+    }
+
+    /// A notice to everyone in `roomName`, or in every room when nil (the host's broadcast).
+    /// Rooms that do not exist are skipped.
+    package func broadcast(notice text: String, room roomName: String?) {
+        if let roomName {
+            if let room = rooms[Names.key(roomName)] { fanOut(.notice(text), in: room, except: nil) }
+        } else {
+            for room in rooms.values { fanOut(.notice(text), in: room, except: nil) }
+        }
+    }
+
+    // MARK: Fan-out
+
+    /// A presence event (join, leave, nick change) for the room. Rooms larger than
+    /// `announceLimit` stay quiet: announcing every arrival to everyone costs O(members²) and
+    /// would fill the queues of people who only listen.
+    func announce(_ event: ChatEvent, in room: Room, except sender: ChatSession?) {
+        let limit = settings.announceLimit
+        guard limit == 0 || room.members.count <= limit else { return }
+        fanOut(event, in: room, except: sender)
+        cluster?.announce(event, inRoom: room.key)
+    }
+
+    /// Sends `event` to every member of `room` but `sender`, encoded once per protocol.
+    func fanOut(_ event: ChatEvent, in room: Room, except sender: ChatSession?) {
+        if let slot = room.singleSlot {
+            guard let buffer = encoders[slot].encode(event, for: nil) else { return }
+            deliver(buffer, to: room, except: sender)
+            return
+        }
+        for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
+        room.members.withUnsafeBufferPointer { members in
+            for member in members where member !== sender {
+                if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
+            }
+        }
+        for slot in rendered.indices { rendered[slot] = nil }
+    }
+
+    /// The hottest loop of the server (N appends per line): walk the members without
+    /// retaining each one. Safe because nothing leaves `room.members` during a fan-out (a
+    /// member whose queue overflows is only marked; the transport detaches it afterwards).
+    private func deliver(_ buffer: SharedBuffer, to room: Room, except sender: ChatSession?) {
+        room.members.withUnsafeBufferPointer { members in
+            for index in members.indices {
+                Unmanaged.passUnretained(members[index])._withUnsafeGuaranteedRef { member in
+                    if member !== sender { member.output.enqueue(buffer) }
+                }
+            }
+        }
+    }
+
+    func log(_ level: LogLevel, _ message: String) {
+        settings.log?(level, message)
+    }
+}

@@ -1,0 +1,91 @@
+// What the chat core tells sessions: events with structure, never wire text. A codec
+// (LineCodec, an IRC codec, a test's JSON codec) turns each into bytes for its protocol.
+//
+// Events about a room (said, acted, joined, left, renamed, topic) are fanned out to its
+// members; the rest go to one session. `ChatEvent.record` is the versioned, protocol-neutral
+// text form that room history in Redis and the cluster's messages carry (EventRecord.swift).
+
+/// Why someone is no longer in a room.
+package enum LeaveReason: Equatable, Sendable {
+    /// They left the server: `quit`, `quit: THEIR REASON`, `connection closed`,
+    /// `connection reset by peer`, `server lost`, `server shutting down` ...
+    case disconnected(String)
+    /// They left this room for `room` (a protocol with one room at a time).
+    case moved(to: String)
+    /// They left this room and stay on the server (IRC's PART), with their reason, if any.
+    case parted(String?)
+}
+
+/// A room and how many people are in it (the answer to "list rooms").
+package struct RoomCount: Equatable, Sendable {
+    package let name: String
+    package let count: Int
+
+    package init(name: String, count: Int) {
+        self.name = name
+        self.count = count
+    }
+}
+
+/// Why an intent was refused. Typed, so that each protocol words it its own way.
+package enum ChatError: Equatable, Sendable {
+    /// The nick breaks the rules of `Names` (the problem says which).
+    case nickInvalid(String)
+    case nickTaken(String)
+    /// Nobody has this nick; `linkDown`: not on this server, and the cluster cannot be asked.
+    case noSuchNick(String, linkDown: Bool)
+    /// The room name breaks the rules of `Names`.
+    case roomInvalid(String)
+    case alreadyInRoom(String)
+    case notInRoom(String)
+    /// Refused at the door: the server is at `--max-clients`.
+    case serverFull(Int)
+    /// Refused at the door: `--max-per-ip` connections from this address already.
+    case tooManyFromAddress(Int)
+    /// Refused at the door: out of file descriptors.
+    case outOfDescriptors
+    /// Refused at the door: the server is stopping.
+    case shuttingDown
+    /// A line longer than the limit (bytes) was discarded.
+    case lineTooLong(Int)
+    /// Disconnected: no line within this many seconds of connecting.
+    case firstLineTimeout(Int)
+    /// Disconnected: nothing received for this many seconds.
+    case idleTimeout(Int)
+}
+
+package indirect enum ChatEvent: Equatable, Sendable {
+    // MARK: Room events (fanned out; recorded in history when chat)
+    case said(room: String, nick: String, text: String)
+    case acted(room: String, nick: String, text: String)
+    case joined(room: String, nick: String)
+    case left(room: String, nick: String, reason: LeaveReason)
+    /// `room`: the room that hears of it (nil for the private copy of a rename).
+    case renamed(room: String?, old: String, new: String)
+    case topic(room: String, nick: String?, text: String)
+    case privateMessage(from: String, to: String, text: String)
+    /// A notice from the server or its host (`tcpchat_server_broadcast`).
+    case notice(String)
+    /// A line in the line protocol's wire form, from a cluster server older than the event
+    /// records (see EventRecord.swift); shown as it is.
+    case legacyLine(String)
+
+    // MARK: Events for one session
+    case welcome(nick: String)
+    /// You entered `room`, where `others` people already are (on this server when
+    /// `inCluster`; "names" lists everyone).
+    case youJoined(room: String, others: Int, inCluster: Bool)
+    /// Your nick is now `nick`; `because` says why when you did not ask for it (a cluster took
+    /// your guest nick).
+    case youRenamed(nick: String, because: String?)
+    case alreadyNamed(String)
+    case names(room: String, nicks: [String])
+    case roomList([RoomCount])
+    /// The newest history of `room`, oldest first (said and acted events).
+    case history(room: String, events: [ChatEvent])
+    case goodbye(nick: String)
+    case serverShuttingDown
+    /// The cluster link went down (chat reaches this server only) or came back.
+    case clusterLink(up: Bool)
+    case error(ChatError)
+}

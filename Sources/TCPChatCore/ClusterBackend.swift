@@ -1,0 +1,47 @@
+// The core's view of a cluster: what it asks the link to the other servers (ClusterBackend,
+// implemented over Redis by the TCPChat module's ClusterLink) and what the link tells it back
+// (ClusterHost, implemented by ChatCore). Both speak in events, never in wire text.
+
+package protocol ClusterBackend: AnyObject {
+    /// Registered with the cluster: what the core tells the link now reaches the others.
+    var isUp: Bool { get }
+    /// A chat line or action said here: published once, and kept in the room's shared history.
+    func say(_ event: ChatEvent, inRoom roomKey: String)
+    /// A presence event for the room's members on other servers.
+    func announce(_ event: ChatEvent, inRoom roomKey: String)
+    func entered(nick: String, roomKey: String, roomName: String)
+    /// Calls `then` once this server receives the room's messages.
+    func whenSubscribed(toRoom roomKey: String, _ then: @escaping () -> Void)
+    func left(nick: String, roomKey: String, lastHere: Bool)
+    func roomUnused(_ roomKey: String)
+    /// `done(true)` claimed, `done(false)` another server holds it, `done(nil)` link down.
+    func claim(_ nickKey: String, _ done: @escaping (Bool?) -> Void)
+    func release(_ nickKey: String)
+    /// `done(true)` sent, `done(false)` no such nick in the cluster, `done(nil)` link down.
+    func sendPrivate(_ event: ChatEvent, toNick nickKey: String, _ done: @escaping (Bool?) -> Void)
+    func who(inRoom roomKey: String, _ done: @escaping ([String]?) -> Void)
+    func rooms(_ done: @escaping ([RoomCount]?) -> Void)
+    func reserveGuestNumbers()
+    /// How many guest numbers one reservation brings.
+    var guestBlock: Int { get }
+    /// A room's shared history, oldest first; nil when the link is down.
+    func history(ofRoom roomKey: String, _ done: @escaping ([ChatEvent]?) -> Void)
+}
+
+/// What the link needs from the core. All calls come on the loop thread.
+package protocol ClusterHost: AnyObject {
+    /// Every person here, with their room: what the link re-registers after a (re)connect.
+    func clusterLocalMembers() -> [(nick: String, roomKey: String, roomName: String)]
+    /// An event another server published to a room that has members here.
+    func clusterDeliver(_ event: ChatEvent, toRoom roomKey: String)
+    /// A private message another server sent to a nick it believes is here.
+    func clusterDeliverPrivate(_ event: ChatEvent, toNick nickKey: String)
+    /// The link came up or went down.
+    func clusterLinkChanged(up: Bool)
+    /// Another server owns this nick (taken while this server was cut off).
+    func clusterNickLost(_ nickKey: String)
+    /// People of dead servers, to be announced as gone.
+    func clusterPeopleLost(_ departures: [(roomKey: String, nick: String)])
+    /// Guest numbers reserved for this server alone.
+    func clusterGuestNumbers(_ numbers: ClosedRange<Int>)
+}

@@ -1,0 +1,23 @@
+// What a session asks of the chat core. A codec turns a framed line of its protocol into
+// intents (LineCodec: `/join #x` is `.join("#x", exclusive: true)`); the core applies the
+// rules and answers with events.
+
+package enum Intent: Equatable, Sendable {
+    /// The session is ready to chat: it gets `nick` (a guest nick when nil), is welcomed, and
+    /// enters `rooms` (the line protocol starts everyone in #lobby; IRC joins nothing).
+    case register(nick: String?, rooms: [String])
+    case say(room: String?, text: String)
+    case act(room: String?, text: String)
+    case privateMessage(to: String, text: String)
+    case changeNick(String)
+    /// Enter `room`. `exclusive`: leave every other room first (the line protocol's rule of
+    /// one room at a time; the others hear "left #old (joined #new)").
+    case join(String, exclusive: Bool)
+    case part(String, reason: String?)
+    /// Who is in `room` (nil: the session's room).
+    case who(room: String?)
+    case listRooms
+    case setTopic(room: String, text: String)
+    /// Leave the server, with the person's reason.
+    case quit(reason: String?)
+}

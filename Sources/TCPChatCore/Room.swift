@@ -1,0 +1,73 @@
+// A room: its members, in join order, the codecs they speak, its topic and the last lines
+// said in it (as events: each protocol renders its own form on replay).
+
+package final class Room {
+    package let name: String
+    package let key: String
+    package private(set) var members: [ChatSession] = []
+    package var topic: String?
+    private var history: [ChatEvent] = []
+    private var historyStart = 0
+    private let historyLength: Int
+    /// Members per encoder slot: a fan-out renders once for each slot in use.
+    private var membersPerSlot: [Int] = []
+    private(set) var slotsInUse = 0
+
+    package init(name: String, historyLength: Int) {
+        self.name = name
+        self.key = Names.key(name)
+        self.historyLength = historyLength
+    }
+
+    package var isEmpty: Bool { members.isEmpty }
+
+    /// The only encoder slot of the members, when they all speak one protocol; else nil.
+    var singleSlot: Int? {
+        guard slotsInUse == 1 else { return nil }
+        return members.first?.encoderSlot
+    }
+
+    func slotIsUsed(_ slot: Int) -> Bool { slot < membersPerSlot.count && membersPerSlot[slot] > 0 }
+
+    func add(_ member: ChatSession) {
+        member.memberships.append(ChatSession.Membership(room: self, index: members.count))
+        members.append(member)
+        let slot = member.encoderSlot
+        if slot >= membersPerSlot.count { membersPerSlot += Array(repeating: 0, count: slot + 1 - membersPerSlot.count) }
+        membersPerSlot[slot] += 1
+        if membersPerSlot[slot] == 1 { slotsInUse += 1 }
+    }
+
+    /// O(1) in the room (the last member takes the leaver's slot); linear in the few rooms a
+    /// session is in.
+    func remove(_ member: ChatSession) {
+        guard let position = member.memberships.firstIndex(where: { $0.room === self }) else { return }
+        let index = member.memberships[position].index
+        member.memberships.remove(at: position)
+        let last = members.removeLast()
+        if index < members.count {
+            members[index] = last
+            if let lastPosition = last.memberships.firstIndex(where: { $0.room === self }) {
+                last.memberships[lastPosition].index = index
+            }
+        }
+        membersPerSlot[member.encoderSlot] -= 1
+        if membersPerSlot[member.encoderSlot] == 0 { slotsInUse -= 1 }
+    }
+
+    /// Keeps `event` (said or acted) as the newest history entry.
+    func record(_ event: ChatEvent) {
+        guard historyLength > 0 else { return }
+        if history.count < historyLength {
+            history.append(event)
+        } else {
+            history[historyStart] = event
+            historyStart = (historyStart + 1) % historyLength
+        }
+    }
+
+    /// History, oldest first.
+    package var recentHistory: [ChatEvent] {
+        Array(history[historyStart...] + history[..<historyStart])
+    }
+}

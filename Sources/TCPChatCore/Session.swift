@@ -1,0 +1,67 @@
+// A session: one person in the chat, as the core sees them. Whatever carries their bytes (a
+// TCP connection, a TLS one, a test's fake) implements SessionOutput; the codec of their
+// protocol implements EventEncoder. The core knows nothing else of either.
+
+/// Where a session's events go: the transport side of a session. Loop thread only.
+package protocol SessionOutput: AnyObject {
+    /// Queues encoded bytes. The transport bounds the queue; a session over its limit is only
+    /// marked to close (never removed from a room during a fan-out).
+    func enqueue(_ buffer: SharedBuffer)
+    /// The session asked to leave (quit): send what is queued, then close.
+    func finish(reason: String)
+    /// The session's intents may be taken again (the cluster answered what it waited for).
+    func resumeInput()
+}
+
+/// Turns events into the bytes of one protocol. `session` is nil when the same bytes go to
+/// every member of a room who speaks this protocol (a fan-out renders once per codec, not
+/// once per member); nil as a result means the event has no form in this protocol.
+package protocol EventEncoder: AnyObject {
+    func encode(_ event: ChatEvent, for session: ChatSession?) -> SharedBuffer?
+}
+
+package final class ChatSession {
+    /// A room the session is in, and its index in the room's member list.
+    package struct Membership {
+        package let room: Room
+        var index: Int
+    }
+
+    package internal(set) var nick: String
+    package let encoder: any EventEncoder
+    /// The encoder's number in the core (ChatCore.register(encoder:)).
+    package let encoderSlot: Int
+    /// The session's transport, which outlives it in the core (it detaches the session before
+    /// it goes).
+    package unowned(unsafe) let output: any SessionOutput
+    package internal(set) var memberships: [Membership] = []
+    /// Registered (has a nick and was welcomed), and not yet detached.
+    package internal(set) var isRegistered = false
+    /// A question of this session waits for the cluster's answer (who, rooms, nick, a private
+    /// line to another server, a join's history): its next intents wait too, so that replies
+    /// come in the order asked.
+    package internal(set) var waitingForCluster = false
+    /// For the host's log lines: the peer's address.
+    package let label: String
+
+    package init(encoder: any EventEncoder, slot: Int, output: any SessionOutput, label: String) {
+        self.encoder = encoder
+        self.encoderSlot = slot
+        self.output = output
+        self.label = label
+        nick = ""
+    }
+
+    /// The rooms the session is in, in the order joined.
+    package var rooms: [Room] { memberships.map(\.room) }
+
+    /// The one room of a protocol with one room at a time (the first joined).
+    package var room: Room? { memberships.first?.room }
+
+    package func isMember(of room: Room) -> Bool { memberships.contains { $0.room === room } }
+
+    /// Encodes `event` for this session alone and queues it.
+    package func send(_ event: ChatEvent) {
+        if let buffer = encoder.encode(event, for: self) { output.enqueue(buffer) }
+    }
+}
