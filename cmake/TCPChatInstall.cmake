@@ -6,7 +6,8 @@
 #   bin/tcpchat-server, tcpchat, ...        RUNPATH: $ORIGIN/../lib and the Swift runtime
 #   lib/pkgconfig/tcpchat.pc                paths relative to ${pcfiledir}
 #   lib/cmake/TCPChat/                      find_package(TCPChat): TCPChat::tcpchat
-#   lib/swift/linux/TCPChat.swiftmodule/    the Swift module (this toolchain's format), and the
+#   lib/swift/linux/TCPChat.swiftmodule/    the Swift module (this toolchain's format), the
+#   lib/swift/linux/TCPChatNet, TCPChatCore  modules it re-exports, and the
 #   lib/swift/linux/CTCPChat, CTCPChatLinux module maps of the C modules it imports
 include(CMakePackageConfigHelpers)
 
@@ -24,10 +25,13 @@ install(FILES ${PROJECT_SOURCE_DIR}/Include/tcpchat.h DESTINATION ${CMAKE_INSTAL
 # tcpchat.h, through a module map that points at it relatively) and CTCPChatLinux (a copy of
 # the shim's header next to its module map).
 if(TCPCHAT_INSTALL_SWIFT_MODULE)
-  foreach(kind swiftmodule swiftdoc)
-    install(FILES ${CMAKE_Swift_MODULE_DIRECTORY}/TCPChat.${kind}
-      DESTINATION ${TCPCHAT_SWIFT_MODULE_DIR}/TCPChat.swiftmodule
-      RENAME ${TCPCHAT_SWIFT_MODULE_TRIPLE}.${kind})
+  # TCPChat re-exports its lower layers (TCPChatNet, TCPChatCore): their modules go too.
+  foreach(module TCPChat TCPChatNet TCPChatCore)
+    foreach(kind swiftmodule swiftdoc)
+      install(FILES ${CMAKE_Swift_MODULE_DIRECTORY}/${module}.${kind}
+        DESTINATION ${TCPCHAT_SWIFT_MODULE_DIR}/${module}.swiftmodule
+        RENAME ${TCPCHAT_SWIFT_MODULE_TRIPLE}.${kind})
+    endforeach()
   endforeach()
 
   file(RELATIVE_PATH header_from_module_map
