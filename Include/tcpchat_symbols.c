@@ -20,7 +20,7 @@ typedef void (*tcpchat_any_function)(void);
 __attribute__((visibility("hidden"))) const tcpchat_any_function tcpchat_every_function[] = {
     (tcpchat_any_function)tcpchat_version,
     (tcpchat_any_function)tcpchat_strerror,
-    (tcpchat_any_function)tcpchat_server_config_init,
+    (tcpchat_any_function)tcpchat_server_config_init_sized,
     (tcpchat_any_function)tcpchat_server_create,
     (tcpchat_any_function)tcpchat_server_bind,
     (tcpchat_any_function)tcpchat_server_start,
@@ -33,7 +33,9 @@ __attribute__((visibility("hidden"))) const tcpchat_any_function tcpchat_every_f
     (tcpchat_any_function)tcpchat_server_fd,
     (tcpchat_any_function)tcpchat_server_timeout,
     (tcpchat_any_function)tcpchat_server_poll,
+    (tcpchat_any_function)tcpchat_client_options_init_sized,
     (tcpchat_any_function)tcpchat_client_connect,
+    (tcpchat_any_function)tcpchat_client_connect_ex,
     (tcpchat_any_function)tcpchat_client_send,
     (tcpchat_any_function)tcpchat_client_recv,
     (tcpchat_any_function)tcpchat_client_needed_size,
