@@ -73,10 +73,12 @@
 ** tcpchat_client_options) starts with `size_t struct_size`, the size of the struct the caller was
 ** compiled with. Its _init() macro passes sizeof (as zlib's deflateInit() passes
 ** sizeof(z_stream)) and stores it there; _create()/_connect_ex() read it. The library then reads
-** and writes only those bytes: a field the caller's header did not have yet gets its default, and
-** a program built with a later header (a larger struct) works with this library as long as the
-** fields this library does not know are left as _init() set them (zero). So: always _init() the
-** struct (do not zero it yourself or copy one from another build), then set what you need.
+** and writes only those bytes: a field the caller's header did not have yet (one past
+** struct_size) gets its default, and a program built with a later header (a larger struct) works
+** with this library as long as the fields this library does not know are left as _init() set
+** them (zero). So: always _init() the struct (do not zero it yourself or copy one from another
+** build), then set what you need. Fields are only ever added at the end, each struct ends
+** exactly where its last field ends (no tail padding), and a later field is zero by default.
 ** Why a size field and not setters: the struct stays a plain struct, readable in a debugger, and
 ** the one _init() call every program already makes is all that is needed (source-compatible with
 ** 0.x programs); why the size and not a version number: the size says exactly which bytes exist.
@@ -305,10 +307,10 @@ void tcpchat_server_config_init_sized(tcpchat_server_config *config, size_t size
 ** Returns TCPCHAT_OK;
 **   TCPCHAT_EINVAL when config or out is NULL, or a field is out of its range (the comments
 **     above give each range), or fallback_encoding is not "none" or "gbk", or cluster is not a
-**     valid redis:// URL; or config->struct_size is smaller than a 1.0.0 config (the struct was
-**     not made by tcpchat_server_config_init()), or it is larger than this library's struct
-**     and a field this library does not know is not zero (the program needs a later
-**     libtcpchat). In each case, when config->log is set, it is first called at
+**     valid redis:// URL; or config->struct_size does not end where a field of the struct
+**     starts or ends (the struct was not made by tcpchat_server_config_init()), or it is
+**     larger than this library's struct and a field this library does not know is not zero
+**     (the program needs a later libtcpchat). In each case, when config->log is set, it is first called at
 **     TCPCHAT_LOG_ERROR with the reason (e.g. "invalid configuration: max_line must be
 **     16...16777216"), on the calling thread, before this function returns;
 **   TCPCHAT_ESYSTEM when the event loop could not be made (e.g. out of descriptors).
@@ -509,6 +511,9 @@ typedef struct tcpchat_client_options {
     ** tcpchat_client_connect_ex() returns TCPCHAT_ETIMEDOUT. 0 = as long as the system allows
     ** (Linux: about two minutes per address). Default 0. */
     int connect_timeout_ms;
+    /* Always 0: it makes the struct end on a field (see GROWING STRUCTS). A later release may
+    ** turn it into an option whose default is 0. */
+    int reserved_1_0;
 } tcpchat_client_options;
 
 /*
@@ -553,9 +558,10 @@ int tcpchat_client_connect(const char *host, int port, tcpchat_client **out);
 ** (Added in 1.0.0.)
 **
 ** Returns the codes of tcpchat_client_connect(), and
-**   TCPCHAT_EINVAL also when an option is out of its range, or options->struct_size is not
-**     that of a struct made by tcpchat_client_options_init(), or it is larger than this
-**     library's struct and an option this library does not know is not zero;
+**   TCPCHAT_EINVAL also when an option is out of its range (reserved_1_0 not 0 included), or
+**     options->struct_size is not that of a struct made by tcpchat_client_options_init(), or
+**     it is larger than this library's struct and an option this library does not know is not
+**     zero;
 **   TCPCHAT_ETIMEDOUT when connect_timeout_ms passed before a connection was made.
 */
 int tcpchat_client_connect_ex(const char *host, int port, const tcpchat_client_options *options,

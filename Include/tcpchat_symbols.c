@@ -12,7 +12,19 @@
 **     (and of the library itself where it is linked with -z defs).
 ** scripts/test.d/20-capi.sh checks that this list, Tests/c/every_symbol.c and the header agree.
 */
+#include <stddef.h>
+
 #include "tcpchat.h"
+
+/*
+** The structs a caller allocates end exactly where their last field ends (tcpchat.h, GROWING
+** STRUCTS): no tail padding that a later release could mistake for a field it added. (C99 has
+** no _Static_assert: an array of negative size fails the compile instead.)
+*/
+typedef char tcpchat_server_config_has_no_tail_padding[
+    sizeof(tcpchat_server_config) == offsetof(tcpchat_server_config, cluster_queue) + sizeof(int) ? 1 : -1];
+typedef char tcpchat_client_options_has_no_tail_padding[
+    sizeof(tcpchat_client_options) == offsetof(tcpchat_client_options, reserved_1_0) + sizeof(int) ? 1 : -1];
 
 typedef void (*tcpchat_any_function)(void);
 

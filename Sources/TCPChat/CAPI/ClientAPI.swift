@@ -18,12 +18,15 @@ private func client(_ handle: OpaquePointer) -> ClientHandle {
     Unmanaged<ClientHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
 }
 
-/// The size of tcpchat_client_options in 1.0.0, the first release of libtcpchat.so.1.
-let clientOptionsSize_1_0 = 16
+/// Where each option after struct_size starts (see serverConfigFieldOffsets).
+private let clientOptionsFieldOffsets: [Int] = [
+    MemoryLayout<tcpchat_client_options>.offset(of: \.connect_timeout_ms)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_0)!,
+]
 
 /// Every option's default, as tcpchat_client_options_init() documents them.
 private func defaultClientOptions() -> tcpchat_client_options {
-    tcpchat_client_options(struct_size: MemoryLayout<tcpchat_client_options>.size, connect_timeout_ms: 0)
+    tcpchat_client_options(struct_size: MemoryLayout<tcpchat_client_options>.size, connect_timeout_ms: 0, reserved_1_0: 0)
 }
 
 @c @implementation public func tcpchat_client_options_init_sized(
@@ -47,12 +50,12 @@ private func defaultClientOptions() -> tcpchat_client_options {
     var settings = defaultClientOptions()
     if let options {
         do {
-            settings = try SizedStruct.read(UnsafeRawPointer(options), defaults: settings, minimum: clientOptionsSize_1_0)
+            settings = try SizedStruct.read(UnsafeRawPointer(options), defaults: settings, fieldOffsets: clientOptionsFieldOffsets)
         } catch {
             return TCPCHAT_EINVAL
         }
     }
-    guard settings.connect_timeout_ms >= 0 else { return TCPCHAT_EINVAL }
+    guard settings.connect_timeout_ms >= 0, settings.reserved_1_0 == 0 else { return TCPCHAT_EINVAL }
     do {
         let fd = try connectSocket(host: String(cString: host), port: Int(port), timeoutMilliseconds: Int64(settings.connect_timeout_ms))
         out.pointee = OpaquePointer(Unmanaged.passRetained(ClientHandle(ChatConnection.adopting(fd: fd))).toOpaque())

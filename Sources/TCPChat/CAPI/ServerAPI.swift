@@ -19,9 +19,18 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
     Unmanaged<ChatServer>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
 }
 
-/// The size of tcpchat_server_config in 1.0.0, the first release of libtcpchat.so.1: every
-/// struct_size a caller of this SONAME can have is at least this.
-let serverConfigSize_1_0 = 128
+/// Where each field of tcpchat_server_config after struct_size starts: a program built before
+/// a field was added has a struct_size equal to that field's offset (SizedStruct.read).
+private let serverConfigFieldOffsets: [Int] = {
+    typealias C = tcpchat_server_config
+    let fields: [PartialKeyPath<C>] = [
+        \C.host, \C.port, \C.max_clients, \C.max_line, \C.max_queue, \C.history, \C.announce_limit,
+        \C.lines_per_second, \C.burst_lines, \C.max_per_address, \C.first_line_timeout_s,
+        \C.idle_timeout_s, \C.fallback_encoding, \C.shutdown_grace_ms, \C.log, \C.log_level,
+        \C.on_message, \C.user_data, \C.cluster, \C.cluster_ttl_s, \C.cluster_queue,
+    ]
+    return fields.map { MemoryLayout<C>.offset(of: $0)! }
+}()
 
 /// Every field's default, as tcpchat_server_config_init() documents them.
 private func defaultServerConfig() -> tcpchat_server_config {
@@ -71,13 +80,13 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     guard let config, let out else { return TCPCHAT_EINVAL }
     let c: tcpchat_server_config
     do {
-        c = try SizedStruct.read(UnsafeRawPointer(config), defaults: defaultServerConfig(), minimum: serverConfigSize_1_0)
+        c = try SizedStruct.read(UnsafeRawPointer(config), defaults: defaultServerConfig(), fieldOffsets: serverConfigFieldOffsets)
     } catch {
         // A struct too small to hold 1.0.0's fields has no log field to trust: only the
         // unknown-field case can report (its log field is within the bytes read).
         if case .unknownField = error {
             let known = try? SizedStruct.read(
-                UnsafeRawPointer(config), defaults: defaultServerConfig(), minimum: serverConfigSize_1_0,
+                UnsafeRawPointer(config), defaults: defaultServerConfig(), fieldOffsets: serverConfigFieldOffsets,
                 ignoringUnknownFields: true)
             if let known {
                 reportCreateFailure(

@@ -4,15 +4,17 @@
 // those bytes, so a program built with an older header (a smaller struct) is never written or
 // read past its end, and the fields it did not know take their defaults.
 //
-// Keep each struct growing with every release that adds fields (pad explicitly if a new field
-// would fit into the old tail padding): struct_size is how the library tells releases apart.
+// The library reads the fields that lie wholly within struct_size; the others keep their
+// defaults. So every release's struct must end exactly where its last field ends (no tail
+// padding: pad explicitly), or a later release would take an older program's padding for a
+// field; Include/tcpchat_symbols.c asserts it for the structs of this header.
 
 import CTCPChat
 
 /// Why a caller's struct cannot be read.
 enum SizedStructProblem: Error {
-    /// struct_size is below the size of the first release of the struct in this SONAME (or far
-    /// above anything a later release could have): not a struct its _init() made.
+    /// struct_size does not end on a field of the struct (or is far above anything a later
+    /// release could have): not a struct its _init() made.
     case badSize(Int)
     /// A byte past the fields this library knows is not zero: the caller set a field of a later
     /// release.
@@ -54,14 +56,16 @@ enum SizedStruct {
     }
 
     /// The caller's struct at `source` as a `T`: `defaults` overlaid with the struct_size bytes
-    /// the caller has. `minimum` is the size of the struct's first release in this SONAME.
+    /// the caller has. `fieldOffsets`: where each field after struct_size starts; a smaller
+    /// struct_size must be one of them (a program built before the field there was added).
     /// (`ignoringUnknownFields`: only to find the log callback that reports an unknown field.)
     static func read<T>(
-        _ source: UnsafeRawPointer, defaults: T, minimum: Int, ignoringUnknownFields: Bool = false
+        _ source: UnsafeRawPointer, defaults: T, fieldOffsets: [Int], ignoringUnknownFields: Bool = false
     ) throws(SizedStructProblem) -> T {
         let size = source.load(as: Int.self)
         let known = MemoryLayout<T>.size
-        guard size >= minimum, size <= known + largestPlausibleGrowth else { throw .badSize(size) }
+        let endsOnAField = size == known || fieldOffsets.contains(size)
+        guard endsOnAField || (size > known && size <= known + largestPlausibleGrowth) else { throw .badSize(size) }
         if size > known && !ignoringUnknownFields {
             for offset in known..<size where source.load(fromByteOffset: offset, as: UInt8.self) != 0 {
                 throw .unknownField(offset: offset)
