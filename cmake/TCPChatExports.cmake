@@ -31,8 +31,10 @@ add_custom_command(
   VERBATIM)
 add_library(tcpchat_abi_twin SHARED ${tcpchat_abi_twin_source})
 target_include_directories(tcpchat_abi_twin PRIVATE ${PROJECT_SOURCE_DIR}/Include)
-# DWARF 4 without optimisation: every parameter and type as declared.
-target_compile_options(tcpchat_abi_twin PRIVATE -g -gdwarf-4 -O0)
+# DWARF 4 without optimisation: every parameter and type as declared; paths relative to the
+# build and source trees, so the committed baseline does not name this checkout.
+target_compile_options(tcpchat_abi_twin PRIVATE -g -gdwarf-4 -O0
+  -fdebug-prefix-map=${CMAKE_BINARY_DIR}/= -fdebug-prefix-map=${PROJECT_SOURCE_DIR}/=)
 target_link_options(tcpchat_abi_twin PRIVATE "LINKER:--version-script=${TCPCHAT_VERSION_SCRIPT}")
 set_target_properties(tcpchat_abi_twin PROPERTIES
   OUTPUT_NAME tcpchat
