@@ -52,6 +52,36 @@
 **     calls exit() and never prints. Sends use MSG_NOSIGNAL, so a host that keeps SIGPIPE at
 **     its default action survives a peer that resets. Diagnostics go to the log callback.
 **   - On TCPCHAT_ESYSTEM, errno holds the system's error code.
+**   - Loading the library installs no signal handler either: the Swift runtime it needs would
+**     install its crash reporter's handlers (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
+**     SIGQUIT) when it is loaded into a C program; the library takes them back out as it
+**     loads, before any of your code runs again (only where the runtime put them: a handler of
+**     yours stays). Swift programs keep the runtime's crash reports. (Setting
+**     SWIFT_BACKTRACE=enable=no in the environment before the process starts also keeps the
+**     runtime from installing them.)
+**
+** BINARY COMPATIBILITY. The library is libtcpchat.so.1 (SONAME) from 1.0.0 on. Within one SONAME
+** only additions are made: new functions (under a new symbol version: TCPCHAT_1.1, ...), new
+** result codes, and new fields at the end of the config and options structs. Nothing is
+** removed, renamed, reordered or retyped, so a program built against 1.x runs on every later
+** 1.y. scripts/test checks each build with libabigail's abidiff against the ABI of the release.
+** Every exported function carries the symbol version of the release that added it (1.0.0:
+** TCPCHAT_1.0); only tcpchat_* functions (and the Swift module's own symbols, for Swift) are
+** exported.
+**
+** GROWING STRUCTS. A struct the caller allocates (tcpchat_server_config,
+** tcpchat_client_options) starts with `size_t struct_size`, the size of the struct the caller was
+** compiled with. Its _init() macro passes sizeof (as zlib's deflateInit() passes
+** sizeof(z_stream)) and stores it there; _create()/_connect_ex() read it. The library then reads
+** and writes only those bytes: a field the caller's header did not have yet (one past
+** struct_size) gets its default, and a program built with a later header (a larger struct) works
+** with this library as long as the fields this library does not know are left as _init() set
+** them (zero). So: always _init() the struct (do not zero it yourself or copy one from another
+** build), then set what you need. Fields are only ever added at the end, each struct ends
+** exactly where its last field ends (no tail padding), and a later field is zero by default.
+** Why a size field and not setters: the struct stays a plain struct, readable in a debugger, and
+** the one _init() call every program already makes is all that is needed (source-compatible with
+** 0.x programs); why the size and not a version number: the size says exactly which bytes exist.
 **
 ** Compiles as C99 (-std=c99 -Wall -Wextra -pedantic) and as C++.
 */
@@ -68,12 +98,13 @@ extern "C" {
 ** VERSION. The compile-time version of this header. tcpchat_version() returns the version of
 ** the library actually loaded; compare the two to detect a mismatched libtcpchat.so.
 ** TCPCHAT_VERSION_NUMBER is MAJOR * 1000000 + MINOR * 1000 + PATCH, for #if comparisons.
-** These macros are the single source of the version: the Swift module reads them too.
+** These macros are the single source of the version: the Swift module reads them too, and the
+** CMake build takes the SONAME from TCPCHAT_VERSION_MAJOR (libtcpchat.so.1).
 */
-#define TCPCHAT_VERSION_MAJOR 0
-#define TCPCHAT_VERSION_MINOR 2
+#define TCPCHAT_VERSION_MAJOR 1
+#define TCPCHAT_VERSION_MINOR 0
 #define TCPCHAT_VERSION_PATCH 0
-#define TCPCHAT_VERSION_STRING "0.2.0"
+#define TCPCHAT_VERSION_STRING "1.0.0"
 #define TCPCHAT_VERSION_NUMBER \
     (TCPCHAT_VERSION_MAJOR * 1000000 + TCPCHAT_VERSION_MINOR * 1000 + TCPCHAT_VERSION_PATCH)
 
@@ -114,7 +145,7 @@ extern "C" {
 /* ========================================================================================= */
 
 /*
-** tcpchat_version -- the version of the loaded library, e.g. "0.1.0".
+** tcpchat_version -- the version of the loaded library, e.g. "1.0.0".
 **
 ** Returns a static string the caller must not free; it stays valid for the life of the
 ** process. Any thread.
@@ -149,11 +180,15 @@ typedef struct tcpchat_server tcpchat_server;
 
 /*
 ** tcpchat_server_config -- how to create a server. Always call tcpchat_server_config_init()
-** first: it sets every field to its default, and fields added in later versions get their
-** defaults that way without breaking your code. The library copies what it needs during
-** tcpchat_server_create(); the struct and its strings may be freed afterwards.
+** first: it sets struct_size and every field to its default, and fields added in later versions
+** get their defaults that way without breaking your code (see GROWING STRUCTS above). The library
+** copies what it needs during tcpchat_server_create(); the struct and its strings may be freed
+** afterwards. Fields are added only at the end.
 */
 typedef struct tcpchat_server_config {
+    /* sizeof(tcpchat_server_config) in the program that made it: set by
+    ** tcpchat_server_config_init(); leave it alone. (Added in 1.0.0, as the first field.) */
+    size_t struct_size;
     /* Address to bind, e.g. "127.0.0.1", "::1" or a host name; NULL or "" = all interfaces
     ** (IPv6 and IPv4). Default NULL. */
     const char *host;
@@ -220,7 +255,7 @@ typedef struct tcpchat_server_config {
     ** "redis://127.0.0.1:6379/0"; a malformed URL makes tcpchat_server_create() return
     ** TCPCHAT_EINVAL. The server serves even while Redis is unreachable (chat then stays on
     ** this server; clients are told, and told again when the link is back). NULL = serve alone.
-    ** Default NULL. (Added in 0.2.0.) */
+    ** Default NULL. */
     const char *cluster;
     /* With `cluster`: seconds, 1-3600, after which the nicks and people of a server that stopped
     ** sending heartbeats (every third of it) expire, and the other servers announce that they
@@ -230,14 +265,34 @@ typedef struct tcpchat_server_config {
     ** still relayed on this server but not published to the others until Redis catches up.
     ** Default 8388608. */
     int cluster_queue;
+    /* (Fields added after 1.0.0 go here, each with the version that added it. A field added
+    ** later must take its default when it is zero, so that a program built with this header
+    ** and run with an older 1.x library can leave it zero.) */
 } tcpchat_server_config;
 
 /*
-** tcpchat_server_config_init -- sets every field of *config to its default (listed above).
+** tcpchat_server_config_init -- sets config->struct_size to the size of the struct this
+** program was compiled with, and every field to its default (listed above).
 **
-** NULL is a no-op. Any thread.
+** A macro (as zlib's deflateInit()): it passes sizeof(tcpchat_server_config) of the header the
+** program is compiled with to tcpchat_server_config_init_sized(), so existing code
+** `tcpchat_server_config_init(&config);` keeps compiling and becomes size-aware. NULL is a
+** no-op. Any thread.
 */
-void tcpchat_server_config_init(tcpchat_server_config *config);
+#define tcpchat_server_config_init(config) \
+    tcpchat_server_config_init_sized((config), sizeof(tcpchat_server_config))
+
+/*
+** tcpchat_server_config_init_sized -- what tcpchat_server_config_init() calls: writes the
+** defaults into the first `size` bytes of *config, and no byte beyond them. Fields this library
+** knows get their defaults; bytes past the fields it knows (a program built with a later
+** header) are set to zero, which every later field takes as its default. struct_size is set to
+** `size`. Call it through the macro; call it directly only with the sizeof of the struct the
+** memory holds.
+**
+** NULL, or a size smaller than struct_size itself, is a no-op. Any thread. (Added in 1.0.0.)
+*/
+void tcpchat_server_config_init_sized(tcpchat_server_config *config, size_t size);
 
 /*
 ** tcpchat_server_create -- creates a server from *config. It does not bind or serve yet.
@@ -246,9 +301,18 @@ void tcpchat_server_config_init(tcpchat_server_config *config);
 ** On failure *out is left unchanged. The config and its strings are copied (the callbacks and
 ** user_data are kept as they are).
 **
+** It reads only the config->struct_size bytes the caller's struct has: fields past them (added
+** after the caller's header) take their defaults.
+**
 ** Returns TCPCHAT_OK;
 **   TCPCHAT_EINVAL when config or out is NULL, or a field is out of its range (the comments
-**     above give each range), or fallback_encoding is not "none" or "gbk";
+**     above give each range), or fallback_encoding is not "none" or "gbk", or cluster is not a
+**     valid redis:// URL; or config->struct_size does not end where a field of the struct
+**     starts or ends (the struct was not made by tcpchat_server_config_init()), or it is
+**     larger than this library's struct and a field this library does not know is not zero
+**     (the program needs a later libtcpchat). In each case, when config->log is set, it is first called at
+**     TCPCHAT_LOG_ERROR with the reason (e.g. "invalid configuration: max_line must be
+**     16...16777216"), on the calling thread, before this function returns;
 **   TCPCHAT_ESYSTEM when the event loop could not be made (e.g. out of descriptors).
 */
 int tcpchat_server_create(const tcpchat_server_config *config, tcpchat_server **out);
@@ -433,6 +497,43 @@ int tcpchat_server_poll(tcpchat_server *server, int timeout_ms);
 typedef struct tcpchat_client tcpchat_client;
 
 /*
+** tcpchat_client_options -- how tcpchat_client_connect_ex() connects. Made like
+** tcpchat_server_config (see GROWING STRUCTS above): always tcpchat_client_options_init() it
+** first, then set what you need. Options added later (TLS, for one) are added at the end.
+** Only read during tcpchat_client_connect_ex(). (Added in 1.0.0.)
+*/
+typedef struct tcpchat_client_options {
+    /* sizeof(tcpchat_client_options) in the program that made it: set by
+    ** tcpchat_client_options_init(); leave it alone. */
+    size_t struct_size;
+    /* The longest the whole connection attempt may take (every address the host name
+    ** resolves to, not the name lookup itself), in milliseconds, >= 0; after it
+    ** tcpchat_client_connect_ex() returns TCPCHAT_ETIMEDOUT. 0 = as long as the system allows
+    ** (Linux: about two minutes per address). Default 0. */
+    int connect_timeout_ms;
+    /* Always 0: it makes the struct end on a field (see GROWING STRUCTS). A later release may
+    ** turn it into an option whose default is 0. */
+    int reserved_1_0;
+} tcpchat_client_options;
+
+/*
+** tcpchat_client_options_init -- sets options->struct_size to the size of the struct this
+** program was compiled with, and every field to its default (listed above). A macro over
+** tcpchat_client_options_init_sized(), as tcpchat_server_config_init() is. NULL is a no-op.
+** Any thread.
+*/
+#define tcpchat_client_options_init(options) \
+    tcpchat_client_options_init_sized((options), sizeof(tcpchat_client_options))
+
+/*
+** tcpchat_client_options_init_sized -- what tcpchat_client_options_init() calls: writes the
+** defaults into the first `size` bytes of *options and no byte beyond them, as
+** tcpchat_server_config_init_sized() does. NULL, or a size smaller than struct_size itself, is
+** a no-op. Any thread. (Added in 1.0.0.)
+*/
+void tcpchat_client_options_init_sized(tcpchat_client_options *options, size_t size);
+
+/*
 ** tcpchat_client_connect -- connects to a chat server at host:port (a name or an IPv4/IPv6
 ** address; every address the name resolves to is tried in turn). Blocks until connected or
 ** refused.
@@ -448,6 +549,23 @@ typedef struct tcpchat_client tcpchat_client;
 **   TCPCHAT_ESYSTEM for any other failure (errno says which, e.g. ENETUNREACH).
 */
 int tcpchat_client_connect(const char *host, int port, tcpchat_client **out);
+
+/*
+** tcpchat_client_connect_ex -- tcpchat_client_connect() with options: connects to host:port
+** as *options says. NULL options = every default (then it is tcpchat_client_connect()). It
+** reads only the options->struct_size bytes the caller's struct has; options added after the
+** caller's header take their defaults. `options` is only read during the call. Any thread.
+** (Added in 1.0.0.)
+**
+** Returns the codes of tcpchat_client_connect(), and
+**   TCPCHAT_EINVAL also when an option is out of its range (reserved_1_0 not 0 included), or
+**     options->struct_size is not that of a struct made by tcpchat_client_options_init(), or
+**     it is larger than this library's struct and an option this library does not know is not
+**     zero;
+**   TCPCHAT_ETIMEDOUT when connect_timeout_ms passed before a connection was made.
+*/
+int tcpchat_client_connect_ex(const char *host, int port, const tcpchat_client_options *options,
+                              tcpchat_client **out);
 
 /*
 ** tcpchat_client_send -- sends `line` and a LF: chat for your room, or a command such as

@@ -12,7 +12,19 @@
 **     (and of the library itself where it is linked with -z defs).
 ** scripts/test.d/20-capi.sh checks that this list, Tests/c/every_symbol.c and the header agree.
 */
+#include <stddef.h>
+
 #include "tcpchat.h"
+
+/*
+** The structs a caller allocates end exactly where their last field ends (tcpchat.h, GROWING
+** STRUCTS): no tail padding that a later release could mistake for a field it added. (C99 has
+** no _Static_assert: an array of negative size fails the compile instead.)
+*/
+typedef char tcpchat_server_config_has_no_tail_padding[
+    sizeof(tcpchat_server_config) == offsetof(tcpchat_server_config, cluster_queue) + sizeof(int) ? 1 : -1];
+typedef char tcpchat_client_options_has_no_tail_padding[
+    sizeof(tcpchat_client_options) == offsetof(tcpchat_client_options, reserved_1_0) + sizeof(int) ? 1 : -1];
 
 typedef void (*tcpchat_any_function)(void);
 
@@ -20,7 +32,7 @@ typedef void (*tcpchat_any_function)(void);
 __attribute__((visibility("hidden"))) const tcpchat_any_function tcpchat_every_function[] = {
     (tcpchat_any_function)tcpchat_version,
     (tcpchat_any_function)tcpchat_strerror,
-    (tcpchat_any_function)tcpchat_server_config_init,
+    (tcpchat_any_function)tcpchat_server_config_init_sized,
     (tcpchat_any_function)tcpchat_server_create,
     (tcpchat_any_function)tcpchat_server_bind,
     (tcpchat_any_function)tcpchat_server_start,
@@ -33,7 +45,9 @@ __attribute__((visibility("hidden"))) const tcpchat_any_function tcpchat_every_f
     (tcpchat_any_function)tcpchat_server_fd,
     (tcpchat_any_function)tcpchat_server_timeout,
     (tcpchat_any_function)tcpchat_server_poll,
+    (tcpchat_any_function)tcpchat_client_options_init_sized,
     (tcpchat_any_function)tcpchat_client_connect,
+    (tcpchat_any_function)tcpchat_client_connect_ex,
     (tcpchat_any_function)tcpchat_client_send,
     (tcpchat_any_function)tcpchat_client_recv,
     (tcpchat_any_function)tcpchat_client_needed_size,

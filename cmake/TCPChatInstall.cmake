@@ -1,9 +1,13 @@
 # What `cmake --install` puts under the prefix, every piece of it relocatable (the tree works
 # after `mv` to another directory):
 #
-#   lib/libtcpchat.so*                      RUNPATH: the Swift runtime of the toolchain
+#   lib/libtcpchat.so*                      SONAME libtcpchat.so.1; RUNPATH $ORIGIN
+#   lib/libswiftCore.so, libdispatch.so...  the Swift runtime libraries the library and the
+#                                           programs need (TCPCHAT_BUNDLE_SWIFT_RUNTIME, default
+#                                           ON; OFF: RUNPATHs name the toolchain's instead)
 #   include/tcpchat.h                       the C API
-#   bin/tcpchat-server, tcpchat, ...        RUNPATH: $ORIGIN/../lib and the Swift runtime
+#   bin/tcpchat-server, tcpchat, ...        RUNPATH: $ORIGIN/../lib
+#   share/tcpchat/swift-runtime.supp        valgrind suppressions for a program that embeds us
 #   lib/pkgconfig/tcpchat.pc                paths relative to ${pcfiledir}
 #   lib/cmake/TCPChat/                      find_package(TCPChat): TCPChat::tcpchat
 #   lib/swift/linux/TCPChat.swiftmodule/    the Swift module (this toolchain's format), the
@@ -15,8 +19,29 @@ set(TCPCHAT_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/TCPChat)
 set(TCPCHAT_SWIFT_MODULE_DIR ${CMAKE_INSTALL_LIBDIR}/swift/${TCPCHAT_SWIFT_OS})
 
 # --- the library and its header ---------------------------------------------------------------
-install(TARGETS tcpchat EXPORT TCPChatTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS tcpchat EXPORT TCPChatTargets RUNTIME_DEPENDENCY_SET tcpchat_swift_runtime
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/Include/tcpchat.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+# --- the Swift runtime, bundled ---------------------------------------------------------------
+# Of everything the library and the programs need (DT_NEEDED, followed recursively), the files
+# that come from the toolchain's runtime directory: libswiftCore.so, libswift_Concurrency.so,
+# libdispatch.so, ... (libc and the rest of the system are the system's). They keep their own
+# RUNPATH, $ORIGIN, so they find each other. Why not the static runtime (-static-stdlib): a
+# shared library that carries its own copy of the runtime cannot share Swift types with a Swift
+# program that loads the dynamic one (two runtimes, two sets of metadata in one process), and it
+# grows every program that embeds us; README "Building with CMake" has the measurements.
+if(TCPCHAT_BUNDLE_SWIFT_RUNTIME)
+  string(REGEX REPLACE "([][+.*()^$?|\\])" "\\\\\\1" _runtime_dir_regex "${TCPCHAT_SWIFT_RUNTIME_DIR}")
+  install(RUNTIME_DEPENDENCY_SET tcpchat_swift_runtime
+    DIRECTORIES ${TCPCHAT_SWIFT_RUNTIME_DIR}
+    POST_INCLUDE_REGEXES "^${_runtime_dir_regex}/"
+    POST_EXCLUDE_REGEXES ".*"
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
+
+# --- valgrind: the suppressions a C program that embeds us needs ---------------------------------
+install(FILES ${PROJECT_SOURCE_DIR}/Tests/c/swift-runtime.supp DESTINATION ${CMAKE_INSTALL_DATADIR}/tcpchat)
 
 # --- the Swift module -------------------------------------------------------------------------
 # `swiftc -I PREFIX/lib/swift/linux -L PREFIX/lib -ltcpchat` then finds `import TCPChat`. The

@@ -30,7 +30,7 @@ static const struct {
 } every_function[] = {
     ENTRY(tcpchat_version),
     ENTRY(tcpchat_strerror),
-    ENTRY(tcpchat_server_config_init),
+    ENTRY(tcpchat_server_config_init_sized),
     ENTRY(tcpchat_server_create),
     ENTRY(tcpchat_server_bind),
     ENTRY(tcpchat_server_start),
@@ -43,7 +43,9 @@ static const struct {
     ENTRY(tcpchat_server_fd),
     ENTRY(tcpchat_server_timeout),
     ENTRY(tcpchat_server_poll),
+    ENTRY(tcpchat_client_options_init_sized),
     ENTRY(tcpchat_client_connect),
+    ENTRY(tcpchat_client_connect_ex),
     ENTRY(tcpchat_client_send),
     ENTRY(tcpchat_client_recv),
     ENTRY(tcpchat_client_needed_size),

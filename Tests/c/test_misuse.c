@@ -38,6 +38,7 @@ static void check_descriptions(void) {
 static void check_null_handles(void) {
     char line[64];
     tcpchat_server_config_init(NULL);   /* no-op */
+    tcpchat_client_options_init(NULL);  /* no-op */
     CHECK_RC(tcpchat_server_bind(NULL), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_server_start(NULL), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_server_run(NULL), TCPCHAT_EINVAL);
@@ -181,6 +182,9 @@ static void check_client_misuse(void) {
     CHECK_RC(tcpchat_client_connect("127.0.0.1", 6789, NULL), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_client_connect("127.0.0.1", 0, &client), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_client_connect("127.0.0.1", 65536, &client), TCPCHAT_EINVAL);
+    CHECK_RC(tcpchat_client_connect_ex(NULL, 6789, NULL, &client), TCPCHAT_EINVAL);
+    CHECK_RC(tcpchat_client_connect_ex("127.0.0.1", 6789, NULL, NULL), TCPCHAT_EINVAL);
+    CHECK_RC(tcpchat_client_connect_ex("127.0.0.1", 0, NULL, &client), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_client_connect(BAD_HOST, 6789, &untouched), TCPCHAT_ERESOLVE);
     CHECK(untouched == (tcpchat_client *)&untouched);
     placeholder = loopback_bound_socket(&closed_port);  /* bound, so no one takes the port; not listening */

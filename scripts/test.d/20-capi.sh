@@ -10,9 +10,15 @@
 #      every_symbol.c as C++ (g++), so the extern "C" guards and every declared function are
 #      checked -- a function declared but not implemented fails the link;
 #   3. runs every test, then every test under valgrind (no error, no leak; the suppressions
-#      in Tests/c/swift-runtime.supp say what they hide and why);
+#      in Tests/c/swift-runtime.supp say what they hide and why) -- test_abi_compat among them:
+#      a program built with an older header (a smaller config, canary bytes after it) is never
+#      read or written past its struct; and test_signals, a C host that dlopen()s the library
+#      and checks that its caught-signal mask (SigCgt) is unchanged;
 #   4. builds a ThreadSanitizer libtcpchat and runs test_threads and test_host_driven (the
-#      cross-thread calls) against it with clang -fsanitize=thread (see Tests/c/tsan.supp);
+#      cross-thread calls) against it with -fsanitize=thread (see Tests/c/tsan.supp), compiled
+#      and linked by the toolchain's own clang (the one beside swift): its TSan runtime is the one
+#      the Swift build uses; another clang on PATH (Debian's clang 14 in /usr/bin) has another,
+#      and the link fails with undefined __tsan_memcpy / __tsan_memset;
 #   5. compiles the C examples with the same flags (scripts/test.d/21-examples.sh runs them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,7 +56,9 @@ if [ -n "$unexpected" ]; then echo "20-capi: unexpected dependencies: $unexpecte
 if echo "$needed" | grep -qi foundation; then echo "20-capi: libtcpchat.so needs Foundation"; exit 1; fi
 
 echo "-- the library imports nothing that installs signal handlers, exits or prints"
-forbidden='^(signal|sigaction|sigset|bsd_signal|sysv_signal|sigprocmask|pthread_sigmask|exit|_exit|_Exit|quick_exit|printf|vprintf|puts|putchar|fputs|fputc|fwrite|fprintf|vfprintf|perror|\$ss5print.*)(@.*)?$'
+# (sigaction is imported, by Include/tcpchat_guest.c alone: it takes the Swift runtime's crash
+# handlers back out of a C host; test_signals below checks that the host's signals are as they were.)
+forbidden='^(signal|sigset|bsd_signal|sysv_signal|sigprocmask|pthread_sigmask|exit|_exit|_Exit|quick_exit|printf|vprintf|puts|putchar|fputs|fputc|fwrite|fprintf|vfprintf|perror|\$ss5print.*)(@.*)?$'
 found=$(nm -D --undefined-only "$lib/libtcpchat.so" | awk '{print $NF}' | grep -E "$forbidden" || true)
 if [ -n "$found" ]; then echo "20-capi: libtcpchat.so imports: $found"; exit 1; fi
 
@@ -77,13 +85,17 @@ for cc in gcc clang; do
 done
 
 echo "-- compiling Tests/c with gcc and clang, every_symbol.c also as C++"
-tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven)
+tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat)
 for cc in gcc clang; do
   for test in "${tests[@]}"; do
     "$cc" "${CFLAGS[@]}" "Tests/c/$test.c" -o "$out/$test-$cc" "${LINK[@]}"
   done
 done
 g++ -x c++ -Wall -Wextra -Werror -pedantic -IInclude Tests/c/every_symbol.c -o "$out/every_symbol-cxx" "${LINK[@]}"
+# test_signals dlopen()s the library itself: not linked with it.
+for cc in gcc clang; do
+  "$cc" "${CFLAGS[@]}" Tests/c/test_signals.c -o "$out/test_signals-$cc" -ldl -lpthread
+done
 
 echo "-- running"
 "$out/every_symbol-cxx"
@@ -91,6 +103,7 @@ for cc in gcc clang; do
   for test in "${tests[@]}"; do
     timeout 120 "$out/$test-$cc"
   done
+  timeout 120 "$out/test_signals-$cc" "$lib/libtcpchat.so"
 done
 
 echo "-- valgrind"
@@ -107,11 +120,15 @@ echo "-- ThreadSanitizer: test_threads and test_host_driven against a TSan build
 tsan_scratch=.build-capi-tsan
 build --scratch-path "$tsan_scratch" --sanitize=thread --product tcpchat
 tsan_lib=$(cd "$(swift build --scratch-path "$tsan_scratch" --sanitize=thread --show-bin-path)" && pwd)
-# The toolchain's clang carries the TSan runtime Swift uses; that runtime also intercepts
-# libdispatch, so the program links the toolchain's libdispatch and BlocksRuntime.
-swift_lib=$(dirname "$(dirname "$(command -v swift)")")/lib/swift/linux
+# The toolchain's clang (beside swift, whatever else PATH finds first) carries the TSan runtime
+# Swift uses; that runtime also intercepts libdispatch, so the program links the toolchain's
+# libdispatch and BlocksRuntime.
+toolchain_bin=$(dirname "$(readlink -f "$(command -v swift)")")
+toolchain_clang=$toolchain_bin/clang
+[ -x "$toolchain_clang" ] || { echo "20-capi: no clang beside swift ($toolchain_bin)"; exit 1; }
+swift_lib=$(dirname "$toolchain_bin")/lib/swift/linux
 for test in test_threads test_host_driven; do
-  clang "${CFLAGS[@]}" -fsanitize=thread "Tests/c/$test.c" -o "$out/$test-tsan" \
+  "$toolchain_clang" "${CFLAGS[@]}" -fsanitize=thread "Tests/c/$test.c" -o "$out/$test-tsan" \
     -L"$tsan_lib" -Wl,-rpath,"$tsan_lib" -ltcpchat -lpthread \
     -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch -lBlocksRuntime
   TSAN_OPTIONS="suppressions=$PWD/Tests/c/tsan.supp halt_on_error=1 exitcode=66" timeout 300 "$out/$test-tsan"

@@ -27,6 +27,9 @@ bin=$(swift build --show-bin-path)
 if ldd "$bin/libtcpchat.so" | grep -q readline; then
   echo "libtcpchat.so links readline"; exit 1
 fi
-ldd "$bin/tcpchat-client" | grep -q libreadline || { echo "tcpchat-client does not link readline"; exit 1; }
+# (ldd's output captured first: with pipefail, `grep -q` closing the pipe at its early match
+# can fail ldd with SIGPIPE, and the check with it.)
+client_libraries=$(ldd "$bin/tcpchat-client")
+grep -q libreadline <<<"$client_libraries" || { echo "tcpchat-client does not link readline"; exit 1; }
 
 python3 Tests/client/client_test.py "$bin/tcpchat-client" "$bin/tcpchat-server" "$@"

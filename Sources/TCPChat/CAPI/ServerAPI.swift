@@ -19,10 +19,24 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
     Unmanaged<ChatServer>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
 }
 
-@c @implementation public func tcpchat_server_config_init(_ config: UnsafeMutablePointer<tcpchat_server_config>!) {
-    guard let config else { return }
+/// Where each field of tcpchat_server_config after struct_size starts: a program built before
+/// a field was added has a struct_size equal to that field's offset (SizedStruct.read).
+private let serverConfigFieldOffsets: [Int] = {
+    typealias C = tcpchat_server_config
+    let fields: [PartialKeyPath<C>] = [
+        \C.host, \C.port, \C.max_clients, \C.max_line, \C.max_queue, \C.history, \C.announce_limit,
+        \C.lines_per_second, \C.burst_lines, \C.max_per_address, \C.first_line_timeout_s,
+        \C.idle_timeout_s, \C.fallback_encoding, \C.shutdown_grace_ms, \C.log, \C.log_level,
+        \C.on_message, \C.user_data, \C.cluster, \C.cluster_ttl_s, \C.cluster_queue,
+    ]
+    return fields.map { MemoryLayout<C>.offset(of: $0)! }
+}()
+
+/// Every field's default, as tcpchat_server_config_init() documents them.
+private func defaultServerConfig() -> tcpchat_server_config {
     let defaults = ChatServerConfiguration()
-    config.pointee = tcpchat_server_config(
+    return tcpchat_server_config(
+        struct_size: MemoryLayout<tcpchat_server_config>.size,
         host: nil,
         port: Int32(defaults.port),
         max_clients: Int32(defaults.maxClients),
@@ -46,11 +60,43 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
         cluster_queue: Int32(ClusterConfiguration.defaultMaxQueueBytes))
 }
 
+@c @implementation public func tcpchat_server_config_init_sized(
+    _ config: UnsafeMutablePointer<tcpchat_server_config>!, _ size: Int
+) {
+    guard let config else { return }
+    SizedStruct.initialize(UnsafeMutableRawPointer(config), size: size, defaults: defaultServerConfig())
+}
+
+/// Tells the host's log callback (if any, and if its level lets errors through) why
+/// tcpchat_server_create() is about to fail: the code alone cannot say which field was wrong.
+private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
+    guard let log = callbacks.log, TCPCHAT_LOG_ERROR <= callbacks.logLevel else { return }
+    "tcpchat_server_create: \(reason)".withCString { log(TCPCHAT_LOG_ERROR, $0, callbacks.userData) }
+}
+
 @c @implementation public func tcpchat_server_create(
     _ config: UnsafePointer<tcpchat_server_config>!, _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
     guard let config, let out else { return TCPCHAT_EINVAL }
-    let c = config.pointee
+    let c: tcpchat_server_config
+    do {
+        c = try SizedStruct.read(UnsafeRawPointer(config), defaults: defaultServerConfig(), fieldOffsets: serverConfigFieldOffsets)
+    } catch {
+        // A struct too small to hold 1.0.0's fields has no log field to trust: only the
+        // unknown-field case can report (its log field is within the bytes read).
+        if case .unknownField = error {
+            let known = try? SizedStruct.read(
+                UnsafeRawPointer(config), defaults: defaultServerConfig(), fieldOffsets: serverConfigFieldOffsets,
+                ignoringUnknownFields: true)
+            if let known {
+                reportCreateFailure(
+                    HostCallbacks(log: known.log, logLevel: known.log_level, onMessage: nil, userData: known.user_data),
+                    error.describe("tcpchat_server_config", knownSize: MemoryLayout<tcpchat_server_config>.size))
+            }
+        }
+        return TCPCHAT_EINVAL
+    }
+    let callbacks = HostCallbacks(log: c.log, logLevel: c.log_level, onMessage: c.on_message, userData: c.user_data)
     var settings = ChatServerConfiguration()
     settings.host = c.host.map { String(cString: $0) }
     settings.port = Int(c.port)
@@ -66,17 +112,24 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
     settings.idleTimeoutSeconds = Int(c.idle_timeout_s)
     settings.shutdownGraceMilliseconds = Int(c.shutdown_grace_ms)
     if let name = c.fallback_encoding {
-        guard let encoding = FallbackEncoding(rawValue: String(cString: name)) else { return TCPCHAT_EINVAL }
+        let text = String(cString: name)
+        guard let encoding = FallbackEncoding(rawValue: text) else {
+            reportCreateFailure(callbacks, "invalid configuration: fallback_encoding \"\(text)\" is neither \"none\" nor \"gbk\"")
+            return TCPCHAT_EINVAL
+        }
         settings.fallbackEncoding = encoding
     }
     if let url = c.cluster {
-        guard let endpoint = try? RedisEndpoint(url: String(cString: url)) else { return TCPCHAT_EINVAL }
+        let endpoint: RedisEndpoint
+        do { endpoint = try RedisEndpoint(url: String(cString: url)) } catch {
+            reportCreateFailure(callbacks, "\(error)")
+            return TCPCHAT_EINVAL
+        }
         var cluster = ClusterConfiguration(redis: endpoint)
         cluster.ttlSeconds = Int(c.cluster_ttl_s)
         cluster.maxQueueBytes = Int(c.cluster_queue)
         settings.cluster = cluster
     }
-    let callbacks = HostCallbacks(log: c.log, logLevel: c.log_level, onMessage: c.on_message, userData: c.user_data)
     if callbacks.log != nil {
         settings.log = { level, message in
             guard Int32(level.rawValue) <= callbacks.logLevel, let log = callbacks.log else { return }
@@ -98,6 +151,7 @@ private func server(_ handle: OpaquePointer) -> ChatServer {
         out.pointee = OpaquePointer(Unmanaged.passRetained(created).toOpaque())
         return TCPCHAT_OK
     } catch {
+        reportCreateFailure(callbacks, "\(error)")
         return ResultCode.of(error)
     }
 }
