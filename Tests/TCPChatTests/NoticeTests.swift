@@ -159,6 +159,53 @@ import Testing
         expect(.left(nick: "carol", reason: "quit: see you (soon)"), try alice.next())
     }
 
+    /// Parsing is exact: whatever text parses renders back to that very text. Checked over
+    /// texts glued from the notices' own pieces (a fixed seed, so a failure repeats).
+    @Test func whatParsesRendersBackTheSame() {
+        let pieces = [
+            "you", " joined ", "#lobby", " (", "1", "0", "12", " other", "s", " here", " on this server", ")",
+            " left ", " left (", "quit", "bob", "张三", " is now known as ", "you are now known as ", "; ",
+            "people in ", "rooms (", "): ", " ", ", ", "... and ", " more", "welcome to tcpchat, ",
+            "! /nick NAME changes your nick, /help lists the commands", "(joined ", "\u{301}", "-", "",
+        ]
+        var rng = SplitMix(seed: 42)
+        func random(_ count: Int) -> Int { Int(rng.next() % UInt64(count)) }
+        var parsed = 0
+        for round in 0..<20_000 {
+            var text: [Unicode.Scalar] = []
+            if round % 2 == 0 {
+                for _ in 0..<random(8) + 1 { text += pieces[random(pieces.count)].unicodeScalars }
+            } else {
+                // A real notice with a piece inserted, or some scalars dropped.
+                text = Array(Self.wire[random(Self.wire.count)].1.unicodeScalars)
+                let at = random(text.count + 1)
+                if random(2) == 0 {
+                    text.insert(contentsOf: pieces[random(pieces.count)].unicodeScalars, at: at)
+                } else {
+                    text.removeSubrange(at..<min(text.count, at + random(4) + 1))
+                }
+            }
+            var string = ""
+            string.unicodeScalars.append(contentsOf: text)
+            guard let notice = Notice.parse(string) else { continue }
+            parsed += 1
+            #expect(notice.text == string)
+        }
+        #expect(parsed > 1000, "only \(parsed) parsed")  // the pieces do make notices
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
     @Test func foreignAndMalformedTextIsNil() {
         let foreign = [
             "", "hello", "commands:", "  /nick NAME - change your nick", "goodbye, alice",
