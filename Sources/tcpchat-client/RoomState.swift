@@ -1,6 +1,7 @@
 // What the client knows about where it is, learned only from what the server says: your nick,
 // your room, who else is in it (for Tab), and the rooms you have heard of. Kept current from
-// /who answers and the join, leave and nick notices; docs/PROTOCOL.md has their wording.
+// /who answers and the join, leave and nick notices, read by Notice.parse (Sources/TCPChat/
+// Protocol/Notice.swift); docs/PROTOCOL.md, "Notices a client may parse", has their forms.
 import TCPChat
 
 struct RoomState {
@@ -34,61 +35,52 @@ struct RoomState {
         return .nothing
     }
 
+    /// The notices are read by `Notice.parse`, the same code the server renders them with.
+    /// A `/me` action can take a notice's form, but only one about the actor (its first word is
+    /// the acting nick); docs/PROTOCOL.md ("Notices a client may parse") says what that leaves.
     private mutating func observeNotice(_ text: String) -> Change {
-        if let rest = text.removingPrefix("welcome to tcpchat, "), let bang = rest.firstIndex(of: "!") {
-            nick = String(rest[..<bang])
+        switch Notice.parse(text) {
+        case .welcome(let name)?:
+            // The server's first line; later it can only be someone's action.
+            guard nick == nil else { return .nothing }
+            nick = name
             return .ownNick
-        }
-        if let name = text.removingPrefix("you are now known as ").map(String.init) {
+        case .youAreNowKnownAs(let name, let because)?:
+            // In a cluster the reason starts with your own nick, which no action of someone
+            // else can (an action starts with its actor's nick, and you do not get yours back).
+            if let because, let nick, !because.hasPrefix(nick + " ") { return .nothing }
             members.removeValue(forKey: Names.key(name))
             nick = name
             return .ownNick
-        }
-        let words = text.split(separator: " ").map(String.init)
-        // `you joined #room (N others here)`
-        if words.count >= 3, words[0] == "you", words[1] == "joined", words[2].hasPrefix("#") {
-            room = words[2]
+        case .youJoined(let name, _, _)?:
+            room = name
             members.removeAll()
-            knownRooms[Names.key(words[2])] = words[2]
+            knownRooms[Names.key(name)] = name
             return .joinedRoom
-        }
-        // `people in #room (N): a b c`, the answer to /who
-        if words.count >= 4, words[0] == "people", words[1] == "in", let room, Names.key(words[2]) == Names.key(room) {
+        case .names(let name, _, let nicks, _)? where isCurrentRoom(name):
             members.removeAll()
-            for name in words.dropFirst(4) { addMember(name) }
-            return .nothing
-        }
-        // `rooms (N): #lobby (3), #x (1)`, the answer to /rooms
-        if words.first == "rooms" {
-            for word in words where word.hasPrefix("#") {
-                let name = word.hasSuffix(",") ? String(word.dropLast()) : word
-                knownRooms[Names.key(name)] = name
-            }
-            return .nothing
-        }
-        // `NICK joined #room`
-        if words.count == 3, words[1] == "joined", words[2].hasPrefix("#") {
-            addMember(words[0])
-        // `NICK left (reason)` and `NICK left #old (joined #new)`
-        } else if words.count >= 2, words[1] == "left" {
-            members.removeValue(forKey: Names.key(words[0]))
-        // `OLD is now known as NEW`
-        } else if words.count == 6, words[1...4] == ["is", "now", "known", "as"] {
-            members.removeValue(forKey: Names.key(words[0]))
-            addMember(words[5])
+            for name in nicks { addMember(name) }
+        case .rooms(let rooms, _)?:
+            for entry in rooms { knownRooms[Names.key(entry.name)] = entry.name }
+        case .joined(let name, let joinedRoom)? where isCurrentRoom(joinedRoom):
+            addMember(name)
+        case .left(let name, _)?, .moved(let name, _, _)?:
+            members.removeValue(forKey: Names.key(name))
+        case .renamed(let old, let new)?:
+            members.removeValue(forKey: Names.key(old))
+            addMember(new)
+        case .names?, .joined?, nil:
+            break
         }
         return .nothing
+    }
+
+    private func isCurrentRoom(_ name: String) -> Bool {
+        room.map(Names.key) == Names.key(name)
     }
 
     private mutating func addMember(_ name: String) {
         guard Names.nickProblem(name) == nil, Names.key(name) != nick.map(Names.key) else { return }
         members[Names.key(name)] = name
-    }
-}
-
-extension String {
-    /// The rest of the string after `prefix`, or nil when it does not start with it.
-    func removingPrefix(_ prefix: String) -> Substring? {
-        hasPrefix(prefix) ? dropFirst(prefix.count) : nil
     }
 }

@@ -237,6 +237,24 @@ def tab_completes_nicks_and_commands(tmux, server):
 
 
 @test
+def actions_do_not_pass_for_your_own_notices(tmux, server):
+    # A /me action is `* NICK ACTION`; someone named `welcome`, or an action ending in the
+    # cluster's `; you are now known as guestN`, must not change your nick (Notice.parse reads
+    # both, RoomState trusts them only where an action cannot forge them).
+    terminal, me = connect_terminal(tmux, server, "forged")
+    welcome = Peer(server.port, "welcome")
+    welcome.send("/me to tcpchat, evil! /nick NAME changes your nick, /help lists the commands")
+    terminal.wait_for(r"^\* welcome to tcpchat, evil!")
+    welcome.send("/me is in use on another server; you are now known as guest999")
+    terminal.wait_for(r"^\* welcome is in use on another server; you are now known as guest999$")
+    welcome.send("done")
+    terminal.wait_for(r"^<welcome> done$")
+    terminal.wait_for_last_line(f"{me}>")
+    welcome.close()
+    terminal.close()
+
+
+@test
 def inputrc_is_honoured(tmux, server):
     inputrc = tmux.dir + "/inputrc"
     with open(inputrc, "w") as file:
