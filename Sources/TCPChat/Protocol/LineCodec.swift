@@ -1,6 +1,8 @@
 // The line protocol of docs/PROTOCOL.md as a codec: client lines are cleaned (TextSanitizer),
 // parsed (Command) and become intents; events become `<nick> text`, `* notice` and `! error`
-// lines (Wire). One room at a time is this protocol's rule: `/join` leaves the current room.
+// lines (Wire). The notices a client reads back (joins, leaves, names, renames) are Notice's,
+// rendered by the same code that parses them. One room at a time is this protocol's rule:
+// `/join` leaves the current room.
 import TCPChatCore
 
 package final class LineCodec: WireCodec {
@@ -63,32 +65,29 @@ package final class LineCodec: WireCodec {
         switch event {
         case .said(_, let nick, let text): return Wire.chat(from: nick, text)
         case .acted(_, let nick, let text): return Wire.action(nick, text)
-        case .joined(let room, let nick): return Wire.notice("\(nick) joined \(room)")
+        case .joined(let room, let nick): return Notice.joined(nick: nick, room: room).line
         case .left(let room, let nick, let reason):
             switch reason {
-            case .disconnected(let why): return Wire.notice("\(nick) left (\(why))")
-            case .moved(let to): return Wire.notice("\(nick) left \(room) (joined \(to))")
+            case .disconnected(let why): return Notice.left(nick: nick, reason: why).line
+            case .moved(let to): return Notice.moved(nick: nick, from: room, to: to).line
             case .parted(let why): return Wire.notice("\(nick) left \(room)" + (why.map { " (\($0))" } ?? ""))
             }
-        case .renamed(_, let old, let new): return Wire.notice("\(old) is now known as \(new)")
+        case .renamed(_, let old, let new): return Notice.renamed(old: old, new: new).line
         case .topic: return nil
         case .privateMessage(let from, let to, let text): return Wire.privateMessage(from: from, to: to, text)
         case .notice(let text): return Wire.notice(text)
         case .legacyLine(let line): return line
-        case .welcome(let nick):
-            return Wire.notice("welcome to tcpchat, \(nick)! /nick NAME changes your nick, /help lists the commands")
+        case .welcome(let nick): return Notice.welcome(nick: nick).line
         case .youJoined(let room, let others, let inCluster):
-            let here = inCluster ? "on this server" : "here"  // in a cluster, /who counts everyone
-            return Wire.notice("you joined \(room) (\(others) other\(others == 1 ? "" : "s") \(here))")
-        case .youRenamed(let nick, let because):
-            return Wire.notice((because.map { "\($0); " } ?? "") + "you are now known as \(nick)")
+            return Notice.youJoined(room: room, others: others, inCluster: inCluster).line
+        case .youRenamed(let nick, let because): return Notice.youAreNowKnownAs(nick: nick, because: because).line
         case .alreadyNamed(let nick): return Wire.notice("you are already \(nick)")
         case .names(let room, let nicks):
             let sorted = nicks.sorted { $0.lowercased() < $1.lowercased() }
-            return Wire.notice("people in \(room) (\(sorted.count)): \(listing(sorted, separator: " "))")
+            return Notice.names(room: room, nicks: sorted, budget: listingBudget).line
         case .roomList(let counts):
-            let list = counts.sorted { $0.name < $1.name }.map { "\($0.name) (\($0.count))" }
-            return Wire.notice("rooms (\(list.count)): \(listing(list, separator: ", "))")
+            let sorted = counts.sorted { $0.name < $1.name }.map { Notice.RoomCount(name: $0.name, count: $0.count) }
+            return Notice.rooms(sorted, budget: listingBudget).line
         case .history(_, let events): return replay(events)
         case .goodbye(let nick): return Wire.notice("goodbye, \(nick)")
         case .serverShuttingDown: return Wire.notice("server shutting down, goodbye")
@@ -131,17 +130,5 @@ package final class LineCodec: WireCodec {
             replayed.append(text)
         }
         return replayed.isEmpty ? nil : replayed.reversed().joined()
-    }
-
-    /// `items` joined, cut short with "... and N more" past the listing budget.
-    private func listing(_ items: [String], separator: String) -> String {
-        var text = ""
-        for (index, item) in items.enumerated() {
-            if text.utf8.count + item.utf8.count + separator.utf8.count > listingBudget {
-                return text + separator + "... and \(items.count - index) more"
-            }
-            text += index == 0 ? item : separator + item
-        }
-        return text
     }
 }
