@@ -339,13 +339,16 @@ final class Connections {
     /// The one way a connection starts leaving (quit, EOF, a deadline, shutdown): its session
     /// leaves its rooms now (`announce`: they hear why), and its socket closes once what is
     /// queued for it has been written, or after the grace period.
-    func startDraining(_ connection: Connection, reason: String, announce: Bool = true) {
+    /// `deadline`: close it after the grace period if it has not drained by then (the server's
+    /// shutdown has one deadline for all instead).
+    func startDraining(_ connection: Connection, reason: String, deadline: Bool = true) {
         guard connection.isOpen else { return }
-        handler.ending(connection, reason: reason, announce: announce)
+        handler.ending(connection, reason: reason, announce: true)
         connection.markDraining(reason)
         connection.wantsWrite = true
         updateInterest(connection)
         if !connection.isDirty { markDirty(connection) }
+        guard deadline else { return }
         connection.drainDeadline = loop.schedule(after: Int64(max(settings.shutdownGraceMilliseconds, 1000))) { [weak self] in
             connection.drainDeadline = nil
             if connection.isDraining { self?.release(connection, reason: reason + " (output not flushed)") }
@@ -374,12 +377,7 @@ final class Connections {
     /// The server is stopping: every open connection drains what is queued (its session was
     /// already told and detached); the server's one grace timer closes what is left.
     func drainAll(reason: String) {
-        for connection in all where connection.isOpen {
-            connection.markDraining(reason)
-            connection.wantsWrite = true
-            updateInterest(connection)
-            if !connection.isDirty { markDirty(connection) }
-        }
+        for connection in all where connection.isOpen { startDraining(connection, reason: reason, deadline: false) }
     }
 
     /// Closes every connection at once (the server has stopped).

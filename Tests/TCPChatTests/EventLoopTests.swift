@@ -1,0 +1,81 @@
+// The loop's two data structures: the timer heap and the per-descriptor handler table.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import TCPChatNet
+
+@Suite struct TimerHeapTests {
+    @Test func popsInDeadlineOrderThenInsertionOrder() {
+        var heap = TimerHeap()
+        var fired: [Int] = []
+        for (index, deadline) in [50, 10, 30, 10, 40, 20].enumerated() {
+            _ = heap.insert(deadline: Int64(deadline)) { fired.append(index) }
+        }
+        #expect(heap.nextDeadline == 10)
+        while let action = heap.popDue(now: 35) { action() }
+        #expect(fired == [1, 3, 5, 2])
+        #expect(heap.nextDeadline == 40)
+        #expect(heap.count == 2)
+    }
+
+    @Test func cancelledTimersNeverRunAndDoNotPinMemory() {
+        var heap = TimerHeap()
+        var fired: [UInt64] = []
+        var ids: [UInt64] = []
+        for index in 0..<1000 {
+            var id: UInt64 = 0
+            id = heap.insert(deadline: Int64(index)) { fired.append(id) }
+            ids.append(id)
+        }
+        for id in ids where id % 10 != 0 { heap.cancel(id) }  // 100 left: ids 10, 20, ... 1000
+        heap.cancel(ids[9])  // id 10
+        heap.cancel(ids[9])  // twice: a no-op
+        #expect(heap.count == 99)
+        while let action = heap.popDue(now: 10_000) { action() }
+        #expect(fired.count == 99)
+        #expect(fired == fired.sorted())
+        #expect(heap.nextDeadline == nil)
+    }
+}
+
+/// Counts the readiness it is handed.
+final class CountingHandler: EventHandler {
+    var calls = 0
+    func handleEvent(_ readiness: EventLoop.Readiness) { calls += 1 }
+}
+
+@Suite struct EventLoopTests {
+    @Test func handlersAreCalledForTheirDescriptorUntilUnregistered() throws {
+        let loop = try EventLoop()
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        let handler = CountingHandler()
+        try loop.register(fds[0], interest: .read, handler: handler)
+        loop.poll(timeoutMilliseconds: 0)
+        #expect(handler.calls == 0)
+        #expect(write(fds[1], "x", 1) == 1)
+        loop.poll(timeoutMilliseconds: 1000)
+        #expect(handler.calls == 1)
+        loop.unregister(fds[0])
+        loop.poll(timeoutMilliseconds: 0)
+        #expect(handler.calls == 1)
+        // Modifying a descriptor that is not registered is an error, not silence.
+        #expect(throws: SystemError.self) { try loop.modify(fds[0], interest: .read) }
+    }
+
+    @Test func timersRunOnTheLoopAndCanBeCancelled() throws {
+        let loop = try EventLoop()
+        var fired: [String] = []
+        loop.schedule(after: 0) { fired.append("now") }
+        let cancelled = loop.schedule(after: 0) { fired.append("cancelled") }
+        loop.cancel(cancelled)
+        loop.schedule(after: 60_000) { fired.append("later") }
+        loop.poll(timeoutMilliseconds: 100)
+        #expect(fired == ["now"])
+        #expect(loop.millisecondsUntilNextTimer > 1000)
+        loop.cancelAllTimers()
+        #expect(loop.millisecondsUntilNextTimer == -1)
+    }
+}
