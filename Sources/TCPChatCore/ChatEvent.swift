@@ -54,7 +54,7 @@ package enum ChatError: Equatable, Sendable {
     case idleTimeout(Int)
 }
 
-package indirect enum ChatEvent: Equatable, Sendable {
+package enum ChatEvent: Equatable, Sendable {
     // MARK: Room events (fanned out; recorded in history when chat)
     case said(room: String, nick: String, text: String)
     case acted(room: String, nick: String, text: String)

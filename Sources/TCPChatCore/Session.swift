@@ -31,9 +31,10 @@ package final class ChatSession {
     package let encoder: any EventEncoder
     /// The encoder's number in the core (ChatCore.register(encoder:)).
     package let encoderSlot: Int
-    /// The session's transport, which outlives it in the core (it detaches the session before
-    /// it goes).
-    package unowned(unsafe) let output: any SessionOutput
+    /// The session's transport. Held strongly, and a `let`, so that a fan-out reads it
+    /// without a retain per member (the hottest loop of the server); the transport breaks the
+    /// cycle when its connection closes (it lets go of the session).
+    package let output: any SessionOutput
     package internal(set) var memberships: [Membership] = []
     /// Registered (has a nick and was welcomed), and not yet detached.
     package internal(set) var isRegistered = false

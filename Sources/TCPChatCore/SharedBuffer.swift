@@ -32,22 +32,4 @@ package final class SharedBuffer {
     package var string: String {
         String(decoding: UnsafeRawBufferPointer(start: base, count: count), as: UTF8.self)
     }
-
-    /// A queue entry now refers to `buffer`: count it, retaining the buffer for the first.
-    @inline(__always)
-    package static func enqueued(_ buffer: SharedBuffer) -> Unmanaged<SharedBuffer> {
-        let entry = Unmanaged.passUnretained(buffer)
-        if buffer.queueCount.pointee == 0 { _ = entry.retain() }
-        buffer.queueCount.pointee += 1
-        return entry
-    }
-
-    /// A queue entry is done with `entry`: the last one gives the retain back (which may free
-    /// the buffer, so nothing touches it afterwards).
-    @inline(__always)
-    package static func dequeued(_ entry: Unmanaged<SharedBuffer>) {
-        let counter = entry._withUnsafeGuaranteedRef { $0.queueCount }
-        counter.pointee -= 1
-        if counter.pointee == 0 { entry.release() }
-    }
 }

@@ -323,6 +323,7 @@ extension ChatServer: ConnectionsHandler {
 
     func closed(_ connection: Connection, reason: String) {
         log(.info, "disconnect \(connection.address) \(connection.session.nick): \(reason)")
+        connection.session = nil  // the session held the connection, and the connection it
         if shuttingDown && connections.count == 0 { loop.stop() }
     }
 }

@@ -28,10 +28,17 @@ final class Connection: EventHandler, SessionOutput {
     /// The peer's IP address alone, for the per-address connection cap.
     let host: String
     let codec: any WireCodec
-    private(set) var life = Life.open
+    private(set) var life = Life.open {
+        didSet { acceptsOutput = life == .open || isDraining }
+    }
+    /// Open or draining (`isWritable`), kept as a flag for the fan-out's sake: read once per
+    /// delivery, it must cost one load. Unchecked exclusivity: only the loop thread touches it,
+    /// and never while another access to it is under way.
+    @exclusivity(unchecked) private var acceptsOutput = true
     var framer: LineFramer
     let output = OutputQueue()
-    /// Its session in the chat core; set right after the connection is made.
+    /// Its session in the chat core; set right after the connection is made, and let go when
+    /// the connection closes (the session holds its connection: the two would keep each other).
     var session: ChatSession!
     /// Flood control; nil when the server has no rate limit (or the peer has gone).
     var bucket: TokenBucket?
@@ -46,7 +53,7 @@ final class Connection: EventHandler, SessionOutput {
     /// The client closed its side: its last lines are handled without waiting for anything.
     var inputEnded = false
     /// On the list of connections to flush at the end of this loop iteration.
-    var isDirty = false
+    @exclusivity(unchecked) var isDirty = false
     /// The last flush left bytes queued: EPOLLOUT is wanted.
     var wantsWrite = false
     /// What epoll watches for now.
@@ -114,7 +121,7 @@ final class Connection: EventHandler, SessionOutput {
     /// so no retain per line; past the cap, Connections decides (flush now, or doom).
     @inline(__always)
     func enqueue(_ buffer: SharedBuffer) {
-        guard isWritable else { return }
+        guard acceptsOutput else { return }
         if output.append(buffer) > maxQueueBytes {
             connections.overflowed(self)
         } else if !isDirty {

@@ -3,7 +3,7 @@
 //
 // This is the hottest code in the server (a room of N costs N appends per line), so:
 // - references are kept as `Unmanaged` in storage of its own, counted by the buffer itself
-//   (SharedBuffer.enqueued/dequeued: a plain increment, no atomic retain per delivery), and
+//   (queueEntry/releaseEntry below: a plain increment, no atomic retain per delivery), and
 //   nothing else (no Array uniqueness checks, no retain/release while building the iovecs);
 // - the queue is a class whose mutable state sits behind a pointer. Swift checks every
 //   mutation of a class's stored property at run time (exclusivity enforcement, ~120
@@ -85,7 +85,7 @@ extension OutputQueue.State {
         // An empty buffer would make a flush of nothing but empty iovecs write 0 bytes, for ever.
         guard buffer.count > 0 else { return queuedBytes }
         if tail == capacity { makeRoom() }
-        slots.unsafelyUnwrapped[tail] = SharedBuffer.enqueued(buffer)
+        slots.unsafelyUnwrapped[tail] = queueEntry(for: buffer)
         tail += 1
         queuedBytes += buffer.count + OutputQueue.State.entryCost
         return queuedBytes
@@ -158,7 +158,7 @@ extension OutputQueue.State {
                 left -= available
                 headOffset = 0
                 queuedBytes -= OutputQueue.State.entryCost
-                SharedBuffer.dequeued(queued[head])
+                releaseEntry(queued[head])
                 head += 1
             } else {
                 headOffset += left
@@ -176,7 +176,7 @@ extension OutputQueue.State {
 
     func releaseQueued() {
         guard let queued = slots else { return }
-        for index in head..<tail { SharedBuffer.dequeued(queued[index]) }
+        for index in head..<tail { releaseEntry(queued[index]) }
     }
 
     private mutating func freeStorage() {
@@ -205,4 +205,28 @@ extension OutputQueue.State {
         head = 0
         tail = live
     }
+}
+
+// The buffer's own count of the queue entries that refer to it (SharedBuffer.queueCount). Here,
+// beside the queue, and free functions rather than SharedBuffer's static methods: the buffer
+// type lives in TCPChatCore, and a call into another module (with the class's metadata for a
+// static method's `self`) per delivery cost more than the increment itself.
+
+/// A queue entry now refers to `buffer`: count it, retaining the buffer for the first.
+@inline(__always)
+private func queueEntry(for buffer: SharedBuffer) -> Unmanaged<SharedBuffer> {
+    let entry = Unmanaged.passUnretained(buffer)
+    let counter = buffer.queueCount
+    if counter.pointee == 0 { _ = entry.retain() }
+    counter.pointee += 1
+    return entry
+}
+
+/// A queue entry is done with `entry`: the last one gives the retain back (which may free the
+/// buffer, so nothing touches it afterwards).
+@inline(__always)
+private func releaseEntry(_ entry: Unmanaged<SharedBuffer>) {
+    let counter = entry._withUnsafeGuaranteedRef { $0.queueCount }
+    counter.pointee -= 1
+    if counter.pointee == 0 { entry.release() }
 }
