@@ -17,11 +17,11 @@ package enum LeaveReason: Equatable, Sendable {
 }
 
 /// A room and how many people are in it (the answer to "list rooms").
-package struct RoomCount: Equatable, Sendable {
-    package let name: String
-    package let count: Int
+public struct RoomCount: Equatable, Sendable {
+    public var name: String
+    public var count: Int
 
-    package init(name: String, count: Int) {
+    public init(name: String, count: Int) {
         self.name = name
         self.count = count
     }

@@ -86,8 +86,7 @@ package final class LineCodec: WireCodec {
             let sorted = nicks.sorted { $0.lowercased() < $1.lowercased() }
             return Notice.names(room: room, nicks: sorted, budget: listingBudget).line
         case .roomList(let counts):
-            let sorted = counts.sorted { $0.name < $1.name }.map { Notice.RoomCount(name: $0.name, count: $0.count) }
-            return Notice.rooms(sorted, budget: listingBudget).line
+            return Notice.rooms(counts.sorted { $0.name < $1.name }, budget: listingBudget).line
         case .history(_, let events): return replay(events)
         case .goodbye(let nick): return Wire.notice("goodbye, \(nick)")
         case .serverShuttingDown: return Wire.notice("server shutting down, goodbye")

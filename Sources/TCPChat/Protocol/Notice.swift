@@ -19,15 +19,8 @@ public enum Notice: Equatable, Sendable {
         case onThisServer
     }
 
-    /// One entry of a `/rooms` answer.
-    public struct RoomCount: Equatable, Sendable {
-        public var name: String
-        public var count: Int
-        public init(name: String, count: Int) {
-            self.name = name
-            self.count = count
-        }
-    }
+    /// One entry of a `/rooms` answer: the core's own type.
+    public typealias RoomCount = TCPChatCore.RoomCount
 
     /// `welcome to tcpchat, NICK! /nick NAME changes your nick, /help lists the commands`
     case welcome(nick: String)
