@@ -2,7 +2,7 @@
 // SwiftPM builds this executable as `tcpchat-client` (the name `tcpchat` is the library's);
 // it calls itself `tcpchat` everywhere, and CMake installs it under that name.
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 import ArgumentParser
 import TCPChat

@@ -3,7 +3,7 @@
 // as it is sent, so a crash loses nothing; the file is trimmed once at exit.
 @preconcurrency import CReadline
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 
 struct HistoryFile {

@@ -1,7 +1,7 @@
 // `tcpchat --listen`: the one-to-one chat of the classic lesson. Listen, accept one peer, say
 // who it is, then chat with it exactly as with a server, but in plain lines.
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 import TCPChat
 
