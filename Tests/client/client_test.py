@@ -187,6 +187,48 @@ def history_survives_a_restart(tmux, server):
 
 
 @test
+def history_recalls_this_sessions_lines(tmux, server):
+    """Up, Up, Down and Ctrl-R over lines sent in this same session (issue 12: Up showed
+    nothing after the first line, and the line before the newest after that)."""
+    alice = Peer(server.port, "alice_hist")
+    terminal, me = connect_terminal(tmux, server, "samesession")
+    for line in ["first of this run", "second of this run"]:
+        terminal.type(line)
+        terminal.keys("Enter")
+        alice.expect(rf"^<{me}> {line}$")
+    terminal.keys("Up")
+    terminal.wait_for_last_line(f"{me}> second of this run")
+    terminal.keys("Up")
+    terminal.wait_for_last_line(f"{me}> first of this run")
+    terminal.keys("Down")
+    terminal.wait_for_last_line(f"{me}> second of this run")
+    terminal.keys("Down")
+    terminal.wait_for_last_line(f"{me}>")
+    terminal.keys("C-p")  # Ctrl-P is Up
+    terminal.wait_for_last_line(f"{me}> second of this run")
+    terminal.keys("C-u")
+
+    # Ctrl-R finds a line of this session, a few lines back.
+    terminal.type("hi zoe_bot")
+    terminal.keys("Enter")
+    alice.expect(rf"^<{me}> hi zoe_bot$")
+    for line in ["/join #games", "/who"]:
+        terminal.type(line)
+        terminal.keys("Enter")
+    terminal.wait_for(r"^\* people in #games \(1\): ")
+    terminal.keys("C-r")
+    terminal.type("hi")
+    terminal.wait_for(r"\(reverse-i-search\)`hi': hi zoe_bot")
+    terminal.keys("Enter")  # accept the found line: it is sent again
+    wait_until("the found line sent again", lambda: [line for line in terminal.lines()
+                                                     if line == f"{me}> hi zoe_bot"] == [f"{me}> hi zoe_bot"] * 2)
+    terminal.keys("Up")  # and it is the newest entry now
+    terminal.wait_for_last_line(f"{me}> hi zoe_bot")
+    terminal.close()
+    alice.close()
+
+
+@test
 def history_defaults_to_home_local_state(tmux, server):
     home = tmux.dir + "/home"
     os.makedirs(home)
