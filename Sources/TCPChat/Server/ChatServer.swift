@@ -438,10 +438,15 @@ public final class ChatServer: @unchecked Sendable {
             let now = monotonicMilliseconds()
             connection.lastInputAt = now
             connection.bucket?.refill(now: now)
-            let input = UnsafeRawBufferPointer(rebasing: readBuffer[..<count])
+            // Telnet's own commands (Ctrl-C: IAC IP IAC DO TIMING-MARK) are answered and taken
+            // out before framing; see Protocol/TelnetFilter.swift.
+            var telnetReplies: [UInt8] = []
+            let kept = connection.telnet.filter(UnsafeMutableRawBufferPointer(rebasing: readBuffer[..<count]), replies: &telnetReplies)
+            if !telnetReplies.isEmpty { enqueue(SharedBuffer(bytes: telnetReplies), to: connection) }
+            let input = UnsafeRawBufferPointer(rebasing: readBuffer[..<kept])
             let used = handleInput(input, from: connection)
             guard connection.state == .open, connection.pendingCloseReason == nil else { return }
-            if used < count {
+            if used < kept {
                 connection.pendingInput = Array(input[used...])
                 throttle(connection)
                 return

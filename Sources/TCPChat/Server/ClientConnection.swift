@@ -20,6 +20,8 @@ final class ClientConnection {
     /// The peer's IP address alone, for the per-address connection cap.
     let host: String
     var framer: LineFramer
+    /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
+    var telnet = TelnetFilter()
     var output = OutputQueue()
     var nick: String
     var room: Room?

@@ -27,6 +27,17 @@ final class SharedBuffer {
         text.withUTF8 { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     }
 
+    /// Bytes sent as they are, not a line of text (a telnet reply, see TelnetFilter).
+    init(bytes: [UInt8]) {
+        count = bytes.count
+        let header = MemoryLayout<Int>.stride
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: header + max(count, 1), alignment: MemoryLayout<Int>.alignment)
+        queueCount = storage.bindMemory(to: Int.self, capacity: 1)
+        queueCount.initialize(to: 0)
+        base = storage + header
+        bytes.withUnsafeBytes { if count > 0 { base.copyMemory(from: $0.baseAddress!, byteCount: count) } }
+    }
+
     deinit { UnsafeMutableRawPointer(queueCount).deallocate() }
 
     var string: String {
