@@ -6,7 +6,7 @@
 import TCPChat
 
 enum ListenMode {
-    static func run(host: String?, port: Int, display: Display, screen: Screen, interactive: Bool) -> Int32 {
+    static func run(host: String?, port: Int, encoding: TextEncoding, display: Display, screen: Screen, interactive: Bool) -> Int32 {
         let listener: PeerListener
         do {
             listener = try PeerListener(host: host, port: port)
@@ -22,7 +22,7 @@ enum ListenMode {
 
         let connection: ChatConnection
         do {
-            connection = try listener.acceptPeer()  // Ctrl-C here simply ends the program
+            connection = try listener.acceptPeer(encoding: encoding)  // Ctrl-C here simply ends the program
         } catch {
             screen.error(error.description)
             return 1

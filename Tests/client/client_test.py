@@ -566,6 +566,92 @@ def listen_with_another_tcpchat(tmux, server):
     terminal.close()
 
 
+# --- --encoding gbk: the lesson's own programs ---------------------------------------------
+
+def read_raw_line(sock):
+    """Bytes up to and including the next LF, undecoded."""
+    data = b""
+    sock.settimeout(TIMEOUT)
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            raise Failure(f"closed before a whole line; got {data!r}")
+        data += chunk
+    return data
+
+
+@test
+def listen_with_a_gbk_peer(tmux, server):
+    """A lesson-style peer on Chinese Windows: GBK both ways; a UTF-8 line still reads right."""
+    terminal = Terminal(tmux, "listengbk", [CLIENT, "--listen", "0", "--host", "127.0.0.1", "--encoding", "gbk"])
+    port = int(terminal.wait_for(r"^\* listening on 127\.0\.0\.1:(\d+), waiting").group(1))
+    peer = Peer(port)
+    terminal.wait_for(r"^\* 127\.0\.0\.1:\d+ connected")
+    terminal.wait_for_last_line(">")
+    peer.sock.sendall("你好, from GBK".encode("gbk") + b"\n")
+    terminal.wait_for(r"^<peer> 你好, from GBK$")
+    peer.sock.sendall("世界, from UTF-8\n".encode("utf-8"))
+    terminal.wait_for(r"^<peer> 世界, from UTF-8$")
+    terminal.type("你好")
+    terminal.keys("Enter")
+    line = read_raw_line(peer.sock)
+    check(line == "你好\n".encode("gbk"), f"the peer got {line!r}, not 你好 in GBK")
+    peer.close()
+    terminal.wait_for(r"^\* the peer closed the connection$")
+    check(terminal.exit_status() == 0, "exit status")
+    terminal.close()
+
+
+def lesson_server(replies):
+    """The lesson's server, on 127.0.0.1 and a free port: accept one client, read what it
+    sends (here until its FIN, so the exchange does not depend on recv boundaries), decode it
+    as GBK, send `replies` (bytes) and close. Returns the listening socket and a function
+    that waits for it and returns what it decoded."""
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    got = {}
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.settimeout(TIMEOUT)
+        data = b""
+        while chunk := conn.recv(1024):
+            data += chunk
+        got["text"] = data.decode("gbk")
+        conn.sendall(replies)
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def result():
+        thread.join(TIMEOUT)
+        listener.close()
+        return got.get("text")
+    return listener.getsockname()[1], result
+
+
+@test
+def gbk_with_a_server_that_is_not_tcpchat(tmux, server):
+    port, result = lesson_server("你好 from the lesson\n".encode("gbk") + b"hello world")
+    client = subprocess.run([CLIENT, "--encoding", "gbk", "127.0.0.1", str(port)], input="你好\n".encode(),
+                            capture_output=True, timeout=TIMEOUT)
+    check(result() == "你好\n", f"the lesson's server decoded {result()!r} from GBK")
+    lines = client.stdout.decode().splitlines()
+    check(lines == ["你好 from the lesson", "hello world"], f"stdout: {lines!r}; stderr {client.stderr!r}")
+    check(client.returncode == 0, f"exit status {client.returncode}")
+
+    # Without --encoding the client speaks UTF-8, which the lesson's server misreads (the
+    # issue's 浣犲ソ): the flag is what makes the difference.
+    port, result = lesson_server(b"hello world")
+    client = subprocess.run([CLIENT, "127.0.0.1", str(port)], input="你好\n".encode(),
+                            capture_output=True, timeout=TIMEOUT)
+    check(result() == "你好\n".encode().decode("gbk", errors="replace"), f"decoded {result()!r}")
+
+
 def main():
     wanted = sys.argv[3:]
     tmux = Tmux()
