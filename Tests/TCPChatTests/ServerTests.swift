@@ -110,14 +110,18 @@ import Testing
 
     @Test func helpAndUnknownCommands() throws {
         let server = try RunningServer()
-        let alice = try server.join()
+        let alice = try server.join(as: "alice")
         try alice.send("/help")
         #expect(try alice.next() == "* commands:")
         #expect(try alice.next().hasPrefix("*   /nick NAME"))
+        let bob = try server.join(as: "bob")
         try alice.send("/bogus")
         #expect(try alice.waitFor { $0.hasPrefix("!") } == "! unknown command /bogus, try /help")
+        #expect(try bob.linesBeforeSync().filter { $0.hasPrefix("<") }.isEmpty)  // an error is not chat
+        // "//x" is chat that starts with "/": the room sees "/bogus", and it is no error.
         try alice.send("//bogus")
-        _ = try alice.linesBeforeSync()
+        #expect(try bob.waitFor { $0.hasPrefix("<") } == "<alice> /bogus")
+        #expect(try alice.linesBeforeSync().filter { $0.hasPrefix("!") || $0.hasPrefix("<") }.isEmpty)
     }
 
     @Test func quitAnswersClosesAndTellsTheRoomWhy() throws {
