@@ -260,9 +260,11 @@ import Testing
         let bob = try server.join(as: "bob")
         try alice.send("/me is leaving")
         try alice.send("last words")
+        try alice.send("/who")  // answered after alice's FIN arrived: she still receives
         alice.connection.shutdownWrite()
         let (lines, end) = try alice.readUntilClosed()
         #expect(end == .closed)
+        #expect(lines.last == "* people in #lobby (2): alice bob")
         #expect(lines.allSatisfy { !$0.hasPrefix("!") })
         #expect(try bob.waitFor { $0.hasPrefix("<") } == "<alice> last words")
         #expect(try bob.waitFor { $0.hasPrefix("* alice left") } == "* alice left (connection closed)")
