@@ -41,10 +41,37 @@ import Testing
         #expect(result.replies == [0xFF, 0xFC, 0x06])
     }
 
+    @Test func everySplitOfAStreamFiltersAsTheWhole() {
+        // Every construct once (no stray 0xFF, whose loss at the end of a read is documented).
+        let stream: [UInt8] = Array("hi ".utf8) + [0xFF, 0xF4, 0xFF, 0xFD, 0x06] + Array("x".utf8)
+            + [0xFF, 0xFF, 0xFF, 0xFB, 0x18, 0xFF, 0xFA, 0x18, 0x00, 0x0A, 0xFF, 0xFF, 0xFF, 0xF0]
+            + Array("y\r\n".utf8) + [0xFF, 0xFE, 0x01, 0xFF, 0xF1] + Array("你".utf8)
+        let whole = filtered([stream])
+        #expect(whole.data == Array("hi x".utf8) + [0xFF] + Array("y\r\n你".utf8))
+        #expect(whole.replies == [0xFF, 0xFC, 0x06, 0xFF, 0xFE, 0x18])
+        for cut in 1..<stream.count {
+            let split = filtered([Array(stream[..<cut]), Array(stream[cut...])])
+            #expect(split.data == whole.data && split.replies == whole.replies, "cut at \(cut)")
+        }
+        let bytewise = filtered(stream.map { [$0] })
+        #expect(bytewise.data == whole.data && bytewise.replies == whole.replies)
+    }
+
     @Test func doubledIACIsOneDataByte() {
         let result = filtered([[0x61, 0xFF, 0xFF, 0x62], [0xFF], [0xFF]])
         #expect(result.data == [0x61, 0xFF, 0x62, 0xFF])
         #expect(result.replies.isEmpty)
+    }
+
+    @Test func a0xFFThatStartsNoCommandIsData() {
+        // A stray 0xFF in text (not telnet): kept, and the newline after it still ends the line.
+        let result = filtered([[0x61, 0xFF, 0x0A, 0x62, 0xFF, 0x41, 0x0A]])
+        #expect(result.data == [0x61, 0xFF, 0x0A, 0x62, 0xFF, 0x41, 0x0A])
+        #expect(result.replies.isEmpty)
+        // One that ends a read is dropped (in place there is no room for it); what follows
+        // is data, even a one-byte read (nothing is written past it).
+        let split = filtered([[0x61, 0xFF], [0x0A], [0x62, 0xFF], [0x41, 0x0A]])
+        #expect(split.data == [0x61, 0x0A, 0x62, 0x41, 0x0A])
     }
 
     @Test func subnegotiationIsDroppedWholeEvenAcrossNewlines() {

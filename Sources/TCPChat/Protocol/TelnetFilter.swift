@@ -7,9 +7,13 @@
 // answers each option request as a server that implements no options must (RFC 1143): DO x
 // gets WONT x, WILL x gets DONT x; WONT and DONT need no answer, so no negotiation can loop.
 // Everything else is dropped: IAC and its command byte (IP, AO, AYT, EC, EL, BRK, NOP, DM,
-// GA, ...), IAC WILL/WONT/DO/DONT and its option byte, IAC SB ... IAC SE whole. IAC IAC is one
-// literal 0xFF data byte. Neither UTF-8 nor GBK text ever contains 0xFF, so text is never
-// touched, and the server's own output (UTF-8) never needs IAC doubling.
+// GA, EOR, ...: 0xEC-0xFE), IAC WILL/WONT/DO/DONT and its option byte, IAC SB ... IAC SE
+// whole. IAC IAC is one literal 0xFF data byte, and so is 0xFF before a byte that is no
+// command (a stray 0xFF in text, as from a client that is not telnet: it stays, and the
+// sanitizer makes it U+FFFD; a newline after it still ends the line; only a stray 0xFF that
+// ends one read is dropped, as the filter works in place). Neither UTF-8 nor GBK
+// text ever contains 0xFF, so text is never touched, and the server's own output (UTF-8)
+// never needs IAC doubling.
 //
 // The state (a command cut between two reads) lives in the filter, one per connection. Pure:
 // bytes in, bytes and replies out, no I/O.
@@ -28,6 +32,8 @@ enum Telnet {
     static let se: UInt8 = 0xF0  // subnegotiation ends
     static let ip: UInt8 = 0xF4  // interrupt process (Ctrl-C)
     static let timingMark: UInt8 = 0x06
+    /// The lowest command code (EOF of RFC 1184; RFC 854's own start at SE, 0xF0).
+    static let lowestCommand: UInt8 = 0xEC
 }
 
 struct TelnetFilter {
@@ -80,7 +86,18 @@ struct TelnetFilter {
                     state = .option(verb: byte)
                 case Telnet.sb:
                     state = .subnegotiation
-                default:  // IP, AO, AYT, EC, EL, BRK, NOP, DM, GA, SE out of place, ...
+                case Telnet.lowestCommand...:  // IP, AO, AYT, EC, EL, BRK, NOP, DM, GA, EOR, ...
+                    state = .data
+                default:  // no command: the 0xFF was data, and so is this byte
+                    // In place, the 0xFF fits only when it came in these bytes (at index - 1, so
+                    // kept < index); one cut off at the end of the previous read is dropped
+                    // (it would only have become U+FFFD).
+                    if index > 0 {
+                        bytes[kept] = Telnet.iac
+                        kept += 1
+                    }
+                    bytes[kept] = byte
+                    kept += 1
                     state = .data
                 }
             case .option(let verb):
