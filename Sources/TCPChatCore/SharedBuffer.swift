@@ -18,13 +18,23 @@ package final class SharedBuffer {
 
     package init(_ text: String) {
         var text = text
-        count = text.utf8.count
+        (base, queueCount, count) = SharedBuffer.allocate(text.utf8.count)
+        text.withUTF8 { [base] in if !$0.isEmpty { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+    }
+
+    /// Bytes sent as they are, not a line of text (a telnet reply, see TelnetFilter).
+    package init(bytes: [UInt8]) {
+        (base, queueCount, count) = SharedBuffer.allocate(bytes.count)
+        bytes.withUnsafeBytes { [base] in if !$0.isEmpty { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+    }
+
+    /// The one allocation: the queue counter (zero), then room for `count` bytes.
+    private static func allocate(_ count: Int) -> (UnsafeMutableRawPointer, UnsafeMutablePointer<Int>, Int) {
         let header = MemoryLayout<Int>.stride
         let storage = UnsafeMutableRawPointer.allocate(byteCount: header + max(count, 1), alignment: MemoryLayout<Int>.alignment)
-        queueCount = storage.bindMemory(to: Int.self, capacity: 1)
-        queueCount.initialize(to: 0)
-        base = storage + header
-        text.withUTF8 { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let counter = storage.bindMemory(to: Int.self, capacity: 1)
+        counter.initialize(to: 0)
+        return (storage + header, counter, count)
     }
 
     deinit { UnsafeMutableRawPointer(queueCount).deallocate() }

@@ -2,7 +2,7 @@
 // SwiftPM builds this executable as `tcpchat-client` (the name `tcpchat` is the library's);
 // it calls itself `tcpchat` everywhere, and CMake installs it under that name.
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 import ArgumentParser
 import TCPChat
@@ -41,6 +41,10 @@ struct ClientCommand: ParsableCommand {
             tcpchat) on PORT, then both type at the same time; plain lines, no server, no \
             commands. It ends when the peer closes.
 
+            Lines are UTF-8, as a tcpchat server speaks. For a peer or a server that speaks \
+            GBK (the lesson's programs on Chinese Windows), --encoding gbk sends in GBK and \
+            reads GBK; a received line that is valid UTF-8 is still read as UTF-8.
+
             Exit status: 0 when the connection ended as you asked (Ctrl-D, /quit, end of \
             input; with --listen, the peer closing), 1 when the server went away or the \
             connection could not be made, 64 for a bad command line, 128+N after signal N.
@@ -63,6 +67,9 @@ struct ClientCommand: ParsableCommand {
     @Option(name: .customLong("host"), help: ArgumentHelp("With --listen: the address to listen on (default: all interfaces).", valueName: "address"))
     var listenHost: String?
 
+    @Option(help: ArgumentHelp("Send and read lines in this encoding, utf-8 or gbk: gbk for a --listen peer or a server that is not tcpchat and speaks GBK (the lesson's programs). With gbk, a received line that is valid UTF-8 is still read as UTF-8.", valueName: "encoding"))
+    var encoding: String = TextEncoding.utf8.rawValue
+
     @Flag(help: "Print received lines without colours (as does setting NO_COLOR).")
     var noColor = false
 
@@ -72,7 +79,13 @@ struct ClientCommand: ParsableCommand {
     @Flag(help: "Show connecting, connected (local and remote address) and the close sequence on standard error.")
     var verbose = false
 
+    /// The --encoding, once validate() has accepted it.
+    var textEncoding: TextEncoding { TextEncoding(name: encoding) ?? .utf8 }
+
     mutating func validate() throws {
+        guard TextEncoding(name: encoding) != nil else {
+            throw ValidationError("--encoding must be utf-8 or gbk (got \(encoding))")
+        }
         // `tcpchat 7000`, `tcpchat --listen 7000`: one number alone is the port.
         if let host, port == nil, let number = Int(host) {
             port = number
@@ -101,7 +114,7 @@ struct ClientCommand: ParsableCommand {
         let interactive = isatty(0) != 0 && isatty(1) != 0
         let status: Int32
         if listen {
-            status = ListenMode.run(host: listenHost, port: port ?? ClientCommand.defaultPort, display: display, screen: screen, interactive: interactive)
+            status = ListenMode.run(host: listenHost, port: port ?? ClientCommand.defaultPort, encoding: textEncoding, display: display, screen: screen, interactive: interactive)
         } else {
             status = connectAndChat(display: display, screen: screen, interactive: interactive)
         }
@@ -114,7 +127,7 @@ struct ClientCommand: ParsableCommand {
         screen.note("connecting to \(host) port \(port)")
         let connection: ChatConnection
         do {
-            connection = try ChatConnection.connect(host: host, port: port)
+            connection = try ChatConnection.connect(host: host, port: port, encoding: textEncoding)
         } catch {
             screen.error(error.description)
             return 1

@@ -3,7 +3,7 @@
 // completion source lives in a static.
 @preconcurrency import CReadline
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 
 final class Completion {

@@ -3,7 +3,7 @@
 // that could drive the terminal. Colours only when stdout is a terminal and neither NO_COLOR
 // (https://no-color.org) nor --no-color says otherwise.
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 import TCPChat
 

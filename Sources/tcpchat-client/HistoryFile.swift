@@ -3,7 +3,7 @@
 // as it is sent, so a crash loses nothing; the file is trimmed once at exit.
 @preconcurrency import CReadline
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 
 struct HistoryFile {
@@ -60,6 +60,11 @@ struct HistoryFile {
         guard !line.isEmpty, line != last else { return }
         last = line
         add_history(line)
+        // Readline's callback interface has already started the next line (and set the history
+        // position, one past the newest entry, for it) before the loop gets here; adding an
+        // entry moves the end, so the position must follow, or Up and Ctrl-R would start at
+        // the entry just added as if it were the line being typed and skip it.
+        using_history()
         if let path, problem == nil { append_history(1, path) }
     }
 

@@ -10,7 +10,7 @@
 // thread.
 @preconcurrency import CReadline
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 
 final class LineEditor {
@@ -99,7 +99,7 @@ final class LineEditor {
         rl_free_line_state()
         rl_point = rl_end
         rl_redisplay()
-        Output.write("^C\n", to: stdout)
+        Output.write("^C\n", to: Output.standardOutput)
         rl_replace_line("", 0)
         using_history()  // Up starts again from the newest entry
         rl_on_new_line()
@@ -116,7 +116,7 @@ final class LineEditor {
     func suspend() {
         if isActive {
             rl_deprep_terminal()
-            Output.write("\n", to: stdout)
+            Output.write("\n", to: Output.standardOutput)
         }
         // The signal that brought us here is blocked; SIGSTOP cannot be, and stops us the same.
         kill(getpid(), SIGSTOP)
@@ -133,7 +133,7 @@ final class LineEditor {
         guard isActive else { return }
         installed = false
         rl_clear_visible_line()
-        fflush(stdout)
+        fflush(Output.standardOutput)
         rl_callback_handler_remove()  // restores the terminal modes readline changed
     }
 }

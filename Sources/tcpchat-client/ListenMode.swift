@@ -1,12 +1,12 @@
 // `tcpchat --listen`: the one-to-one chat of the classic lesson. Listen, accept one peer, say
 // who it is, then chat with it exactly as with a server, but in plain lines.
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 import TCPChat
 
 enum ListenMode {
-    static func run(host: String?, port: Int, display: Display, screen: Screen, interactive: Bool) -> Int32 {
+    static func run(host: String?, port: Int, encoding: TextEncoding, display: Display, screen: Screen, interactive: Bool) -> Int32 {
         let listener: PeerListener
         do {
             listener = try PeerListener(host: host, port: port)
@@ -22,7 +22,7 @@ enum ListenMode {
 
         let connection: ChatConnection
         do {
-            connection = try listener.acceptPeer()  // Ctrl-C here simply ends the program
+            connection = try listener.acceptPeer(encoding: encoding)  // Ctrl-C here simply ends the program
         } catch {
             screen.error(error.description)
             return 1

@@ -2,7 +2,7 @@
 // no echo. Bytes are split into lines at LF (a CR before it is dropped); at end of input an
 // unterminated last line still counts.
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 
 struct PlainInput {

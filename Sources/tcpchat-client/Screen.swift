@@ -1,6 +1,15 @@
 // Everything the client prints goes through `Screen`, so that while readline is active nothing
 // is written across the line being typed: received lines on stdout, our own diagnostics on
 // stderr as `tcpchat: ...`.
+//
+// The C streams `stdout` and `stderr` are named in this file alone (`Output.standardOutput`,
+// `Output.standardError`). Both Glibc and CReadline declare them (readline.h includes
+// <stdio.h>, which Glibc's module map does not own, so each module gets its own copy), and
+// which copy a reference resolves to differs between a debug build and a release build's
+// whole-module optimisation. Swift 6 accepts the reference only when the file imports the
+// owning module with @preconcurrency, so this file imports both that way; every other file
+// of the client imports Glibc (and CReadline, where used) with @preconcurrency too.
+@preconcurrency import CReadline
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -16,12 +25,12 @@ final class Screen {
 
     /// A line (or lines) for stdout.
     func show(_ text: String) {
-        print(text, on: stdout)
+        print(text, on: Output.standardOutput)
     }
 
     /// A diagnostic for stderr.
     func error(_ text: String) {
-        print("tcpchat: " + text, on: stderr)
+        print("tcpchat: " + text, on: Output.standardError)
     }
 
     /// A --verbose diagnostic: the steps of connecting and closing.
@@ -39,6 +48,10 @@ final class Screen {
 }
 
 enum Output {
+    /// C's `stdout`, the stream readline writes to.
+    static var standardOutput: UnsafeMutablePointer<FILE> { stdout }
+    static var standardError: UnsafeMutablePointer<FILE> { stderr }
+
     /// Writes through stdio, as readline does, so the two never overtake each other; flushed at
     /// once, since a script may be waiting for the line.
     static func write(_ text: String, to stream: UnsafeMutablePointer<FILE>) {

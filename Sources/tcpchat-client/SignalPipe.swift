@@ -3,7 +3,7 @@
 // and writes each number as one byte to a pipe, and the main loop polls that pipe together
 // with stdin and the socket. Everything that reacts to a signal then runs on the main thread.
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 
 enum SignalPipe {

@@ -31,7 +31,10 @@ import Testing
         let bob = try server.join(as: "bob")
         try flooder.sendRaw(Array((0..<50).map { "spam \($0)\n" }.joined().utf8))
         try alice.send("hello bob")
-        #expect(try bob.waitFor { $0.hasPrefix("<alice>") } == "<alice> hello bob")
+        // At 5 lines/s the flooder's backlog takes ~10 s; alice's line must not queue behind it.
+        var spamFirst = 0
+        while try bob.next() != "<alice> hello bob" { spamFirst += 1 }
+        #expect(spamFirst < 50, "alice's line came after all the flooder's lines")
     }
 
     @Test func perAddressCapRefusesWithAnErrorLine() throws {
@@ -97,25 +100,45 @@ import Testing
         let senders = try (0..<4).map { try server.join(as: "s\($0)") }
         let receivers = try (0..<4).map { try server.join(as: "r\($0)") }
         let perSender = 250
-        // Interleave the senders' writes; each sender's own lines must stay in its order.
-        for n in 0..<perSender {
-            for (index, sender) in senders.enumerated() { try sender.send("\(index):\(n)") }
-            if n % 50 == 49 {
-                for receiver in receivers { _ = try receiver.linesBeforeSync() }  // keep queues short
+        // next[r][i]: the number receiver r must see next from sender i.
+        var next = [[Int]](repeating: [Int](repeating: 0, count: senders.count), count: receivers.count)
+        func check(_ lines: [String], at receiver: Int) {
+            for line in lines where line.hasPrefix("<s") {
+                // "<sI> I:N"
+                let parts = line.split(separator: " ").last!.split(separator: ":").compactMap { Int($0) }
+                guard parts.count == 2, parts[0] < senders.count else {
+                    Issue.record("receiver r\(receiver) got a garbled line: \(line)")
+                    continue
+                }
+                #expect(parts[1] == next[receiver][parts[0]], "r\(receiver) after s\(parts[0]):\(next[receiver][parts[0]] - 1) got \(line)")
+                next[receiver][parts[0]] = parts[1] + 1
             }
         }
-        for receiver in receivers { _ = receiver }
-        // A fresh pass: each receiver must have seen s_i's lines as 0,1,2... (checked above by
-        // draining); now verify order explicitly on one more full burst.
-        let check = try server.join(as: "checker")
+        // Interleave the senders' writes; each sender's own lines must stay in its order at
+        // every receiver, and none may be lost.
+        for n in 0..<perSender {
+            for (index, sender) in senders.enumerated() { try sender.send("\(index):\(n)") }
+            if n % 50 == 49 {  // drain (and check) as we go, keeping the queues short
+                for (index, receiver) in receivers.enumerated() { check(try receiver.linesBeforeSync(), at: index) }
+            }
+        }
+        // The senders' lines were all handled before the receivers' /rooms (one loop thread, and
+        // each sender's last line went out before the receivers' syncs above); drain once more.
+        for (index, receiver) in receivers.enumerated() { check(try receiver.linesBeforeSync(), at: index) }
+        for (index, seen) in next.enumerated() {
+            #expect(seen == [Int](repeating: perSender, count: senders.count), "r\(index) saw \(seen) lines of each sender")
+        }
+
+        // A burst without draining, read by a newcomer: the same order.
+        let checker = try server.join(as: "checker")
         for n in 0..<perSender { for (index, sender) in senders.enumerated() { try sender.send("b\(index):\(n)") } }
-        var next = [Int](repeating: 0, count: senders.count)
-        while next.contains(where: { $0 < perSender }) {
-            let line = try check.waitFor { $0.hasPrefix("<s") }
+        var burst = [Int](repeating: 0, count: senders.count)
+        while burst.contains(where: { $0 < perSender }) {
+            let line = try checker.waitFor { $0.hasPrefix("<s") }
             let body = line.split(separator: " ").last!.dropFirst()  // "index:n"
             let parts = body.split(separator: ":").compactMap { Int($0) }
-            #expect(parts[1] == next[parts[0]], "\(line)")
-            next[parts[0]] = parts[1] + 1
+            #expect(parts[1] == burst[parts[0]], "\(line)")
+            burst[parts[0]] = parts[1] + 1
         }
     }
 

@@ -110,14 +110,18 @@ import Testing
 
     @Test func helpAndUnknownCommands() throws {
         let server = try RunningServer()
-        let alice = try server.join()
+        let alice = try server.join(as: "alice")
         try alice.send("/help")
         #expect(try alice.next() == "* commands:")
         #expect(try alice.next().hasPrefix("*   /nick NAME"))
+        let bob = try server.join(as: "bob")
         try alice.send("/bogus")
         #expect(try alice.waitFor { $0.hasPrefix("!") } == "! unknown command /bogus, try /help")
+        #expect(try bob.linesBeforeSync().filter { $0.hasPrefix("<") }.isEmpty)  // an error is not chat
+        // "//x" is chat that starts with "/": the room sees "/bogus", and it is no error.
         try alice.send("//bogus")
-        _ = try alice.linesBeforeSync()
+        #expect(try bob.waitFor { $0.hasPrefix("<") } == "<alice> /bogus")
+        #expect(try alice.linesBeforeSync().filter { $0.hasPrefix("!") || $0.hasPrefix("<") }.isEmpty)
     }
 
     @Test func quitAnswersClosesAndTellsTheRoomWhy() throws {
@@ -256,9 +260,11 @@ import Testing
         let bob = try server.join(as: "bob")
         try alice.send("/me is leaving")
         try alice.send("last words")
+        try alice.send("/who")  // answered after alice's FIN arrived: she still receives
         alice.connection.shutdownWrite()
         let (lines, end) = try alice.readUntilClosed()
         #expect(end == .closed)
+        #expect(lines.last == "* people in #lobby (2): alice bob")
         #expect(lines.allSatisfy { !$0.hasPrefix("!") })
         #expect(try bob.waitFor { $0.hasPrefix("<") } == "<alice> last words")
         #expect(try bob.waitFor { $0.hasPrefix("* alice left") } == "* alice left (connection closed)")

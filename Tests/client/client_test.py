@@ -141,15 +141,24 @@ def two_terminals_chat(tmux, server):
 def window_resize_keeps_the_line(tmux, server):
     alice = Peer(server.port, "alice2")
     terminal, me = connect_terminal(tmux, server, "resize")
-    terminal.type("a line typed before the resize")
-    terminal.wait_for_last_line(f"{me}> a line typed before the resize")
+    # 80 columns of text: one row at the first width, two after the resize. Readline must
+    # learn the new width (SIGWINCH), or moving the cursor across the wrap goes astray.
+    # (Readline redraws after the resize from the row the cursor is on, so a stale copy of the
+    # line's first row may stay on screen, as in bash: tmux had reflowed it. Not checked.)
+    typed = "a line typed before the resize " + "".join(str(i % 10) for i in range(49))
+    terminal.type(typed)
+    terminal.wait_for_last_line(f"{me}> {typed}")
     tmux.run("resize-window", "-t", "resize", "-x", "60", "-y", "20")
     wait_until("the window to shrink", lambda: tmux.run("display-message", "-p", "-t", "resize", "#{window_width}").strip() == "60")
     alice.send("after the resize")
     terminal.wait_for(r"^<alice2> after the resize$")
-    terminal.wait_for_last_line(f"{me}> a line typed before the resize")
+    terminal.wait_for_last_line(f"{me}> {typed}")
+    terminal.keys("Home")  # up across the wrap, to the start of the line
+    terminal.type("X")
+    terminal.wait_for_last_line(f"{me}> X{typed}")
+    check(terminal.cursor() == (len(f"{me}> X"), terminal.cursor()[1]), f"cursor at {terminal.cursor()}")
     terminal.keys("Enter")
-    alice.expect(rf"^<{me}> a line typed before the resize$")
+    alice.expect(rf"^<{me}> X{typed}$")
     terminal.close()
     alice.close()
 
@@ -184,6 +193,48 @@ def history_survives_a_restart(tmux, server):
     second.keys("C-g", "C-d")  # leave the search, then end
     check(second.exit_status() == 0, "Ctrl-D should exit 0")
     second.close()
+
+
+@test
+def history_recalls_this_sessions_lines(tmux, server):
+    """Up, Up, Down and Ctrl-R over lines sent in this same session (issue 12: Up showed
+    nothing after the first line, and the line before the newest after that)."""
+    alice = Peer(server.port, "alice_hist")
+    terminal, me = connect_terminal(tmux, server, "samesession")
+    for line in ["first of this run", "second of this run"]:
+        terminal.type(line)
+        terminal.keys("Enter")
+        alice.expect(rf"^<{me}> {line}$")
+    terminal.keys("Up")
+    terminal.wait_for_last_line(f"{me}> second of this run")
+    terminal.keys("Up")
+    terminal.wait_for_last_line(f"{me}> first of this run")
+    terminal.keys("Down")
+    terminal.wait_for_last_line(f"{me}> second of this run")
+    terminal.keys("Down")
+    terminal.wait_for_last_line(f"{me}>")
+    terminal.keys("C-p")  # Ctrl-P is Up
+    terminal.wait_for_last_line(f"{me}> second of this run")
+    terminal.keys("C-u")
+
+    # Ctrl-R finds a line of this session, a few lines back.
+    terminal.type("hi zoe_bot")
+    terminal.keys("Enter")
+    alice.expect(rf"^<{me}> hi zoe_bot$")
+    for line in ["/join #games", "/who"]:
+        terminal.type(line)
+        terminal.keys("Enter")
+    terminal.wait_for(r"^\* people in #games \(1\): ")
+    terminal.keys("C-r")
+    terminal.type("hi")
+    terminal.wait_for(r"\(reverse-i-search\)`hi': hi zoe_bot")
+    terminal.keys("Enter")  # accept the found line: it is sent again
+    wait_until("the found line sent again", lambda: [line for line in terminal.lines()
+                                                     if line == f"{me}> hi zoe_bot"] == [f"{me}> hi zoe_bot"] * 2)
+    terminal.keys("Up")  # and it is the newest entry now
+    terminal.wait_for_last_line(f"{me}> hi zoe_bot")
+    terminal.close()
+    alice.close()
 
 
 @test
@@ -540,6 +591,92 @@ def listen_with_another_tcpchat(tmux, server):
         if client.poll() is None:
             client.kill()
     terminal.close()
+
+
+# --- --encoding gbk: the lesson's own programs ---------------------------------------------
+
+def read_raw_line(sock):
+    """Bytes up to and including the next LF, undecoded."""
+    data = b""
+    sock.settimeout(TIMEOUT)
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            raise Failure(f"closed before a whole line; got {data!r}")
+        data += chunk
+    return data
+
+
+@test
+def listen_with_a_gbk_peer(tmux, server):
+    """A lesson-style peer on Chinese Windows: GBK both ways; a UTF-8 line still reads right."""
+    terminal = Terminal(tmux, "listengbk", [CLIENT, "--listen", "0", "--host", "127.0.0.1", "--encoding", "gbk"])
+    port = int(terminal.wait_for(r"^\* listening on 127\.0\.0\.1:(\d+), waiting").group(1))
+    peer = Peer(port)
+    terminal.wait_for(r"^\* 127\.0\.0\.1:\d+ connected")
+    terminal.wait_for_last_line(">")
+    peer.sock.sendall("你好, from GBK".encode("gbk") + b"\n")
+    terminal.wait_for(r"^<peer> 你好, from GBK$")
+    peer.sock.sendall("世界, from UTF-8\n".encode("utf-8"))
+    terminal.wait_for(r"^<peer> 世界, from UTF-8$")
+    terminal.type("你好")
+    terminal.keys("Enter")
+    line = read_raw_line(peer.sock)
+    check(line == "你好\n".encode("gbk"), f"the peer got {line!r}, not 你好 in GBK")
+    peer.close()
+    terminal.wait_for(r"^\* the peer closed the connection$")
+    check(terminal.exit_status() == 0, "exit status")
+    terminal.close()
+
+
+def lesson_server(replies):
+    """The lesson's server, on 127.0.0.1 and a free port: accept one client, read what it
+    sends (here until its FIN, so the exchange does not depend on recv boundaries), decode it
+    as GBK, send `replies` (bytes) and close. Returns the listening socket and a function
+    that waits for it and returns what it decoded."""
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    got = {}
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.settimeout(TIMEOUT)
+        data = b""
+        while chunk := conn.recv(1024):
+            data += chunk
+        got["text"] = data.decode("gbk")
+        conn.sendall(replies)
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def result():
+        thread.join(TIMEOUT)
+        listener.close()
+        return got.get("text")
+    return listener.getsockname()[1], result
+
+
+@test
+def gbk_with_a_server_that_is_not_tcpchat(tmux, server):
+    port, result = lesson_server("你好 from the lesson\n".encode("gbk") + b"hello world")
+    client = subprocess.run([CLIENT, "--encoding", "gbk", "127.0.0.1", str(port)], input="你好\n".encode(),
+                            capture_output=True, timeout=TIMEOUT)
+    check(result() == "你好\n", f"the lesson's server decoded {result()!r} from GBK")
+    lines = client.stdout.decode().splitlines()
+    check(lines == ["你好 from the lesson", "hello world"], f"stdout: {lines!r}; stderr {client.stderr!r}")
+    check(client.returncode == 0, f"exit status {client.returncode}")
+
+    # Without --encoding the client speaks UTF-8, which the lesson's server misreads (the
+    # issue's 浣犲ソ): the flag is what makes the difference.
+    port, result = lesson_server(b"hello world")
+    client = subprocess.run([CLIENT, "127.0.0.1", str(port)], input="你好\n".encode(),
+                            capture_output=True, timeout=TIMEOUT)
+    check(result() == "你好\n".encode().decode("gbk", errors="replace"), f"decoded {result()!r}")
 
 
 def main():

@@ -43,6 +43,10 @@ public final class ChatConnection: @unchecked Sendable {
 
     public let fd: Int32
     public let localAddress: SocketAddress?
+    /// How lines are sent and read (UTF-8 unless the connection was made with another).
+    public var encoding: TextEncoding { codec.encoding }
+    /// Encodes under `sendLock`, decodes on the receiving thread.
+    private let codec: TextTranscoder
     public let remoteAddress: SocketAddress?
     private var framer = LineFramer(maxLineBytes: ChatConnection.maxLineBytes)
     /// Where `recv` reads into: one buffer for the connection's life, used by one reader.
@@ -53,8 +57,9 @@ public final class ChatConnection: @unchecked Sendable {
     private let sendLock = Mutex<Bool>(false)  // true once the write side is shut
     private let closed = Atomic<Bool>(false)
 
-    init(fd: Int32) {
+    init(fd: Int32, encoding: TextEncoding = .utf8) {
         self.fd = fd
+        codec = TextTranscoder(encoding)
         localAddress = Socket.localAddress(fd)
         remoteAddress = Socket.peerAddress(fd)
     }
@@ -65,25 +70,26 @@ public final class ChatConnection: @unchecked Sendable {
     }
 
     /// Connects to `host:port` (names resolved with getaddrinfo; IPv6 and IPv4 tried in order).
-    public static func connect(host: String, port: Int) throws(SocketError) -> ChatConnection {
-        ChatConnection(fd: try Socket.connect(host: host, port: port))
+    /// `encoding`: what the other side speaks; a tcpchat server speaks UTF-8, the default.
+    public static func connect(host: String, port: Int, encoding: TextEncoding = .utf8) throws(SocketError) -> ChatConnection {
+        ChatConnection(fd: try Socket.connect(host: host, port: port), encoding: encoding)
     }
 
     /// Wraps a connected stream socket the caller owns no longer (e.g. one `accept` returned).
-    public static func adopting(fd: Int32) -> ChatConnection {
+    public static func adopting(fd: Int32, encoding: TextEncoding = .utf8) -> ChatConnection {
         Sys.setNonBlocking(fd, false)
-        return ChatConnection(fd: fd)
+        return ChatConnection(fd: fd, encoding: encoding)
     }
 
     // MARK: Sending
 
-    /// Sends `line` plus LF, all of it (blocking until the kernel took every byte). A line that
-    /// contains LF is sent as several lines. Any thread.
+    /// Sends `line` plus LF, all of it (blocking until the kernel took every byte), in the
+    /// connection's encoding. A line that contains LF is sent as several lines. Any thread.
     public func send(_ line: String) throws(SystemError) {
-        var data = Array(line.utf8)
-        data.append(0x0A)
         let failure: SystemError? = sendLock.withLock { shut in
             if shut || closed.load(ordering: .acquiring) { return SystemError("send", EPIPE) }
+            var data = codec.encode(line)
+            data.append(0x0A)
             return data.withUnsafeBytes { bytes -> SystemError? in
                 var offset = 0
                 while offset < bytes.count {
@@ -159,7 +165,7 @@ public final class ChatConnection: @unchecked Sendable {
 
     private func take(_ event: LineFramer.Event) {
         switch event {
-        case .line(let bytes): ready.append(String(decoding: bytes, as: UTF8.self))
+        case .line(let bytes): ready.append(codec.decode(bytes))
         case .overlong: ready.append(ChatConnection.tooLongLine)
         }
     }

@@ -22,13 +22,13 @@ public final class PeerListener {
     deinit { close() }
 
     /// Waits for one peer (blocking; at once when `fd` is readable), stops listening so a
-    /// second peer is refused, and returns the connection.
-    public func acceptPeer() throws(SystemError) -> ChatConnection {
+    /// second peer is refused, and returns the connection (lines in `encoding`).
+    public func acceptPeer(encoding: TextEncoding = .utf8) throws(SystemError) -> ChatConnection {
         while true {
             guard isOpen else { throw SystemError("accept", EBADF) }
             if case .done(let (peer, _)) = try Socket.accept(fd) {
                 close()
-                return ChatConnection.adopting(fd: peer)
+                return ChatConnection.adopting(fd: peer, encoding: encoding)
             }
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             _ = poll(&entry, 1, -1)

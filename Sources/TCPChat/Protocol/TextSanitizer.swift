@@ -64,7 +64,7 @@ public struct TextSanitizer {
                 var outPointer = outBuffer.baseAddress?.assumingMemoryBound(to: CChar.self)
                 var outLeft = outBuffer.count
                 let rc = ctc_iconv(decoder, &inPointer, &inLeft, &outPointer, &outLeft)
-                if rc == size_t.max || inLeft != 0 { return nil }
+                if rc == -1 || inLeft != 0 { return nil }  // size_t imports as Int: (size_t)-1 is -1
                 return outBuffer.count - outLeft
             }
         }

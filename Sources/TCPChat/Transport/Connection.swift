@@ -36,6 +36,8 @@ final class Connection: EventHandler, SessionOutput {
     /// and never while another access to it is under way.
     @exclusivity(unchecked) private var acceptsOutput = true
     var framer: LineFramer
+    /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
+    var telnet = TelnetFilter()
     let output = OutputQueue()
     /// Its session in the chat core; set right after the connection is made, and let go when
     /// the connection closes (the session holds its connection: the two would keep each other).

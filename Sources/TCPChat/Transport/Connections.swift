@@ -160,10 +160,15 @@ final class Connections {
             let now = monotonicMilliseconds()
             connection.lastInputAt = now
             connection.bucket?.refill(now: now)
-            let input = UnsafeRawBufferPointer(rebasing: readBuffer[..<count])
+            // Telnet's own commands (Ctrl-C: IAC IP IAC DO TIMING-MARK) are answered and taken
+            // out before framing, so the answer goes out at once; see Protocol/TelnetFilter.swift.
+            var telnetReplies: [UInt8] = []
+            let kept = connection.telnet.filter(UnsafeMutableRawBufferPointer(rebasing: readBuffer[..<count]), replies: &telnetReplies)
+            if !telnetReplies.isEmpty { connection.enqueue(SharedBuffer(bytes: telnetReplies)) }
+            let input = UnsafeRawBufferPointer(rebasing: readBuffer[..<kept])
             let used = handleInput(input, from: connection)
             guard connection.isOpen else { return }
-            if used < count {
+            if used < kept {
                 connection.pendingInput = Array(input[used...])
                 throttle(connection)
                 return
