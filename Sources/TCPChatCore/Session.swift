@@ -21,9 +21,10 @@ package protocol EventEncoder: AnyObject {
 }
 
 package final class ChatSession {
-    /// A room the session is in, and its index in the room's member list.
+    /// A room the session is in, and its index in the room's member list. Not retained: the
+    /// room holds its members, and stays in the core as long as it has any.
     package struct Membership {
-        package let room: Room
+        package unowned let room: Room
         var index: Int
     }
 
