@@ -29,7 +29,7 @@ final class Connection: EventHandler, SessionOutput {
     let host: String
     let codec: any WireCodec
     private(set) var life = Life.open {
-        didSet { acceptsOutput = life == .open || isDraining }
+        didSet { acceptsOutput = isWritable }
     }
     /// Open or draining (`isWritable`), kept as a flag for the fan-out's sake: read once per
     /// delivery, it must cost one load. Unchecked exclusivity: only the loop thread touches it,
@@ -96,7 +96,7 @@ final class Connection: EventHandler, SessionOutput {
     var isClosed: Bool { life == .closed }
 
     /// Its session waits for an answer of the cluster, and it has not ended its input.
-    var mustWait: Bool { session.waitingForCluster && !inputEnded }
+    var mustWait: Bool { (session?.waitingForCluster ?? false) && !inputEnded }
 
     // Only Connections changes the life, through these.
     func markDoomed(_ reason: String) { life = .doomed(reason) }
