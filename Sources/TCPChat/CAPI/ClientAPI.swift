@@ -4,12 +4,27 @@
 import Glibc
 #endif
 import CTCPChat
+import CTCPChatLinux
+import Synchronization
+import TCPChatNet
+
+/// A connection being made without blocking (tcpchat_client_connect_start): the addresses
+/// left to try, the deadline, and the failure once every address failed.
+struct PendingConnect {
+    var candidates: [SocketAddress]
+    var next: Int
+    var deadline: Int64?   // monotonic ms; nil = the system's limit
+    var failure: Int32?    // a TCPCHAT_ code, sticky
+    var lastError: SocketError
+}
 
 /// A connection plus the one line tcpchat_client_recv() held back because the caller's buffer
 /// was too small (TCPCHAT_ENOSPC): the next receive returns it first.
 final class ClientHandle {
     let connection: ChatConnection
     var heldLine: [UInt8]?
+    /// Non-nil while a non-blocking connect is in progress, or failed.
+    let pending = Mutex<PendingConnect?>(nil)
 
     init(_ connection: ChatConnection) { self.connection = connection }
 }
@@ -22,11 +37,34 @@ private func client(_ handle: OpaquePointer) -> ClientHandle {
 private let clientOptionsFieldOffsets: [Int] = [
     MemoryLayout<tcpchat_client_options>.offset(of: \.connect_timeout_ms)!,
     MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_0)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.send_queue_bytes)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_1)!,
 ]
+
+/// The options of a connect call, read and checked; nil when invalid.
+private func readOptions(_ options: UnsafePointer<tcpchat_client_options>?) -> tcpchat_client_options? {
+    var settings = defaultClientOptions()
+    if let options {
+        do {
+            settings = try SizedStruct.read(UnsafeRawPointer(options), defaults: settings, fieldOffsets: clientOptionsFieldOffsets)
+        } catch {
+            return nil
+        }
+    }
+    guard settings.connect_timeout_ms >= 0, settings.reserved_1_0 == 0, settings.reserved_1_1 == 0,
+          (0...(1 << 24)).contains(settings.send_queue_bytes) else { return nil }
+    return settings
+}
+
+private func makeHandle(_ connection: ChatConnection, _ settings: tcpchat_client_options) -> ClientHandle {
+    if settings.send_queue_bytes > 0 { connection.sendQueueBytes = Int(settings.send_queue_bytes) }
+    return ClientHandle(connection)
+}
 
 /// Every option's default, as tcpchat_client_options_init() documents them.
 private func defaultClientOptions() -> tcpchat_client_options {
-    tcpchat_client_options(struct_size: MemoryLayout<tcpchat_client_options>.size, connect_timeout_ms: 0, reserved_1_0: 0)
+    tcpchat_client_options(struct_size: MemoryLayout<tcpchat_client_options>.size, connect_timeout_ms: 0, reserved_1_0: 0,
+                           send_queue_bytes: 0, reserved_1_1: 0)
 }
 
 @c @implementation public func tcpchat_client_options_init_sized(
@@ -46,19 +84,10 @@ private func defaultClientOptions() -> tcpchat_client_options {
     _ host: UnsafePointer<CChar>!, _ port: Int32, _ options: UnsafePointer<tcpchat_client_options>!,
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
-    guard let host, let out, (1...65535).contains(port) else { return TCPCHAT_EINVAL }
-    var settings = defaultClientOptions()
-    if let options {
-        do {
-            settings = try SizedStruct.read(UnsafeRawPointer(options), defaults: settings, fieldOffsets: clientOptionsFieldOffsets)
-        } catch {
-            return TCPCHAT_EINVAL
-        }
-    }
-    guard settings.connect_timeout_ms >= 0, settings.reserved_1_0 == 0 else { return TCPCHAT_EINVAL }
+    guard let host, let out, (1...65535).contains(port), let settings = readOptions(options) else { return TCPCHAT_EINVAL }
     do {
         let fd = try connectSocket(host: String(cString: host), port: Int(port), timeoutMilliseconds: Int64(settings.connect_timeout_ms))
-        out.pointee = OpaquePointer(Unmanaged.passRetained(ClientHandle(ChatConnection.adopting(fd: fd))).toOpaque())
+        out.pointee = OpaquePointer(Unmanaged.passRetained(makeHandle(ChatConnection.adopting(fd: fd), settings)).toOpaque())
         return TCPCHAT_OK
     } catch {
         return ResultCode.of(error)
@@ -119,6 +148,7 @@ private func awaitConnect(_ fd: Int32, deadline: Int64) -> Int32 {
 
 @c @implementation public func tcpchat_client_send(_ handle: OpaquePointer!, _ line: UnsafePointer<CChar>!) -> Int32 {
     guard let handle, let line else { return TCPCHAT_EINVAL }
+    if client(handle).connection.connecting.load(ordering: .acquiring) { return TCPCHAT_EAGAIN }
     do { try client(handle).connection.send(String(cString: line)) } catch { return ResultCode.of(error) }
     return TCPCHAT_OK
 }
@@ -128,6 +158,7 @@ private func awaitConnect(_ fd: Int32, deadline: Int64) -> Int32 {
 ) -> Int32 {
     guard let handle, let buffer, size > 0 else { return TCPCHAT_EINVAL }
     let state = client(handle)
+    if state.connection.connecting.load(ordering: .acquiring) { return TCPCHAT_ETIMEDOUT }
     let line: [UInt8]
     if let held = state.heldLine {
         line = held
@@ -174,4 +205,155 @@ private func awaitConnect(_ fd: Int32, deadline: Int64) -> Int32 {
     let unmanaged = Unmanaged<ClientHandle>.fromOpaque(UnsafeRawPointer(handle))
     unmanaged.takeUnretainedValue().connection.close()
     unmanaged.release()
+}
+
+// MARK: Never blocking (1.1)
+
+/// Starts a non-blocking connect() of `fd` to `address`: 0 when connected at once,
+/// EINPROGRESS while it goes on, else the error.
+private func startConnect(_ fd: Int32, to address: SocketAddress) -> Int32 {
+    address.withSockaddr { Glibc.connect(fd, $0, $1) } == 0 ? 0 : currentErrno()
+}
+
+/// Tries the next candidates on the handle's descriptor number (a new socket is dup2'ed onto
+/// it) until one connects or is in progress; sets the sticky failure when none is left.
+private func advance(_ pending: inout PendingConnect, fd: Int32, connection: ChatConnection) {
+    while pending.next < pending.candidates.count {
+        if let deadline = pending.deadline, monotonicMilliseconds() >= deadline { break }
+        let address = pending.candidates[pending.next]
+        pending.next += 1
+        let fresh: Int32
+        do { fresh = try Socket.make(family: address.family, nonBlocking: true) } catch {
+            pending.lastError = .system(error)
+            continue
+        }
+        guard dup2(fresh, fd) >= 0 else {
+            pending.lastError = .system(SystemError("dup2", currentErrno()))
+            Sys.close(fresh)
+            continue
+        }
+        Sys.close(fresh)
+        var code = startConnect(fd, to: address)
+        if code == EINTR { code = EINPROGRESS }
+        if code == EINPROGRESS { return }
+        if code == 0 {
+            finishConnect(fd, connection: connection)
+            pending.failure = TCPCHAT_OK
+            return
+        }
+        pending.lastError = .connect(address: address.description, code: code)
+    }
+    if let deadline = pending.deadline, monotonicMilliseconds() >= deadline {
+        pending.failure = TCPCHAT_ETIMEDOUT
+    } else {
+        pending.failure = ResultCode.of(pending.lastError)
+    }
+}
+
+private func finishConnect(_ fd: Int32, connection: ChatConnection) {
+    Socket.configureConnected(fd)
+    Sys.setNonBlocking(fd, false)
+    connection.connecting.store(false, ordering: .releasing)
+}
+
+@c @implementation public func tcpchat_client_connect_start(
+    _ host: UnsafePointer<CChar>!, _ port: Int32, _ options: UnsafePointer<tcpchat_client_options>!,
+    _ out: UnsafeMutablePointer<OpaquePointer?>!
+) -> Int32 {
+    guard let host, let out, (1...65535).contains(port), let settings = readOptions(options) else { return TCPCHAT_EINVAL }
+    let name = String(cString: host)
+    let candidates: [SocketAddress]
+    do { candidates = try SocketAddress.resolve(host: name, port: Int(port), passive: false) } catch {
+        return TCPCHAT_ERESOLVE
+    }
+    guard let first = candidates.first else { return TCPCHAT_ERESOLVE }
+    // The descriptor the host will poll: the first candidate's socket; later candidates are
+    // dup2'ed onto its number.
+    let fd: Int32
+    do { fd = try Socket.make(family: first.family, nonBlocking: true) } catch { return ResultCode.system(error.code) }
+    let connection = ChatConnection(fd: fd)
+    connection.connecting.store(true, ordering: .releasing)
+    let handle = makeHandle(connection, settings)
+    let timeout = Int64(settings.connect_timeout_ms)
+    var pending = PendingConnect(
+        candidates: candidates, next: 1, deadline: timeout > 0 ? monotonicMilliseconds() + timeout : nil, failure: nil,
+        lastError: .connect(address: "\(name):\(port)", code: EHOSTUNREACH))
+    var code = startConnect(fd, to: first)
+    if code == EINTR { code = EINPROGRESS }
+    if code == 0 {
+        finishConnect(fd, connection: connection)
+        pending.failure = TCPCHAT_OK
+    } else if code != EINPROGRESS {
+        pending.lastError = .connect(address: first.description, code: code)
+        advance(&pending, fd: fd, connection: connection)
+    }
+    if let failure = pending.failure, failure != TCPCHAT_OK {
+        connection.close()
+        return failure
+    }
+    handle.pending.withLock { $0 = pending.failure == TCPCHAT_OK ? nil : pending }
+    out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    return TCPCHAT_OK
+}
+
+/// Moves a pending connect on: TCPCHAT_OK once connected, TCPCHAT_EAGAIN while it goes on,
+/// or the failure.
+private func driveConnect(_ state: ClientHandle) -> Int32 {
+    state.pending.withLock { slot -> Int32 in
+        guard var pending = slot else { return TCPCHAT_OK }
+        if let failure = pending.failure { return failure }
+        let fd = state.connection.fd
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let ready = poll(&entry, 1, 0)
+        if ready > 0 {
+            let error = Sys.pendingError(fd)
+            if error == 0 {
+                finishConnect(fd, connection: state.connection)
+                slot = nil
+                return TCPCHAT_OK
+            }
+            pending.lastError = .connect(address: pending.candidates[pending.next - 1].description, code: error)
+            advance(&pending, fd: fd, connection: state.connection)
+        } else if let deadline = pending.deadline, monotonicMilliseconds() >= deadline {
+            pending.failure = TCPCHAT_ETIMEDOUT
+        }
+        if pending.failure == TCPCHAT_OK {
+            slot = nil
+            return TCPCHAT_OK
+        }
+        slot = pending
+        return pending.failure ?? TCPCHAT_EAGAIN
+    }
+}
+
+@c @implementation public func tcpchat_client_try_send(_ handle: OpaquePointer!, _ line: UnsafePointer<CChar>!) -> Int32 {
+    guard let handle, let line else { return TCPCHAT_EINVAL }
+    do {
+        return try client(handle).connection.trySend(String(cString: line)) ? TCPCHAT_OK : TCPCHAT_EAGAIN
+    } catch {
+        return error.code == EMSGSIZE ? TCPCHAT_EINVAL : ResultCode.of(error)
+    }
+}
+
+@c @implementation public func tcpchat_client_events(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let connection = client(handle).connection
+    if connection.connecting.load(ordering: .acquiring) { return Int32(POLLOUT) }
+    return Int32(POLLIN) | (connection.queuedBytes > 0 ? Int32(POLLOUT) : 0)
+}
+
+@c @implementation public func tcpchat_client_flush(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let state = client(handle)
+    let connected = driveConnect(state)
+    guard connected == TCPCHAT_OK else { return connected }
+    do { return try state.connection.flush() ? TCPCHAT_OK : TCPCHAT_EAGAIN } catch { return ResultCode.of(error) }
+}
+
+@c @implementation public func tcpchat_client_timeout(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return -1 }
+    return client(handle).pending.withLock { pending -> Int32 in
+        guard let pending, pending.failure == nil, let deadline = pending.deadline else { return -1 }
+        return Int32(clamping: max(0, deadline - monotonicMilliseconds()))
+    }
 }
