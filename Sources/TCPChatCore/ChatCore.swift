@@ -277,6 +277,7 @@ package final class ChatCore {
             return sender.send(.error(.noSuchNick(target, linkDown: false)))
         }
         let event = ChatEvent.privateMessage(from: sender.nick, to: receiver.nick, text: text)
+        emit(.privateMessage, sender, text: text, target: receiver.nick)
         if receiver.encoderSlot == sender.encoderSlot, receiver !== sender,
            let buffer = receiver.encoder.encode(event, for: nil) {
             receiver.output.enqueue(buffer)
@@ -363,10 +364,10 @@ package final class ChatCore {
         }
         announce(.joined(room: room.name, nick: session.nick), in: room, except: nil)
         room.add(session)
-        emit(.joined, session, room: room.name)
         cluster?.entered(nick: session.nick, roomKey: key, roomName: room.name)
         session.send(.youJoined(room: room.name, others: room.members.count - 1, inCluster: cluster != nil))
         if let topic = room.topic { session.send(.topic(room: room.name, nick: nil, text: topic)) }
+        emit(.joined, session, room: room.name)  // after "you joined": a host's greeting comes after it
         guard let cluster, cluster.isUp else {
             replayHistory(room.recentHistory, of: room, to: session)
             return done()

@@ -85,7 +85,7 @@ for cc in gcc clang; do
 done
 
 echo "-- compiling Tests/c with gcc and clang, every_symbol.c also as C++"
-tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat)
+tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat test_embed test_nonblocking)
 for cc in gcc clang; do
   for test in "${tests[@]}"; do
     "$cc" "${CFLAGS[@]}" "Tests/c/$test.c" -o "$out/$test-$cc" "${LINK[@]}"
@@ -127,7 +127,7 @@ toolchain_bin=$(dirname "$(readlink -f "$(command -v swift)")")
 toolchain_clang=$toolchain_bin/clang
 [ -x "$toolchain_clang" ] || { echo "20-capi: no clang beside swift ($toolchain_bin)"; exit 1; }
 swift_lib=$(dirname "$toolchain_bin")/lib/swift/linux
-for test in test_threads test_host_driven; do
+for test in test_threads test_host_driven test_embed; do
   "$toolchain_clang" "${CFLAGS[@]}" -fsanitize=thread "Tests/c/$test.c" -o "$out/$test-tsan" \
     -L"$tsan_lib" -Wl,-rpath,"$tsan_lib" -ltcpchat -lpthread \
     -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch -lBlocksRuntime
