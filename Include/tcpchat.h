@@ -217,7 +217,7 @@ typedef struct tcpchat_event {
     unsigned long long id;    /* the connection's id, >= 1 */
     const char *address;      /* the peer, e.g. "127.0.0.1:50312" or "[::1]:50312" */
     const char *nick;         /* the connection's nick ("" before REGISTERED) */
-    const char *room;         /* JOINED, LEFT, SAID, ACTED: the room, e.g. "#lobby" */
+    const char *room;         /* JOINED, LEFT, SAID, ACTED (filter: COMMAND): the room, e.g. "#lobby" */
     const char *text;         /* SAID, ACTED, PRIVATE: the text; filter RENAMED: the nick asked
                               ** for; filter COMMAND: the whole line, e.g. "/roll 2d6" */
     const char *target;       /* RENAMED: the old nick; PRIVATE: who it is for */
@@ -230,7 +230,8 @@ typedef struct tcpchat_event {
 **   TCPCHAT_EVENT_SAID (a chat line; room, text), TCPCHAT_EVENT_ACTED (/me; room, text),
 **   TCPCHAT_EVENT_PRIVATE (/msg; target, text), TCPCHAT_EVENT_RENAMED (/nick; text = the nick
 **   asked for, target = the current one), TCPCHAT_EVENT_JOINED (/join; room = the room asked
-**   for), TCPCHAT_EVENT_COMMAND (a /command the server does not know; text = the whole line).
+**   for), TCPCHAT_EVENT_COMMAND (a /command the server does not know; text = the whole line,
+**   room = the sender's room).
 ** /who, /rooms, /help and /quit are not filtered. It returns one of:
 **   TCPCHAT_FILTER_ACCEPT   go ahead as asked;
 **   TCPCHAT_FILTER_REJECT   refuse: the sender alone gets "! REASON", REASON being what the filter

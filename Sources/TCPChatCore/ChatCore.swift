@@ -144,7 +144,7 @@ package final class ChatCore {
         case .join(let room, _):
             question = with(base) { $0.kind = .joined; $0.room = room }
         case .command(let line, _):
-            question = with(base) { $0.kind = .command; $0.text = line }
+            question = with(base) { $0.kind = .command; $0.room = session.room?.name; $0.text = line }
         default:
             return intent
         }
