@@ -82,7 +82,16 @@ public final class ChatServer: @unchecked Sendable {
         settings.log = log.map { log in { level, message in log(level, message) } }
         settings.onMessage = configuration.onMessage.map { onMessage in { message in onMessage(message) } }
         settings.onEvent = configuration.onEvent.map { onEvent in { event in onEvent(event) } }
-        settings.filter = configuration.filter.map { filter in { event in filter(event) } }
+        // What the host's filter writes is cleaned as a client's line is (no escapes, no controls).
+        settings.filter = configuration.filter.map { filter in
+            { event in
+                switch filter(event) {
+                case .replace(let text): return .replace(TextSanitizer.strip(text))
+                case .reject(let reason): return .reject(TextSanitizer.strip(reason))
+                case let verdict: return verdict
+                }
+            }
+        }
         core = ChatCore(settings: settings)
         lineCodec = LineCodec(fallbackEncoding: configuration.fallbackEncoding, maxQueueBytes: configuration.maxQueueBytes)
         lineSlot = core.register(encoder: lineCodec)

@@ -63,6 +63,7 @@ extension ChatServer {
     /// otherwise through the loop's task queue, waiting for it.
     func onLoop<T>(_ body: @escaping (ChatServer) -> Result<T, HostControlError>) -> Result<T, HostControlError> {
         if isOnLoopThread {
+            if servingState.withLock({ $0 }) == .finished { return .failure(.notServing) }
             let result = body(self)
             if !iterating && servingState.withLock({ $0 }) == .serving { settle() }  // between host-driven polls: flush now
             return result
