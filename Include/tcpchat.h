@@ -325,9 +325,11 @@ typedef struct tcpchat_server_config {
     ** relayed, on the loop thread. `room` (e.g. "#lobby"), `nick` and
     ** `text` are UTF-8 and valid only during the call. The callback may call
     ** tcpchat_server_broadcast(), e.g. to answer; it must not block for long, since every
-    ** client waits while it runs. NULL = none. Default NULL. */
+    ** client waits while it runs. NULL = none. Default NULL. (Kept for 1.0 programs: on_event,
+    ** added in 1.1.0, sees these lines as TCPCHAT_EVENT_SAID, and everything else clients do.) */
     void (*on_message)(const char *room, const char *nick, const char *text, void *user_data);
-    /* Passed unchanged to `log` and `on_message`. The library never dereferences it; it must
+    /* Passed unchanged to every callback (log, on_message, and 1.1's on_event, filter and
+    ** filter_connection). The library never dereferences it; it must
     ** stay valid for as long as callbacks can run (until tcpchat_server_destroy() returns).
     ** Default NULL. */
     void *user_data;
@@ -906,7 +908,9 @@ int tcpchat_client_fd(const tcpchat_client *client);
 ** tcpchat_client_shutdown -- half-close: tells the server you will send nothing more (TCP
 ** FIN). Lines from the server can still be received; the server treats it as leaving and
 ** closes its side once your queued output is flushed, so tcpchat_client_recv() then returns
-** TCPCHAT_ECLOSED. Later sends return TCPCHAT_ECLOSED. Idempotent.
+** TCPCHAT_ECLOSED. Later sends return TCPCHAT_ECLOSED. Idempotent. Lines tcpchat_client_try_send()
+** queued and not yet written are not sent after it: call tcpchat_client_flush() until it
+** returns TCPCHAT_OK first.
 **
 ** Any thread. Returns TCPCHAT_OK; TCPCHAT_EINVAL when client is NULL.
 */
