@@ -22,9 +22,9 @@ final class EventLog: Sendable {
     }
 }
 
-/// Lets a callback reach the server it is a callback of.
+/// Lets a callback reach the server it is a callback of (weak: the server holds the callback).
 final class ServerBox: @unchecked Sendable {
-    var server: ChatServer?
+    weak var server: ChatServer?
     var misuse: [Bool] = []
 }
 
