@@ -794,13 +794,19 @@ int tcpchat_client_connect_ex(const char *host, int port, const tcpchat_client_o
 ** connected; tcpchat_client_recv() returns TCPCHAT_ETIMEDOUT until then, and blocking sends
 ** return TCPCHAT_EAGAIN.
 **
-** The host name is resolved on the calling thread (getaddrinfo): a numeric address
-** ("127.0.0.1", "::1") never waits; a name may wait for the system's resolver. Pass a numeric
-** address when the calling loop must never wait. Any thread. (Added in 1.1.0.)
+** A numeric address ("127.0.0.1", "::1") is used at once. A host name is resolved on a worker
+** thread the library starts for it (getaddrinfo may wait for the network; the caller never
+** does): meanwhile tcpchat_client_events() asks for POLLIN on tcpchat_client_fd() (an eventfd
+** that becomes readable when the addresses are known) and flush() returns TCPCHAT_EAGAIN, or
+** TCPCHAT_ERESOLVE when the name cannot be resolved. connect_timeout_ms then covers the name
+** lookup too (a lookup still running at the deadline is left to finish on its thread, and
+** flush() returns TCPCHAT_ETIMEDOUT). The worker ends on its own once getaddrinfo returns, even
+** when the client was closed meanwhile; it touches nothing of the caller's. Any thread.
+** (Added in 1.1.0.)
 **
 ** Returns TCPCHAT_OK; the codes of tcpchat_client_connect_ex() for what fails at once
-** (TCPCHAT_EINVAL, TCPCHAT_ERESOLVE, TCPCHAT_ECONNREFUSED when every address refused at once,
-** TCPCHAT_ESYSTEM).
+** (TCPCHAT_EINVAL, TCPCHAT_ECONNREFUSED when every address refused at once, TCPCHAT_ESYSTEM,
+** e.g. when the worker thread could not be started).
 */
 int tcpchat_client_connect_start(const char *host, int port, const tcpchat_client_options *options,
                                  tcpchat_client **out);
@@ -822,7 +828,8 @@ int tcpchat_client_try_send(tcpchat_client *client, const char *line);
 
 /*
 ** tcpchat_client_events -- the poll() events to wait for on tcpchat_client_fd(): POLLIN (of
-** <poll.h>) while connected, plus POLLOUT while connecting or while output is queued. Any
+** <poll.h>) while connected, plus POLLOUT while output is queued; while connecting POLLOUT
+** alone (POLLIN alone while a host name is being resolved). Any
 ** thread. Returns the events (> 0), or TCPCHAT_EINVAL when client is NULL. (Added in 1.1.0.)
 */
 int tcpchat_client_events(const tcpchat_client *client);
@@ -837,6 +844,7 @@ int tcpchat_client_events(const tcpchat_client *client);
 **   TCPCHAT_EAGAIN when still connecting, or output is still queued (wait for POLLOUT);
 **   TCPCHAT_EINVAL when client is NULL;
 **   TCPCHAT_ETIMEDOUT when connecting took longer than connect_timeout_ms;
+**   TCPCHAT_ERESOLVE when the host name could not be resolved;
 **   TCPCHAT_ECONNREFUSED, TCPCHAT_ESYSTEM when connecting failed (every address tried);
 **   TCPCHAT_ECLOSED, TCPCHAT_ERESET, TCPCHAT_ESYSTEM as for tcpchat_client_send().
 ** After a failure to connect, every call returns the same code; close the client.

@@ -37,7 +37,7 @@ static int drive_connect(tcpchat_client *client) {
         entry.fd = tcpchat_client_fd(client);
         entry.events = (short)tcpchat_client_events(client);
         entry.revents = 0;
-        CHECK(entry.events & POLLOUT);                       /* connecting: wait to write */
+        CHECK(entry.events == POLLOUT || entry.events == POLLIN);   /* connecting, or resolving */
         if (timeout < 0 || timeout > 1000) timeout = 1000;
         CHECK(poll(&entry, 1, timeout) >= 0);
         rc = tcpchat_client_flush(client);
@@ -186,6 +186,26 @@ static void connect_start_to_the_server(void) {
     }
     CHECK_RC(rc, TCPCHAT_OK);
     WAIT_FOR(client, "* you are now known as early", line);
+    tcpchat_client_close(client);
+
+    /* A name is resolved on the library's worker thread: the client's descriptor is readable
+    ** (POLLIN) once the addresses are known, then connecting goes on as for an address. */
+    CHECK_RC(tcpchat_client_connect_start("localhost", port, NULL, &client), TCPCHAT_OK);
+    CHECK(tcpchat_client_events(client) == POLLIN || tcpchat_client_events(client) == POLLOUT);
+    CHECK_RC(tcpchat_client_try_send(client, "/nick named"), TCPCHAT_OK);
+    rc = drive_connect(client);
+    while (rc == TCPCHAT_EAGAIN) {
+        struct pollfd entry = {0, POLLOUT, 0};
+        entry.fd = tcpchat_client_fd(client);
+        CHECK(poll(&entry, 1, 1000) >= 0);
+        rc = tcpchat_client_flush(client);
+    }
+    CHECK_RC(rc, TCPCHAT_OK);
+    WAIT_FOR(client, "* you are now known as named", line);
+    tcpchat_client_close(client);
+
+    /* Closing a client while its name is still being resolved is fine (the worker finishes alone). */
+    CHECK_RC(tcpchat_client_connect_start("localhost", port, NULL, &client), TCPCHAT_OK);
     tcpchat_client_close(client);
 
     /* Nobody listens: refused, at once or once driven. */

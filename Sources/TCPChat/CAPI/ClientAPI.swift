@@ -16,6 +16,44 @@ struct PendingConnect {
     var deadline: Int64?   // monotonic ms; nil = the system's limit
     var failure: Int32?    // a TCPCHAT_ code, sticky
     var lastError: SocketError
+    /// A host name being resolved on a worker thread; nil once its addresses are known.
+    var resolving: Resolution? = nil
+}
+
+/// A host name resolved by a worker thread for tcpchat_client_connect_start: getaddrinfo may
+/// wait for the network, the caller's loop must not. The worker writes to its own duplicate of
+/// the client's eventfd when done (so the host's poll() wakes up), closes it, and ends; the
+/// client never waits for it (closing the client meanwhile is fine: the worker touches only
+/// this box and its own descriptor).
+final class Resolution: @unchecked Sendable {
+    /// nil while resolving; then the addresses (empty: the name could not be resolved).
+    let result = Mutex<[SocketAddress]?>(nil)
+
+    static func start(host: String, port: Int, notify fd: Int32) throws(SystemError) -> Resolution {
+        let resolution = Resolution()
+        let signal = dup(fd)
+        guard signal >= 0 else { throw SystemError("dup", currentErrno()) }
+        do {
+            let thread = try LoopThread.start {
+                let addresses = (try? SocketAddress.resolve(host: host, port: port, passive: false)) ?? []
+                resolution.result.withLock { $0 = addresses }
+                var one: UInt64 = 1
+                _ = write(signal, &one, 8)
+                Sys.close(signal)
+            }
+            pthread_detach(thread)
+        } catch {
+            Sys.close(signal)
+            throw error
+        }
+        return resolution
+    }
+}
+
+/// True when `host` is an IPv4 or IPv6 address (getaddrinfo then does not wait for anything).
+private func isNumericAddress(_ host: String) -> Bool {
+    var buffer = in6_addr()
+    return inet_pton(AF_INET, host, &buffer) == 1 || inet_pton(AF_INET6, host, &buffer) == 1
 }
 
 /// A connection plus the one line tcpchat_client_recv() held back because the caller's buffer
@@ -262,6 +300,28 @@ private func finishConnect(_ fd: Int32, connection: ChatConnection) {
 ) -> Int32 {
     guard let host, let out, (1...65535).contains(port), let settings = readOptions(options) else { return TCPCHAT_EINVAL }
     let name = String(cString: host)
+    let timeout = Int64(settings.connect_timeout_ms)
+    if !isNumericAddress(name) {
+        // A name: resolved on a worker thread; the host polls an eventfd (POLLIN) meanwhile,
+        // and the socket later takes over its descriptor number.
+        let fd: Int32
+        do { fd = try retryingInterrupts("eventfd") { ctc_eventfd() } } catch { return ResultCode.system(error.code) }
+        let resolution: Resolution
+        do { resolution = try Resolution.start(host: name, port: Int(port), notify: fd) } catch {
+            Sys.close(fd)
+            return ResultCode.system(error.code)
+        }
+        let connection = ChatConnection(fd: fd)
+        connection.connecting.store(true, ordering: .releasing)
+        let handle = makeHandle(connection, settings)
+        handle.pending.withLock {
+            $0 = PendingConnect(
+                candidates: [], next: 0, deadline: timeout > 0 ? monotonicMilliseconds() + timeout : nil, failure: nil,
+                lastError: .connect(address: "\(name):\(port)", code: EHOSTUNREACH), resolving: resolution)
+        }
+        out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+        return TCPCHAT_OK
+    }
     let candidates: [SocketAddress]
     do { candidates = try SocketAddress.resolve(host: name, port: Int(port), passive: false) } catch {
         return TCPCHAT_ERESOLVE
@@ -274,7 +334,6 @@ private func finishConnect(_ fd: Int32, connection: ChatConnection) {
     let connection = ChatConnection(fd: fd)
     connection.connecting.store(true, ordering: .releasing)
     let handle = makeHandle(connection, settings)
-    let timeout = Int64(settings.connect_timeout_ms)
     var pending = PendingConnect(
         candidates: candidates, next: 1, deadline: timeout > 0 ? monotonicMilliseconds() + timeout : nil, failure: nil,
         lastError: .connect(address: "\(name):\(port)", code: EHOSTUNREACH))
@@ -303,6 +362,30 @@ private func driveConnect(_ state: ClientHandle) -> Int32 {
         guard var pending = slot else { return TCPCHAT_OK }
         if let failure = pending.failure { return failure }
         let fd = state.connection.fd
+        if let resolution = pending.resolving {
+            guard let addresses = resolution.result.withLock({ $0 }) else {
+                if let deadline = pending.deadline, monotonicMilliseconds() >= deadline {
+                    pending.failure = TCPCHAT_ETIMEDOUT
+                    slot = pending
+                    return TCPCHAT_ETIMEDOUT
+                }
+                return TCPCHAT_EAGAIN
+            }
+            pending.resolving = nil
+            pending.candidates = addresses
+            pending.next = 0
+            if addresses.isEmpty {
+                pending.failure = TCPCHAT_ERESOLVE
+            } else {
+                advance(&pending, fd: fd, connection: state.connection)  // the first socket replaces the eventfd
+            }
+            if pending.failure == TCPCHAT_OK {
+                slot = nil
+                return TCPCHAT_OK
+            }
+            slot = pending
+            return pending.failure ?? TCPCHAT_EAGAIN
+        }
         var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
         let ready = poll(&entry, 1, 0)
         if ready > 0 {
@@ -337,8 +420,12 @@ private func driveConnect(_ state: ClientHandle) -> Int32 {
 
 @c @implementation public func tcpchat_client_events(_ handle: OpaquePointer!) -> Int32 {
     guard let handle else { return TCPCHAT_EINVAL }
-    let connection = client(handle).connection
-    if connection.connecting.load(ordering: .acquiring) { return Int32(POLLOUT) }
+    let state = client(handle)
+    let connection = state.connection
+    if connection.connecting.load(ordering: .acquiring) {
+        let resolving = state.pending.withLock { $0?.resolving != nil && $0?.failure == nil }
+        return resolving ? Int32(POLLIN) : Int32(POLLOUT)
+    }
     return Int32(POLLIN) | (connection.queuedBytes > 0 ? Int32(POLLOUT) : 0)
 }
 
