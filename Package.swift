@@ -80,6 +80,8 @@ let package = Package(
         // from C and Swift").
         .executableTarget(name: "example-chat-client", dependencies: ["TCPChat"], path: "examples/swift/chat-client"),
         .executableTarget(name: "example-embedded-server", dependencies: ["TCPChat"], path: "examples/swift/embedded-server"),
+        .executableTarget(name: "example-bot", dependencies: ["TCPChat"], path: "examples/swift/bot"),
+        .executableTarget(name: "example-poll-client", dependencies: ["TCPChat"], path: "examples/swift/poll-client"),
         .testTarget(
             name: "TCPChatTests",
             dependencies: ["TCPChat", "TCPChatCore", "TCPChatNet"],

@@ -124,6 +124,9 @@ extern "C" {
 #define TCPCHAT_ENOSPC       (-8) /* the buffer is too small for the line; the line stays queued */
 #define TCPCHAT_ESTATE       (-9) /* not now: the server was already started, or has not been */
 #define TCPCHAT_ESYSTEM     (-10) /* another system call failed; errno says which error */
+#define TCPCHAT_EAGAIN      (-11) /* would block: the send queue is full, or connecting/flushing goes on (1.1) */
+#define TCPCHAT_EMISUSE     (-12) /* not from here: serving, waiting or destroying from the server's own callback (1.1) */
+#define TCPCHAT_ENOTFOUND   (-13) /* no such connection, nick or room (1.1) */
 
 /*
 ** LOG LEVELS, as passed to tcpchat_server_config.log; a smaller number matters more.
@@ -171,12 +174,90 @@ const char *tcpchat_strerror(int code);
 **
 ** THREADING. A server has one loop thread that owns every socket and all chat state: the
 ** thread tcpchat_server_start() creates, or the thread that calls tcpchat_server_run().
-** Callbacks run on that thread, one at a time. tcpchat_server_port(), _broadcast() and _stop()
-** may be called from any thread, including from a callback. _bind, _start, _run, _wait and
-** _destroy of one server must not run at the same time as each other, and never from that
-** server's callbacks.
+** Callbacks run on that thread, one at a time. tcpchat_server_port(), _broadcast(), _stop() and
+** the host control functions (HOST CONTROL below) may be called from any thread, including from
+** a callback. _bind, _start, _run, _wait and _destroy of one server must not run at the same
+** time as each other. From that server's own callbacks, _start, _run, _poll and _wait return
+** TCPCHAT_EMISUSE (and _destroy does nothing) instead of running callbacks inside callbacks.
 */
 typedef struct tcpchat_server tcpchat_server;
+
+/*
+** EVENTS (added in 1.1.0). tcpchat_server_config.on_event is called with what every client of
+** the server does, on the loop thread, as it happens (in the manner of libwebsockets' one
+** callback with a reason). Each connection has an id: 1, 2, 3 ... in the order connections are
+** accepted, never reused while the server lives. Per id the order is: TCPCHAT_EVENT_CONNECTED
+** first, then TCPCHAT_EVENT_REGISTERED (its guest nick), then what it does (JOINED #lobby,
+** SAID, RENAMED, ...), each LEFT of its rooms, and TCPCHAT_EVENT_DISCONNECTED last. Events of
+** different ids interleave as they happen. In a cluster only this server's clients have events.
+** The old on_message callback still works and sees a subset: the SAID events.
+*/
+#define TCPCHAT_EVENT_CONNECTED    1  /* accepted; address set, nick "" */
+#define TCPCHAT_EVENT_REGISTERED   2  /* got its first nick (nick, e.g. "guest3") */
+#define TCPCHAT_EVENT_RENAMED      3  /* target (the old nick) is now nick */
+#define TCPCHAT_EVENT_JOINED       4  /* nick entered room */
+#define TCPCHAT_EVENT_LEFT         5  /* nick left room; reason: "quit", "moved to #x", "kicked: ..." */
+#define TCPCHAT_EVENT_SAID         6  /* nick said text in room */
+#define TCPCHAT_EVENT_ACTED        7  /* nick did text in room (/me) */
+#define TCPCHAT_EVENT_PRIVATE      8  /* nick sent text to target alone (/msg) */
+#define TCPCHAT_EVENT_DISCONNECTED 9  /* the connection closed, with reason; the last of its id */
+#define TCPCHAT_EVENT_COMMAND     10  /* filter only: a /command the server does not know (text: the line) */
+
+/*
+** tcpchat_event -- one event, or (for the filter) one thing a client asked. Made by the library
+** and valid only during the callback, with every string in it: copy what you keep. Strings are
+** UTF-8; a field that does not apply to the kind is NULL (nick is "" before REGISTERED).
+** struct_size is the size of the library's struct: a field added in a later release is there
+** only when struct_size reaches past it. (Added in 1.1.0.)
+*/
+typedef struct tcpchat_event {
+    size_t struct_size;       /* sizeof the library's tcpchat_event */
+    int kind;                 /* TCPCHAT_EVENT_... */
+    int reserved_1_1;         /* 0 */
+    unsigned long long id;    /* the connection's id, >= 1 */
+    const char *address;      /* the peer, e.g. "127.0.0.1:50312" or "[::1]:50312" */
+    const char *nick;         /* the connection's nick ("" before REGISTERED) */
+    const char *room;         /* JOINED, LEFT, SAID, ACTED (filter: COMMAND): the room, e.g. "#lobby" */
+    const char *text;         /* SAID, ACTED, PRIVATE: the text; filter RENAMED: the nick asked
+                              ** for; filter COMMAND: the whole line, e.g. "/roll 2d6" */
+    const char *target;       /* RENAMED: the old nick; PRIVATE: who it is for */
+    const char *reason;       /* LEFT, DISCONNECTED: why */
+} tcpchat_event;
+
+/*
+** FILTER (added in 1.1.0). tcpchat_server_config.filter is called on the loop thread *before*
+** the server acts on what a client asked, with a tcpchat_event whose kind says what:
+**   TCPCHAT_EVENT_SAID (a chat line; room, text), TCPCHAT_EVENT_ACTED (/me; room, text),
+**   TCPCHAT_EVENT_PRIVATE (/msg; target, text), TCPCHAT_EVENT_RENAMED (/nick; text = the nick
+**   asked for, target = the current one), TCPCHAT_EVENT_JOINED (/join; room = the room asked
+**   for), TCPCHAT_EVENT_COMMAND (a /command the server does not know; text = the whole line,
+**   room = the sender's room).
+** /who, /rooms, /help and /quit are not filtered. It returns one of:
+**   TCPCHAT_FILTER_ACCEPT   go ahead as asked;
+**   TCPCHAT_FILTER_REJECT   refuse: the sender alone gets "! REASON", REASON being what the filter
+**                           wrote into `text` ("! refused" when it wrote nothing);
+**   TCPCHAT_FILTER_REPLACE  go ahead with what the filter wrote into `text` instead (the line, the
+**                           nick, the room); for a COMMAND: its sender alone gets "* TEXT";
+**   TCPCHAT_FILTER_DROP     the host took it (e.g. a custom command it answered with
+**                           tcpchat_server_send()): nothing happens and nobody is told.
+** Any other value is taken as REJECT. `text` is a buffer of `size` bytes (at least 1024, and
+** at least max_line + 1) holding "" when the filter is called: write a NUL-terminated string
+** into it (it is cut at size - 1 bytes). An unknown command that no filter takes gets "! unknown
+** command /NAME, try /help", as without a filter.
+** Custom command:  if (e->kind == TCPCHAT_EVENT_COMMAND && starts_with(e->text, "/roll"))
+**                      { tcpchat_server_say(server, room, "dice", "..."); return TCPCHAT_FILTER_DROP; }
+** Moderation:      on SAID, copy e->text with the bad words masked into text, return REPLACE.
+** Authentication:  reject a nick with REJECT on RENAMED; a connection by address with
+**   filter_connection. A password given as the first line: keep a set of ids that have not
+**   logged in yet (add on TCPCHAT_EVENT_CONNECTED); while an id is in it, the filter REJECTs
+**   (or DROPs) everything, except the SAID or COMMAND line that holds the password, on which
+**   it removes the id and DROPs the line (tcpchat_server_kick() those that fail).
+** The filter may call the host control functions below (send, kick, say, ...).
+*/
+#define TCPCHAT_FILTER_ACCEPT  0
+#define TCPCHAT_FILTER_REJECT  1
+#define TCPCHAT_FILTER_REPLACE 2
+#define TCPCHAT_FILTER_DROP    3
 
 /*
 ** tcpchat_server_config -- how to create a server. Always call tcpchat_server_config_init()
@@ -244,9 +325,11 @@ typedef struct tcpchat_server_config {
     ** relayed, on the loop thread. `room` (e.g. "#lobby"), `nick` and
     ** `text` are UTF-8 and valid only during the call. The callback may call
     ** tcpchat_server_broadcast(), e.g. to answer; it must not block for long, since every
-    ** client waits while it runs. NULL = none. Default NULL. */
+    ** client waits while it runs. NULL = none. Default NULL. (Kept for 1.0 programs: on_event,
+    ** added in 1.1.0, sees these lines as TCPCHAT_EVENT_SAID, and everything else clients do.) */
     void (*on_message)(const char *room, const char *nick, const char *text, void *user_data);
-    /* Passed unchanged to `log` and `on_message`. The library never dereferences it; it must
+    /* Passed unchanged to every callback (log, on_message, and 1.1's on_event, filter and
+    ** filter_connection). The library never dereferences it; it must
     ** stay valid for as long as callbacks can run (until tcpchat_server_destroy() returns).
     ** Default NULL. */
     void *user_data;
@@ -265,7 +348,23 @@ typedef struct tcpchat_server_config {
     ** still relayed on this server but not published to the others until Redis catches up.
     ** Default 8388608. */
     int cluster_queue;
-    /* (Fields added after 1.0.0 go here, each with the version that added it. A field added
+    /* -- Added in 1.1.0: events, filter, connect filter. -- */
+    /* Called with every event of every connection (EVENTS above), on the loop thread. The
+    ** event and its strings are valid only during the call. May call the host control
+    ** functions; must not block for long (every client waits). NULL = none. Default NULL. */
+    void (*on_event)(const tcpchat_event *event, void *user_data);
+    /* Called before the server acts on what a client asked (FILTER above), on the loop thread;
+    ** returns a TCPCHAT_FILTER_... verdict, writing a reason or replacement into `text` (a
+    ** buffer of `size` bytes, holding "" on entry). NULL = accept everything. Default NULL. */
+    int (*filter)(const tcpchat_event *event, char *text, size_t size, void *user_data);
+    /* Called with each new connection's peer address (e.g. "127.0.0.1:50312"), before it is
+    ** admitted and before any event of it, on the loop thread. Return 0 to admit it; anything
+    ** else refuses it: the client gets "! REASON" (what the callback wrote into `reason`, a
+    ** buffer of `size` >= 256 bytes holding "" on entry; "! refused" when empty) and is
+    ** closed; no event is sent for it. NULL = admit everyone (the other caps still apply).
+    ** Default NULL. */
+    int (*filter_connection)(const char *address, char *reason, size_t size, void *user_data);
+    /* (Fields added after 1.1.0 go here, each with the version that added it. A field added
     ** later must take its default when it is zero, so that a program built with this header
     ** and run with an older 1.x library can leave it zero.) */
 } tcpchat_server_config;
@@ -374,15 +473,17 @@ int tcpchat_server_port(const tcpchat_server *server);
 ** tcpchat_server_broadcast -- sends the notice "* text" to everyone in `room` (e.g.
 ** "#lobby"; rooms are matched without regard to case), or in every room when room is NULL.
 **
-** Any thread, including callbacks. The line is queued for the loop thread and sent when it
-** next runs; a room that does not exist then is skipped, and nothing is sent when the server
-** is not serving. `text` is UTF-8 (invalid bytes become U+FFFD); terminal escape sequences
-** and control characters other than TAB are removed from it. `room` and `text` are copied.
-** In a cluster (config.cluster), it reaches this server's clients only: each host speaks for
-** its own server.
+** Any thread, including callbacks; it runs on the loop thread (see HOST CONTROL: from another
+** thread the call waits until the loop has run it). `text` is UTF-8 (invalid bytes become
+** U+FFFD); terminal escape sequences and control characters other than TAB are removed from it.
+** `room` and `text` are copied. In a cluster (config.cluster), it reaches this server's clients
+** only: each host speaks for its own server.
 **
 ** Returns TCPCHAT_OK;
-**   TCPCHAT_EINVAL when server or text is NULL.
+**   TCPCHAT_EINVAL when server or text is NULL;
+**   TCPCHAT_ENOTFOUND when there is no room `room` on this server (1.0 returned TCPCHAT_OK);
+**   TCPCHAT_ESTATE when the server is not serving (not started yet, or stopped and finished;
+**     1.0 returned TCPCHAT_OK and sent nothing).
 */
 int tcpchat_server_broadcast(tcpchat_server *server, const char *room, const char *text);
 
@@ -407,7 +508,8 @@ int tcpchat_server_stop(tcpchat_server *server);
 ** or was already waited for.
 **
 ** Not from a callback (the loop thread would wait for itself). Returns TCPCHAT_OK;
-**   TCPCHAT_EINVAL when server is NULL.
+**   TCPCHAT_EINVAL when server is NULL;
+**   TCPCHAT_EMISUSE when called from one of this server's callbacks (it does not wait).
 */
 int tcpchat_server_wait(tcpchat_server *server);
 
@@ -416,7 +518,8 @@ int tcpchat_server_wait(tcpchat_server *server);
 ** does), and frees it. After it returns no callback runs any more, and user_data may be
 ** freed.
 **
-** NULL is a no-op. Not from a callback. A server served by _run must have returned from
+** NULL is a no-op. Called from one of this server's own callbacks it does nothing (it cannot
+** return a code: it logs the misuse at TCPCHAT_LOG_ERROR and returns). A server served by _run must have returned from
 ** _run first (stop it, and let _run return, before destroying it). A host-driven server
 ** should be stopped and polled until TCPCHAT_ECLOSED first: destroying it while it serves
 ** closes every connection at once, without the goodbye.
@@ -470,10 +573,92 @@ int tcpchat_server_timeout(const tcpchat_server *server);
 **     closed, as when _run returns), and on every later call;
 **   TCPCHAT_EINVAL when server is NULL;
 **   TCPCHAT_ESTATE when the server is served by _start or _run;
+**   TCPCHAT_EMISUSE when called from one of this server's own callbacks (nothing is run);
 **   TCPCHAT_ERESOLVE, TCPCHAT_EADDRINUSE, TCPCHAT_ESYSTEM on the first call, as for
 **     tcpchat_server_bind().
 */
 int tcpchat_server_poll(tcpchat_server *server, int timeout_ms);
+
+/*
+** HOST CONTROL (added in 1.1.0). The host steers its server: a line to one connection or nick,
+** kick, list rooms and members, speak as a bot. Each of these functions may be called from any
+** thread, and from the server's callbacks. On the loop thread (in a callback, or on the thread
+** of a host-driven server between two _poll calls) it acts at once; from another thread it is
+** handed to the loop thread (as _stop is) and waits there until the loop has run it, so it
+** returns the real answer. Such a call waits for a host-driven server's next _poll: do not call
+** it from another thread while holding something the polling thread waits for. Each returns
+** TCPCHAT_ESTATE when the server is not serving (not started yet, or stopped and finished), and
+** TCPCHAT_EINVAL when server or a string is NULL. In a cluster they see and reach this server's
+** clients only. Strings passed in are copied; text is cleaned as for tcpchat_server_broadcast().
+*/
+
+/*
+** tcpchat_server_send -- sends the notice "* text" to connection `id` alone (an id from an
+** event). Any thread. Returns TCPCHAT_OK; TCPCHAT_ENOTFOUND when no registered connection has
+** that id (it closed, or is closing); TCPCHAT_EINVAL, TCPCHAT_ESTATE (HOST CONTROL).
+*/
+int tcpchat_server_send(tcpchat_server *server, unsigned long long id, const char *text);
+
+/*
+** tcpchat_server_send_nick -- sends the notice "* text" to whoever has `nick` (matched without
+** regard to case) on this server. Any thread. Returns TCPCHAT_OK; TCPCHAT_ENOTFOUND when nobody
+** here has that nick; TCPCHAT_EINVAL, TCPCHAT_ESTATE (HOST CONTROL).
+*/
+int tcpchat_server_send_nick(tcpchat_server *server, const char *nick, const char *text);
+
+/*
+** tcpchat_server_lookup -- the connection id of whoever has `nick` on this server, into *id
+** (written only on success). Any thread. Returns TCPCHAT_OK; TCPCHAT_ENOTFOUND when nobody here
+** has that nick; TCPCHAT_EINVAL when id is NULL; TCPCHAT_ESTATE (HOST CONTROL).
+*/
+int tcpchat_server_lookup(tcpchat_server *server, const char *nick, unsigned long long *id);
+
+/*
+** tcpchat_server_kick -- disconnects connection `id`: it is sent "! you were kicked: REASON",
+** its room hears "* NICK left (kicked: REASON)", and it is closed once that is sent (events:
+** LEFT with reason "kicked: REASON", then DISCONNECTED). Any thread. Returns TCPCHAT_OK;
+** TCPCHAT_ENOTFOUND when no registered connection has that id; TCPCHAT_EINVAL when reason is
+** NULL; TCPCHAT_ESTATE (HOST CONTROL).
+*/
+int tcpchat_server_kick(tcpchat_server *server, unsigned long long id, const char *reason);
+
+/*
+** tcpchat_server_rooms -- a snapshot of the names of this server's rooms, sorted: *rooms
+** becomes a NULL-terminated array of NUL-terminated UTF-8 strings. OWNERSHIP: the caller owns
+** the snapshot, one block holding the array and its strings, and frees it with exactly one
+** tcpchat_list_free() (not free(): the library's allocator is its own business). It does not
+** change when rooms come and go. *rooms is written only on success. Any thread.
+** Returns the number of rooms (>= 1: #lobby always exists); TCPCHAT_EINVAL when rooms is NULL;
+** TCPCHAT_ESTATE (HOST CONTROL); TCPCHAT_ESYSTEM when out of memory.
+*/
+int tcpchat_server_rooms(tcpchat_server *server, char ***rooms);
+
+/*
+** tcpchat_server_members -- a snapshot of the nicks in `room` on this server, in the order they
+** joined, as a NULL-terminated array like tcpchat_server_rooms() (same ownership: free it with
+** tcpchat_list_free()). Any thread. Returns the number of members (0 for an empty #lobby);
+** TCPCHAT_ENOTFOUND when there is no such room; TCPCHAT_EINVAL when room or nicks is NULL;
+** TCPCHAT_ESTATE (HOST CONTROL); TCPCHAT_ESYSTEM when out of memory.
+*/
+int tcpchat_server_members(tcpchat_server *server, const char *room, char ***nicks);
+
+/*
+** tcpchat_list_free -- frees a snapshot made by tcpchat_server_rooms() or _members(). NULL is a
+** no-op. Any thread.
+*/
+void tcpchat_list_free(char **list);
+
+/*
+** tcpchat_server_say -- says `text` in `room` as the bot `bot` (a nick: 1-32 letters, digits, _
+** or -). Everyone in the room, and the room's history, gets the chat line "<@BOT> text": the
+** '@' is in no person's nick, so clients can tell a bot from a person (docs/PROTOCOL.md). The
+** first call reserves the nick for the host: from then on no client may take it. No event is
+** sent for it. Any thread. Returns TCPCHAT_OK;
+**   TCPCHAT_ENOTFOUND when there is no room `room`;
+**   TCPCHAT_EINVAL when bot is not a valid nick, or a NULL argument;
+**   TCPCHAT_ESTATE when a client has the nick `bot` (choose another), or as in HOST CONTROL.
+*/
+int tcpchat_server_say(tcpchat_server *server, const char *room, const char *bot, const char *text);
 
 /* ========================================================================================= */
 /* Client                                                                                     */
@@ -487,6 +672,28 @@ int tcpchat_server_poll(tcpchat_server *server, int timeout_ms);
 ** thread, also while another thread is in tcpchat_client_recv(). Receiving
 ** (tcpchat_client_recv(), _needed_size()) belongs to one thread at a time.
 ** tcpchat_client_close() must not run at the same time as any other call on that client.
+**
+** NEVER BLOCKING (added in 1.1.0), in the manner of libcurl's multi interface: connect with
+** tcpchat_client_connect_start(), send with tcpchat_client_try_send(), and in your poll loop
+** wait for tcpchat_client_events() on tcpchat_client_fd() (no longer than
+** tcpchat_client_timeout()); when the descriptor is writable (or the timeout passed) call
+** tcpchat_client_flush(), when readable tcpchat_client_recv(client, buf, size, 0) until
+** TCPCHAT_ETIMEDOUT:
+**
+**     rc = tcpchat_client_connect_start("127.0.0.1", port, &options, &client);
+**     for (;;) {
+**         struct pollfd fds[2] = {{tcpchat_client_fd(client), (short)tcpchat_client_events(client), 0},
+**                                 {0, POLLIN, 0}};          (stdin, or your own descriptors)
+**         poll(fds, 2, tcpchat_client_timeout(client));
+**         rc = tcpchat_client_flush(client);               (connects, writes what is queued)
+**         if (rc != TCPCHAT_OK && rc != TCPCHAT_EAGAIN) break;   (refused, timed out, reset)
+**         while ((rc = tcpchat_client_recv(client, line, sizeof line, 0)) >= 0) puts(line);
+**         ... read stdin; tcpchat_client_try_send(client, typed) == TCPCHAT_EAGAIN means the
+**             server is not reading: keep the line and try again later ...
+**     }
+**
+** The blocking calls keep working on such a client once it is connected (a blocking send
+** first writes whatever try_send queued, so lines keep their order).
 **
 ** TWO WAYS TO RECEIVE. Block in tcpchat_client_recv() with a timeout; or watch
 ** tcpchat_client_fd() in your own poll/select/epoll loop and, each time it is readable, call
@@ -514,6 +721,13 @@ typedef struct tcpchat_client_options {
     /* Always 0: it makes the struct end on a field (see GROWING STRUCTS). A later release may
     ** turn it into an option whose default is 0. */
     int reserved_1_0;
+    /* -- Added in 1.1.0: the non-blocking client. -- */
+    /* Bytes tcpchat_client_try_send() may queue while the server does not take them, 1 to
+    ** 16777216; past it, try_send returns TCPCHAT_EAGAIN and queues nothing. 0 = the default,
+    ** 65536. */
+    int send_queue_bytes;
+    /* Always 0 (it makes the struct end on a field). */
+    int reserved_1_1;
 } tcpchat_client_options;
 
 /*
@@ -568,11 +782,92 @@ int tcpchat_client_connect_ex(const char *host, int port, const tcpchat_client_o
                               tcpchat_client **out);
 
 /*
+** tcpchat_client_connect_start -- starts connecting to host:port and returns at once, without
+** waiting for the connection (non-blocking connect). On TCPCHAT_OK *out is a client that is
+** still connecting: drive it with tcpchat_client_flush() each time tcpchat_client_fd() is
+** writable or tcpchat_client_timeout() has passed, until flush returns TCPCHAT_OK (connected)
+** or a failure. Every address the name resolves to is tried in turn, within
+** options->connect_timeout_ms for all of them (0 = the system's limit). The descriptor number
+** stays the same while the addresses are tried, but it may then refer to a new socket: a
+** poll()/select() loop need do nothing; an epoll loop should add it again once flush returned
+** TCPCHAT_OK. Lines given to tcpchat_client_try_send() meanwhile are queued and sent once
+** connected; tcpchat_client_recv() returns TCPCHAT_ETIMEDOUT until then, and blocking sends
+** return TCPCHAT_EAGAIN.
+**
+** A numeric address ("127.0.0.1", "::1") is used at once. A host name is resolved on a worker
+** thread the library starts for it (getaddrinfo may wait for the network; the caller never
+** does): meanwhile tcpchat_client_events() asks for POLLIN on tcpchat_client_fd() (an eventfd
+** that becomes readable when the addresses are known) and flush() returns TCPCHAT_EAGAIN, or
+** TCPCHAT_ERESOLVE when the name cannot be resolved. connect_timeout_ms then covers the name
+** lookup too (a lookup still running at the deadline is left to finish on its thread, and
+** flush() returns TCPCHAT_ETIMEDOUT). The worker ends on its own once getaddrinfo returns, even
+** when the client was closed meanwhile; it touches nothing of the caller's. Any thread.
+** (Added in 1.1.0.)
+**
+** Returns TCPCHAT_OK; the codes of tcpchat_client_connect_ex() for what fails at once
+** (TCPCHAT_EINVAL, TCPCHAT_ECONNREFUSED when every address refused at once, TCPCHAT_ESYSTEM,
+** e.g. when the worker thread could not be started).
+*/
+int tcpchat_client_connect_start(const char *host, int port, const tcpchat_client_options *options,
+                                 tcpchat_client **out);
+
+/*
+** tcpchat_client_try_send -- queues `line` and a LF and writes what the socket takes now, never
+** blocking. The queue holds up to options.send_queue_bytes (default 65536); a line that does
+** not fit is not queued at all, and TCPCHAT_EAGAIN is returned: the server is not reading fast
+** enough -- keep the line, wait until tcpchat_client_events() no longer has POLLOUT (call
+** tcpchat_client_flush() when writable) and try again. A line containing LF is sent as several
+** lines. `line` is only read during the call. Any thread. (Added in 1.1.0.)
+**
+** Returns TCPCHAT_OK (queued; maybe already written);
+**   TCPCHAT_EAGAIN when the queue has no room for the line (nothing was queued);
+**   TCPCHAT_EINVAL when client or line is NULL, or the line alone is larger than the queue;
+**   TCPCHAT_ECLOSED, TCPCHAT_ERESET, TCPCHAT_ESYSTEM as for tcpchat_client_send().
+*/
+int tcpchat_client_try_send(tcpchat_client *client, const char *line);
+
+/*
+** tcpchat_client_events -- the poll() events to wait for on tcpchat_client_fd(): POLLIN (of
+** <poll.h>) while connected, plus POLLOUT while output is queued; while connecting POLLOUT
+** alone (POLLIN alone while a host name is being resolved). Any
+** thread. Returns the events (> 0), or TCPCHAT_EINVAL when client is NULL. (Added in 1.1.0.)
+*/
+int tcpchat_client_events(const tcpchat_client *client);
+
+/*
+** tcpchat_client_flush -- moves the client on without blocking: finishes a connection started
+** with tcpchat_client_connect_start() (or tries the next address, or times out), then writes
+** what is queued as far as the socket takes it. Call it when tcpchat_client_fd() is writable,
+** or when tcpchat_client_timeout() has passed. Any thread. (Added in 1.1.0.)
+**
+** Returns TCPCHAT_OK when connected and nothing is queued any more;
+**   TCPCHAT_EAGAIN when still connecting, or output is still queued (wait for POLLOUT);
+**   TCPCHAT_EINVAL when client is NULL;
+**   TCPCHAT_ETIMEDOUT when connecting took longer than connect_timeout_ms;
+**   TCPCHAT_ERESOLVE when the host name could not be resolved;
+**   TCPCHAT_ECONNREFUSED, TCPCHAT_ESYSTEM when connecting failed (every address tried);
+**   TCPCHAT_ECLOSED, TCPCHAT_ERESET, TCPCHAT_ESYSTEM as for tcpchat_client_send().
+** After a failure to connect, every call returns the same code; close the client.
+*/
+int tcpchat_client_flush(tcpchat_client *client);
+
+/*
+** tcpchat_client_timeout -- how long a poll loop may wait before calling tcpchat_client_flush()
+** anyway, in milliseconds: the time left until connect_timeout_ms while connecting, -1 when
+** nothing is due (wait as long as you like). Any thread. Returns the milliseconds (>= 0) or -1
+** (also when client is NULL) -- ready to pass to poll(). (Added in 1.1.0.)
+*/
+int tcpchat_client_timeout(const tcpchat_client *client);
+
+/*
 ** tcpchat_client_send -- sends `line` and a LF: chat for your room, or a command such as
 ** "/nick ada" or "/msg bob hi". A line containing LF is sent as several lines. Blocks until
-** the kernel has taken every byte. `line` is only read during the call.
+** the kernel has taken every byte (after what tcpchat_client_try_send() queued, if anything).
+** `line` is only read during the call. A loop that must never block uses
+** tcpchat_client_try_send() instead.
 **
 ** Any thread. Returns TCPCHAT_OK;
+**   TCPCHAT_EAGAIN while a connection from tcpchat_client_connect_start() is still being made;
 **   TCPCHAT_EINVAL when client or line is NULL;
 **   TCPCHAT_ECLOSED after tcpchat_client_shutdown(), or when the server has closed (a send
 **     just after the server closed may still succeed; tcpchat_client_recv() tells for sure);
@@ -621,7 +916,9 @@ int tcpchat_client_fd(const tcpchat_client *client);
 ** tcpchat_client_shutdown -- half-close: tells the server you will send nothing more (TCP
 ** FIN). Lines from the server can still be received; the server treats it as leaving and
 ** closes its side once your queued output is flushed, so tcpchat_client_recv() then returns
-** TCPCHAT_ECLOSED. Later sends return TCPCHAT_ECLOSED. Idempotent.
+** TCPCHAT_ECLOSED. Later sends return TCPCHAT_ECLOSED. Idempotent. Lines tcpchat_client_try_send()
+** queued and not yet written are not sent after it: call tcpchat_client_flush() until it
+** returns TCPCHAT_OK first.
 **
 ** Any thread. Returns TCPCHAT_OK; TCPCHAT_EINVAL when client is NULL.
 */

@@ -22,9 +22,12 @@
 ** no _Static_assert: an array of negative size fails the compile instead.)
 */
 typedef char tcpchat_server_config_has_no_tail_padding[
-    sizeof(tcpchat_server_config) == offsetof(tcpchat_server_config, cluster_queue) + sizeof(int) ? 1 : -1];
+    sizeof(tcpchat_server_config) == offsetof(tcpchat_server_config, filter_connection) + sizeof(void (*)(void)) ? 1 : -1];
 typedef char tcpchat_client_options_has_no_tail_padding[
-    sizeof(tcpchat_client_options) == offsetof(tcpchat_client_options, reserved_1_0) + sizeof(int) ? 1 : -1];
+    sizeof(tcpchat_client_options) == offsetof(tcpchat_client_options, reserved_1_1) + sizeof(int) ? 1 : -1];
+
+typedef char tcpchat_event_has_no_tail_padding[
+    sizeof(tcpchat_event) == offsetof(tcpchat_event, reason) + sizeof(const char *) ? 1 : -1];
 
 typedef void (*tcpchat_any_function)(void);
 
@@ -54,4 +57,17 @@ __attribute__((visibility("hidden"))) const tcpchat_any_function tcpchat_every_f
     (tcpchat_any_function)tcpchat_client_fd,
     (tcpchat_any_function)tcpchat_client_shutdown,
     (tcpchat_any_function)tcpchat_client_close,
+    (tcpchat_any_function)tcpchat_server_send,
+    (tcpchat_any_function)tcpchat_server_send_nick,
+    (tcpchat_any_function)tcpchat_server_lookup,
+    (tcpchat_any_function)tcpchat_server_kick,
+    (tcpchat_any_function)tcpchat_server_rooms,
+    (tcpchat_any_function)tcpchat_server_members,
+    (tcpchat_any_function)tcpchat_list_free,
+    (tcpchat_any_function)tcpchat_server_say,
+    (tcpchat_any_function)tcpchat_client_connect_start,
+    (tcpchat_any_function)tcpchat_client_try_send,
+    (tcpchat_any_function)tcpchat_client_events,
+    (tcpchat_any_function)tcpchat_client_flush,
+    (tcpchat_any_function)tcpchat_client_timeout,
 };

@@ -16,6 +16,10 @@ package struct CoreSettings {
     package var log: ((LogLevel, String) -> Void)?
     /// Every chat line said by a session of this server (not relayed from other servers).
     package var onMessage: ((ChatMessage) -> Void)?
+    /// The host's events (HostEvent.swift): what sessions of this server did, as it happened.
+    package var onEvent: ((HostEvent) -> Void)?
+    /// The host's filter: called before the core acts on what a session asked.
+    package var filter: ((HostEvent) -> FilterVerdict)?
 
     package init() {}
 }
@@ -37,6 +41,8 @@ package final class ChatCore {
     private var encoders: [any EventEncoder] = []
     /// Per encoder slot, the bytes of the event being fanned out (scratch, emptied after).
     private var rendered: [SharedBuffer?] = []
+    /// Nicks the host speaks as (`say(asBot:...)`), by key: no session may take them.
+    private(set) var botNicks: Set<String> = []
 
     package init(settings: CoreSettings) {
         self.settings = settings
@@ -58,6 +64,11 @@ package final class ChatCore {
     package func handle(_ intent: Intent, from session: ChatSession) {
         if case .register(let nick, let rooms) = intent { return register(session, nick: nick, rooms: rooms) }
         guard session.isRegistered else { return }
+        var intent = intent
+        if settings.filter != nil {
+            guard let allowed = filtered(intent, from: session), session.isRegistered else { return }
+            intent = allowed
+        }
         switch intent {
         case .register:
             break
@@ -65,11 +76,17 @@ package final class ChatCore {
             guard let room = room(named: roomName, for: session) else { return }
             say(.said(room: room.name, nick: session.nick, text: text), in: room, from: session)
             settings.onMessage?(ChatMessage(room: room.name, nick: session.nick, text: text))
+            emit(.said, session, room: room.name, text: text)
         case .act(let roomName, let text):
             guard let room = room(named: roomName, for: session) else { return }
             say(.acted(room: room.name, nick: session.nick, text: text), in: room, from: session)
+            emit(.acted, session, room: room.name, text: text)
         case .privateMessage(let target, let text):
             privateMessage(text, from: session, to: target)
+        case .command(_, let problem):
+            session.send(.error(.unknownCommand(problem)))
+        case .commandAnswered(let text):
+            session.send(.notice(text))
         case .changeNick(let name):
             changeNick(of: session, to: name)
         case .join(let name, let exclusive):
@@ -78,7 +95,7 @@ package final class ChatCore {
             guard let room = rooms[Names.key(name)], session.isMember(of: room) else {
                 return session.send(.error(.notInRoom(name)))
             }
-            leave(session, room, reason: .parted(reason))
+            leave(session, room, reason: .parted(reason), announce: true)
         case .who(let roomName):
             guard let room = room(named: roomName, for: session) else { return }
             who(in: room, for: session)
@@ -98,6 +115,112 @@ package final class ChatCore {
         }
     }
 
+    // MARK: The host's view
+
+    /// Tells the host what `session` did (when it listens).
+    private func emit(_ kind: HostEvent.Kind, _ session: ChatSession, room: String? = nil, text: String? = nil,
+                      target: String? = nil, reason: String? = nil) {
+        guard let onEvent = settings.onEvent else { return }
+        onEvent(HostEvent(kind: kind, id: session.id, address: session.label, nick: session.nick, room: room,
+                          text: text, target: target, reason: reason))
+    }
+
+    /// The intent as the host's filter lets it through (possibly rewritten), or nil when the
+    /// filter refused it (the sender was told why) or took it. Intents without a text the host
+    /// could judge (who, rooms, part, topic, quit) pass unfiltered.
+    private func filtered(_ intent: Intent, from session: ChatSession) -> Intent? {
+        guard let filter = settings.filter else { return intent }
+        let question: HostEvent
+        let base = HostEvent(kind: .said, id: session.id, address: session.label, nick: session.nick)
+        switch intent {
+        case .say(let name, let text):
+            question = with(base) { $0.room = name ?? session.room?.name; $0.text = text }
+        case .act(let name, let text):
+            question = with(base) { $0.kind = .acted; $0.room = name ?? session.room?.name; $0.text = text }
+        case .privateMessage(let target, let text):
+            question = with(base) { $0.kind = .privateMessage; $0.target = target; $0.text = text }
+        case .changeNick(let nick):
+            question = with(base) { $0.kind = .renamed; $0.target = session.nick; $0.text = nick }
+        case .join(let room, _):
+            question = with(base) { $0.kind = .joined; $0.room = room }
+        case .command(let line, _):
+            question = with(base) { $0.kind = .command; $0.room = session.room?.name; $0.text = line }
+        default:
+            return intent
+        }
+        switch filter(question) {
+        case .accept:
+            return intent
+        case .drop:
+            return nil
+        case .reject(let reason):
+            session.send(.error(.refused(reason)))
+            return nil
+        case .replace(let text):
+            switch intent {
+            case .say(let room, _): return .say(room: room, text: text)
+            case .act(let room, _): return .act(room: room, text: text)
+            case .privateMessage(let target, _): return .privateMessage(to: target, text: text)
+            case .changeNick: return .changeNick(text)
+            case .join(_, let exclusive): return .join(text, exclusive: exclusive)
+            case .command: return .commandAnswered(text)
+            default: return intent
+            }
+        }
+    }
+
+    private func with(_ event: HostEvent, _ change: (inout HostEvent) -> Void) -> HostEvent {
+        var copy = event
+        change(&copy)
+        return copy
+    }
+
+    /// A notice to one session (the host's send). False when it is not registered.
+    package func send(notice text: String, to session: ChatSession) -> Bool {
+        guard session.isRegistered else { return false }
+        session.send(.notice(text))
+        return true
+    }
+
+    /// The host's kick: the session is told why, its rooms hear "NICK left (kicked: REASON)", and
+    /// its connection closes once that is sent.
+    package func kick(_ session: ChatSession, reason: String) {
+        let why = "kicked: \(reason)"
+        session.send(.error(.kicked(reason)))
+        detach(session, reason: why, announce: true)
+        session.output.finish(reason: why)
+    }
+
+    /// What the host's `say(asBot:)` found wrong.
+    package enum BotProblem: Error, Equatable {
+        case noSuchRoom
+        case nickInvalid(String)
+        case nickTaken
+    }
+
+    /// The host speaks in `roomName` as the bot `nick`: everyone in the room gets a chat line
+    /// from "@nick" ('@' is in no person's nick, so clients can tell a bot from a person). The
+    /// nick is reserved from then on: nobody may take it.
+    package func say(asBot nick: String, text: String, inRoom roomName: String) throws(BotProblem) {
+        if let problem = Names.nickProblem(nick) { throw .nickInvalid(problem) }
+        let key = Names.key(nick)
+        if nicks[key] != nil || nicksBeingClaimed[key] != nil { throw .nickTaken }
+        guard let room = rooms[Names.key(roomName)] else { throw .noSuchRoom }
+        botNicks.insert(key)
+        let event = ChatEvent.said(room: room.name, nick: "@" + nick, text: text)
+        fanOut(event, in: room, except: nil)
+        room.record(event)
+        cluster?.say(event, inRoom: room.key)
+    }
+
+    /// The names of this server's rooms, sorted.
+    package var roomNames: [String] { rooms.values.map(\.name).sorted() }
+
+    /// The nicks in `roomName` on this server, in the order they joined; nil when no such room.
+    package func members(ofRoom roomName: String) -> [String]? {
+        rooms[Names.key(roomName)]?.members.map(\.nick)
+    }
+
     /// The room an intent names, or the session's room; nil (after telling the session, when it
     /// named one it is not in) when there is none.
     private func room(named name: String?, for session: ChatSession) -> Room? {
@@ -113,7 +236,7 @@ package final class ChatCore {
         guard !session.isRegistered else { return }
         var nick = requested ?? nextGuestNick()
         if let requested, Names.nickProblem(requested) != nil || nicks[Names.key(requested)] != nil
-            || nicksBeingClaimed[Names.key(requested)] != nil {
+            || nicksBeingClaimed[Names.key(requested)] != nil || botNicks.contains(Names.key(requested)) {
             session.send(.error(Names.nickProblem(requested).map(ChatError.nickInvalid) ?? .nickTaken(requested)))
             nick = nextGuestNick()
         }
@@ -121,6 +244,7 @@ package final class ChatCore {
         session.isRegistered = true
         nicks[Names.key(nick)] = session
         session.send(.welcome(nick: nick))
+        emit(.registered, session)
         for name in roomNames { enter(session, roomNamed: name) }
         if cluster != nil { clusterAdmitted(session) }
     }
@@ -135,7 +259,7 @@ package final class ChatCore {
                 candidate = "guest\(nextGuest)"
                 nextGuest += 1
             }
-            if nicks[candidate] == nil && nicksBeingClaimed[candidate] == nil { return candidate }
+            if nicks[candidate] == nil && nicksBeingClaimed[candidate] == nil && !botNicks.contains(candidate) { return candidate }
         }
     }
 
@@ -153,6 +277,7 @@ package final class ChatCore {
             return sender.send(.error(.noSuchNick(target, linkDown: false)))
         }
         let event = ChatEvent.privateMessage(from: sender.nick, to: receiver.nick, text: text)
+        emit(.privateMessage, sender, text: text, target: receiver.nick)
         if receiver.encoderSlot == sender.encoderSlot, receiver !== sender,
            let buffer = receiver.encoder.encode(event, for: nil) {
             receiver.output.enqueue(buffer)
@@ -169,6 +294,7 @@ package final class ChatCore {
         if let owner = nicks[key] ?? nicksBeingClaimed[key], owner !== session {
             return session.send(.error(.nickTaken(nicks[key]?.nick ?? name)))
         }
+        if botNicks.contains(key) { return session.send(.error(.nickTaken(name))) }
         if name == session.nick { return session.send(.alreadyNamed(name)) }
         if let cluster, cluster.isUp, key != Names.key(session.nick) {
             return claimNick(name, for: session, through: cluster)
@@ -187,6 +313,7 @@ package final class ChatCore {
         }
         nicks[Names.key(name)] = session
         session.nick = name
+        emit(.renamed, session, target: old)
         for room in session.rooms {
             cluster?.left(nick: old, roomKey: room.key, lastHere: false)
             cluster?.entered(nick: name, roomKey: room.key, roomName: room.name)
@@ -202,7 +329,7 @@ package final class ChatCore {
             return session.send(.error(.alreadyInRoom(current.name)))
         }
         if exclusive {
-            for room in session.rooms { leave(session, room, reason: .moved(to: name)) }
+            for room in session.rooms { leave(session, room, reason: .moved(to: name), announce: true) }
         }
         enter(session, roomNamed: name)
     }
@@ -240,6 +367,7 @@ package final class ChatCore {
         cluster?.entered(nick: session.nick, roomKey: key, roomName: room.name)
         session.send(.youJoined(room: room.name, others: room.members.count - 1, inCluster: cluster != nil))
         if let topic = room.topic { session.send(.topic(room: room.name, nick: nil, text: topic)) }
+        emit(.joined, session, room: room.name)  // after "you joined": a host's greeting comes after it
         guard let cluster, cluster.isUp else {
             replayHistory(room.recentHistory, of: room, to: session)
             return done()
@@ -257,10 +385,19 @@ package final class ChatCore {
     }
 
     /// Takes the session out of `room`; the others hear why.
-    private func leave(_ session: ChatSession, _ room: Room, reason: LeaveReason?) {
+    private func leave(_ session: ChatSession, _ room: Room, reason: LeaveReason, announce announced: Bool) {
         room.remove(session)
         cluster?.left(nick: session.nick, roomKey: room.key, lastHere: room.isEmpty)
-        if let reason { announce(.left(room: room.name, nick: session.nick, reason: reason), in: room, except: nil) }
+        if announced { announce(.left(room: room.name, nick: session.nick, reason: reason), in: room, except: nil) }
+        if settings.onEvent != nil {
+            let why: String
+            switch reason {
+            case .disconnected(let text): why = text
+            case .moved(let to): why = "moved to \(to)"
+            case .parted(let text): why = text ?? "parted"
+            }
+            emit(.left, session, room: room.name, reason: why)
+        }
         if room.isEmpty && !settings.permanentRooms.contains(room.name) { rooms.removeValue(forKey: room.key) }
     }
 
@@ -292,7 +429,7 @@ package final class ChatCore {
     /// `announce`. Called by the transport when the connection ends, and for quit.
     package func detach(_ session: ChatSession, reason: String, announce: Bool) {
         guard session.isRegistered else { return }
-        for room in session.rooms { leave(session, room, reason: announce ? .disconnected(reason) : nil) }
+        for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce) }
         session.isRegistered = false
         let key = Names.key(session.nick)
         if nicks[key] === session {
@@ -315,12 +452,16 @@ package final class ChatCore {
 
     /// A notice to everyone in `roomName`, or in every room when nil (the host's broadcast).
     /// Rooms that do not exist are skipped.
-    package func broadcast(notice text: String, room roomName: String?) {
+    /// False (nothing sent) when there is no room `roomName`.
+    @discardableResult
+    package func broadcast(notice text: String, room roomName: String?) -> Bool {
         if let roomName {
-            if let room = rooms[Names.key(roomName)] { fanOut(.notice(text), in: room, except: nil) }
+            guard let room = rooms[Names.key(roomName)] else { return false }
+            fanOut(.notice(text), in: room, except: nil)
         } else {
             for room in rooms.values { fanOut(.notice(text), in: room, except: nil) }
         }
+        return true
     }
 
     // MARK: Fan-out

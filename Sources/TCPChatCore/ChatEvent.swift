@@ -52,6 +52,12 @@ package enum ChatError: Equatable, Sendable {
     case firstLineTimeout(Int)
     /// Disconnected: nothing received for this many seconds.
     case idleTimeout(Int)
+    /// The host's filter refused what was asked (or, at the door, the connection), saying why.
+    case refused(String)
+    /// The host kicked the session, saying why.
+    case kicked(String)
+    /// A command the protocol does not know (the codec's wording of the problem).
+    case unknownCommand(String)
 }
 
 package enum ChatEvent: Equatable, Sendable {

@@ -18,6 +18,11 @@ package enum Intent: Equatable, Sendable {
     case who(room: String?)
     case listRooms
     case setTopic(room: String, text: String)
+    /// A command the protocol does not know (`line`: all of it, e.g. "/roll 2d6"): the host's
+    /// filter may take it; otherwise the sender gets `problem` as an error.
+    case command(String, problem: String)
+    /// The host's filter answered a command with `text` (a notice to its sender alone).
+    case commandAnswered(String)
     /// Leave the server, with the person's reason.
     case quit(reason: String?)
 }

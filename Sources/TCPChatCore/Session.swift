@@ -43,8 +43,10 @@ package final class ChatSession {
     /// line to another server, a join's history): its next intents wait too, so that replies
     /// come in the order asked.
     package internal(set) var waitingForCluster = false
-    /// For the host's log lines: the peer's address.
+    /// For the host's log lines and events: the peer's address.
     package let label: String
+    /// The host's id of the connection (HostEvent.id); 0 when the front gives none.
+    package var id: UInt64 = 0
 
     package init(encoder: any EventEncoder, slot: Int, output: any SessionOutput, label: String) {
         self.encoder = encoder

@@ -27,7 +27,8 @@ import Testing
         #expect(Command.parse("/msg bob") == .invalid("usage: /msg NICK TEXT"))
         #expect(Command.parse("/me") == .invalid("usage: /me ACTION"))
         #expect(Command.parse("/join") == .invalid("usage: /join #ROOM"))
-        #expect(Command.parse("/frobnicate x") == .invalid("unknown command /frobnicate, try /help"))
+        #expect(Command.parse("/frobnicate x") == .unknown("frobnicate"))
+        #expect(Command.unknownProblem("frobnicate") == "unknown command /frobnicate, try /help")
     }
 }
 

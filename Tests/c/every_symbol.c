@@ -52,6 +52,19 @@ static const struct {
     ENTRY(tcpchat_client_fd),
     ENTRY(tcpchat_client_shutdown),
     ENTRY(tcpchat_client_close),
+    ENTRY(tcpchat_server_send),
+    ENTRY(tcpchat_server_send_nick),
+    ENTRY(tcpchat_server_lookup),
+    ENTRY(tcpchat_server_kick),
+    ENTRY(tcpchat_server_rooms),
+    ENTRY(tcpchat_server_members),
+    ENTRY(tcpchat_list_free),
+    ENTRY(tcpchat_server_say),
+    ENTRY(tcpchat_client_connect_start),
+    ENTRY(tcpchat_client_try_send),
+    ENTRY(tcpchat_client_events),
+    ENTRY(tcpchat_client_flush),
+    ENTRY(tcpchat_client_timeout),
 };
 
 int main(void) {

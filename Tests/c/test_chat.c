@@ -82,7 +82,7 @@ int main(void) {
     CHECK_RC(tcpchat_server_broadcast(server, NULL, "to every room"), TCPCHAT_OK);
     WAIT_FOR(ada, "* to every room", line);
     WAIT_FOR(cy, "* to every room", line);
-    CHECK_RC(tcpchat_server_broadcast(server, "#nowhere", "skipped"), TCPCHAT_OK);
+    CHECK_RC(tcpchat_server_broadcast(server, "#nowhere", "skipped"), TCPCHAT_ENOTFOUND);   /* 1.1: not OK */
 
     /* A private message goes to its receiver and back to its sender, and to nobody else:
     ** cy's next line after the /msg is the answer to its own /who. */
@@ -144,7 +144,7 @@ int main(void) {
     WAIT_FOR_CLOSE(ada);
     CHECK_RC(tcpchat_server_wait(server), TCPCHAT_OK);
     CHECK_RC(tcpchat_server_stop(server), TCPCHAT_OK);   /* idempotent */
-    CHECK_RC(tcpchat_server_broadcast(server, NULL, "after the end"), TCPCHAT_OK);   /* a no-op */
+    CHECK_RC(tcpchat_server_broadcast(server, NULL, "after the end"), TCPCHAT_ESTATE);   /* 1.1: not serving */
     CHECK_RC(tcpchat_server_start(server), TCPCHAT_ESTATE);   /* a server serves once */
     tcpchat_client_close(ada);
     tcpchat_server_destroy(server);

@@ -94,6 +94,16 @@ int main(void) {
     serve_until(server, bob, "<ada> hello from the host loop");
     CHECK(messages_seen == 1);
 
+    /* Host control from the polling thread between two polls (1.1): it acts at once, and what it
+    ** sends is written before it returns -- ada gets it without another poll. */
+    {
+        char **rooms = NULL;
+        CHECK_RC(tcpchat_server_send_nick(server, "ada", "between polls"), TCPCHAT_OK);
+        WAIT_FOR(ada, "* between polls", line);
+        CHECK(tcpchat_server_rooms(server, &rooms) == 1 && strcmp(rooms[0], "#lobby") == 0);
+        tcpchat_list_free(rooms);
+    }
+
     /* Another thread broadcasts and stops; the loop wakes through the server's descriptor. */
     CHECK(pthread_create(&other, NULL, broadcast_then_stop, server) == 0);
     /* Wait on the server's descriptor alone: ada's unread lines would make poll() return at

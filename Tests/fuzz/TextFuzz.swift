@@ -83,6 +83,8 @@ func checkCommand(_ text: String) -> String? {
         check(reason.map { !$0.isEmpty } ?? true, "empty /quit reason")
     case .invalid(let problem):
         check(!problem.isEmpty, "an invalid command without a reason")
+    case .unknown(let name):
+        check(!name.contains(" ") && !name.contains("\t"), "bad unknown command name \(name.debugDescription)")
     case .who, .rooms, .help:
         break
     }

@@ -14,7 +14,8 @@
 #      a program built with an older header (a smaller config, canary bytes after it) is never
 #      read or written past its struct; and test_signals, a C host that dlopen()s the library
 #      and checks that its caught-signal mask (SigCgt) is unchanged;
-#   4. builds a ThreadSanitizer libtcpchat and runs test_threads and test_host_driven (the
+#   4. builds a ThreadSanitizer libtcpchat and runs test_threads, test_host_driven, test_embed
+#      and test_nonblocking (the
 #      cross-thread calls) against it with -fsanitize=thread (see Tests/c/tsan.supp), compiled
 #      and linked by the toolchain's own clang (the one beside swift): its TSan runtime is the one
 #      the Swift build uses; another clang on PATH (Debian's clang 14 in /usr/bin) has another,
@@ -85,7 +86,7 @@ for cc in gcc clang; do
 done
 
 echo "-- compiling Tests/c with gcc and clang, every_symbol.c also as C++"
-tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat)
+tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat test_embed test_nonblocking)
 for cc in gcc clang; do
   for test in "${tests[@]}"; do
     "$cc" "${CFLAGS[@]}" "Tests/c/$test.c" -o "$out/$test-$cc" "${LINK[@]}"
@@ -116,7 +117,7 @@ for test in "${tests[@]}"; do
   [ "$status" = 0 ] || { echo "20-capi: valgrind reported errors in $test (status $status)"; exit 1; }
 done
 
-echo "-- ThreadSanitizer: test_threads and test_host_driven against a TSan build of libtcpchat"
+echo "-- ThreadSanitizer: test_threads, test_host_driven, test_embed, test_nonblocking against a TSan build of libtcpchat"
 tsan_scratch=.build-capi-tsan
 build --scratch-path "$tsan_scratch" --sanitize=thread --product tcpchat
 tsan_lib=$(cd "$(swift build --scratch-path "$tsan_scratch" --sanitize=thread --show-bin-path)" && pwd)
@@ -127,7 +128,7 @@ toolchain_bin=$(dirname "$(readlink -f "$(command -v swift)")")
 toolchain_clang=$toolchain_bin/clang
 [ -x "$toolchain_clang" ] || { echo "20-capi: no clang beside swift ($toolchain_bin)"; exit 1; }
 swift_lib=$(dirname "$toolchain_bin")/lib/swift/linux
-for test in test_threads test_host_driven; do
+for test in test_threads test_host_driven test_embed test_nonblocking; do
   "$toolchain_clang" "${CFLAGS[@]}" -fsanitize=thread "Tests/c/$test.c" -o "$out/$test-tsan" \
     -L"$tsan_lib" -Wl,-rpath,"$tsan_lib" -ltcpchat -lpthread \
     -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch -lBlocksRuntime

@@ -4,12 +4,65 @@
 import Glibc
 #endif
 import CTCPChat
+import CTCPChatLinux
+import Synchronization
+import TCPChatNet
+
+/// A connection being made without blocking (tcpchat_client_connect_start): the addresses
+/// left to try, the deadline, and the failure once every address failed.
+struct PendingConnect {
+    var candidates: [SocketAddress]
+    var next: Int
+    var deadline: Int64?   // monotonic ms; nil = the system's limit
+    var failure: Int32?    // a TCPCHAT_ code, sticky
+    var lastError: SocketError
+    /// A host name being resolved on a worker thread; nil once its addresses are known.
+    var resolving: Resolution? = nil
+}
+
+/// A host name resolved by a worker thread for tcpchat_client_connect_start: getaddrinfo may
+/// wait for the network, the caller's loop must not. The worker writes to its own duplicate of
+/// the client's eventfd when done (so the host's poll() wakes up), closes it, and ends; the
+/// client never waits for it (closing the client meanwhile is fine: the worker touches only
+/// this box and its own descriptor).
+final class Resolution: @unchecked Sendable {
+    /// nil while resolving; then the addresses (empty: the name could not be resolved).
+    let result = Mutex<[SocketAddress]?>(nil)
+
+    static func start(host: String, port: Int, notify fd: Int32) throws(SystemError) -> Resolution {
+        let resolution = Resolution()
+        let signal = dup(fd)
+        guard signal >= 0 else { throw SystemError("dup", currentErrno()) }
+        do {
+            let thread = try LoopThread.start {
+                let addresses = (try? SocketAddress.resolve(host: host, port: port, passive: false)) ?? []
+                resolution.result.withLock { $0 = addresses }
+                var one: UInt64 = 1
+                _ = write(signal, &one, 8)
+                Sys.close(signal)
+            }
+            pthread_detach(thread)
+        } catch {
+            Sys.close(signal)
+            throw error
+        }
+        return resolution
+    }
+}
+
+/// True when `host` is an IPv4 or IPv6 address (getaddrinfo then does not wait for anything).
+private func isNumericAddress(_ host: String) -> Bool {
+    var buffer = in6_addr()
+    return inet_pton(AF_INET, host, &buffer) == 1 || inet_pton(AF_INET6, host, &buffer) == 1
+}
 
 /// A connection plus the one line tcpchat_client_recv() held back because the caller's buffer
 /// was too small (TCPCHAT_ENOSPC): the next receive returns it first.
 final class ClientHandle {
     let connection: ChatConnection
     var heldLine: [UInt8]?
+    /// Non-nil while a non-blocking connect is in progress, or failed.
+    let pending = Mutex<PendingConnect?>(nil)
 
     init(_ connection: ChatConnection) { self.connection = connection }
 }
@@ -22,11 +75,34 @@ private func client(_ handle: OpaquePointer) -> ClientHandle {
 private let clientOptionsFieldOffsets: [Int] = [
     MemoryLayout<tcpchat_client_options>.offset(of: \.connect_timeout_ms)!,
     MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_0)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.send_queue_bytes)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_1)!,
 ]
+
+/// The options of a connect call, read and checked; nil when invalid.
+private func readOptions(_ options: UnsafePointer<tcpchat_client_options>?) -> tcpchat_client_options? {
+    var settings = defaultClientOptions()
+    if let options {
+        do {
+            settings = try SizedStruct.read(UnsafeRawPointer(options), defaults: settings, fieldOffsets: clientOptionsFieldOffsets)
+        } catch {
+            return nil
+        }
+    }
+    guard settings.connect_timeout_ms >= 0, settings.reserved_1_0 == 0, settings.reserved_1_1 == 0,
+          (0...(1 << 24)).contains(settings.send_queue_bytes) else { return nil }
+    return settings
+}
+
+private func makeHandle(_ connection: ChatConnection, _ settings: tcpchat_client_options) -> ClientHandle {
+    if settings.send_queue_bytes > 0 { connection.sendQueueBytes = Int(settings.send_queue_bytes) }
+    return ClientHandle(connection)
+}
 
 /// Every option's default, as tcpchat_client_options_init() documents them.
 private func defaultClientOptions() -> tcpchat_client_options {
-    tcpchat_client_options(struct_size: MemoryLayout<tcpchat_client_options>.size, connect_timeout_ms: 0, reserved_1_0: 0)
+    tcpchat_client_options(struct_size: MemoryLayout<tcpchat_client_options>.size, connect_timeout_ms: 0, reserved_1_0: 0,
+                           send_queue_bytes: 0, reserved_1_1: 0)
 }
 
 @c @implementation public func tcpchat_client_options_init_sized(
@@ -46,19 +122,10 @@ private func defaultClientOptions() -> tcpchat_client_options {
     _ host: UnsafePointer<CChar>!, _ port: Int32, _ options: UnsafePointer<tcpchat_client_options>!,
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
-    guard let host, let out, (1...65535).contains(port) else { return TCPCHAT_EINVAL }
-    var settings = defaultClientOptions()
-    if let options {
-        do {
-            settings = try SizedStruct.read(UnsafeRawPointer(options), defaults: settings, fieldOffsets: clientOptionsFieldOffsets)
-        } catch {
-            return TCPCHAT_EINVAL
-        }
-    }
-    guard settings.connect_timeout_ms >= 0, settings.reserved_1_0 == 0 else { return TCPCHAT_EINVAL }
+    guard let host, let out, (1...65535).contains(port), let settings = readOptions(options) else { return TCPCHAT_EINVAL }
     do {
         let fd = try connectSocket(host: String(cString: host), port: Int(port), timeoutMilliseconds: Int64(settings.connect_timeout_ms))
-        out.pointee = OpaquePointer(Unmanaged.passRetained(ClientHandle(ChatConnection.adopting(fd: fd))).toOpaque())
+        out.pointee = OpaquePointer(Unmanaged.passRetained(makeHandle(ChatConnection.adopting(fd: fd), settings)).toOpaque())
         return TCPCHAT_OK
     } catch {
         return ResultCode.of(error)
@@ -119,6 +186,7 @@ private func awaitConnect(_ fd: Int32, deadline: Int64) -> Int32 {
 
 @c @implementation public func tcpchat_client_send(_ handle: OpaquePointer!, _ line: UnsafePointer<CChar>!) -> Int32 {
     guard let handle, let line else { return TCPCHAT_EINVAL }
+    if client(handle).connection.connecting.load(ordering: .acquiring) { return TCPCHAT_EAGAIN }
     do { try client(handle).connection.send(String(cString: line)) } catch { return ResultCode.of(error) }
     return TCPCHAT_OK
 }
@@ -128,6 +196,7 @@ private func awaitConnect(_ fd: Int32, deadline: Int64) -> Int32 {
 ) -> Int32 {
     guard let handle, let buffer, size > 0 else { return TCPCHAT_EINVAL }
     let state = client(handle)
+    if state.connection.connecting.load(ordering: .acquiring) { return TCPCHAT_ETIMEDOUT }
     let line: [UInt8]
     if let held = state.heldLine {
         line = held
@@ -174,4 +243,204 @@ private func awaitConnect(_ fd: Int32, deadline: Int64) -> Int32 {
     let unmanaged = Unmanaged<ClientHandle>.fromOpaque(UnsafeRawPointer(handle))
     unmanaged.takeUnretainedValue().connection.close()
     unmanaged.release()
+}
+
+// MARK: Never blocking (1.1)
+
+/// Starts a non-blocking connect() of `fd` to `address`: 0 when connected at once,
+/// EINPROGRESS while it goes on, else the error.
+private func startConnect(_ fd: Int32, to address: SocketAddress) -> Int32 {
+    address.withSockaddr { Glibc.connect(fd, $0, $1) } == 0 ? 0 : currentErrno()
+}
+
+/// Tries the next candidates on the handle's descriptor number (a new socket is dup2'ed onto
+/// it) until one connects or is in progress; sets the sticky failure when none is left.
+private func advance(_ pending: inout PendingConnect, fd: Int32, connection: ChatConnection) {
+    while pending.next < pending.candidates.count {
+        if let deadline = pending.deadline, monotonicMilliseconds() >= deadline { break }
+        let address = pending.candidates[pending.next]
+        pending.next += 1
+        let fresh: Int32
+        do { fresh = try Socket.make(family: address.family, nonBlocking: true) } catch {
+            pending.lastError = .system(error)
+            continue
+        }
+        guard dup2(fresh, fd) >= 0 else {
+            pending.lastError = .system(SystemError("dup2", currentErrno()))
+            Sys.close(fresh)
+            continue
+        }
+        Sys.close(fresh)
+        var code = startConnect(fd, to: address)
+        if code == EINTR { code = EINPROGRESS }
+        if code == EINPROGRESS { return }
+        if code == 0 {
+            finishConnect(fd, connection: connection)
+            pending.failure = TCPCHAT_OK
+            return
+        }
+        pending.lastError = .connect(address: address.description, code: code)
+    }
+    if let deadline = pending.deadline, monotonicMilliseconds() >= deadline {
+        pending.failure = TCPCHAT_ETIMEDOUT
+    } else {
+        pending.failure = ResultCode.of(pending.lastError)
+    }
+}
+
+private func finishConnect(_ fd: Int32, connection: ChatConnection) {
+    Socket.configureConnected(fd)
+    Sys.setNonBlocking(fd, false)
+    connection.connecting.store(false, ordering: .releasing)
+}
+
+@c @implementation public func tcpchat_client_connect_start(
+    _ host: UnsafePointer<CChar>!, _ port: Int32, _ options: UnsafePointer<tcpchat_client_options>!,
+    _ out: UnsafeMutablePointer<OpaquePointer?>!
+) -> Int32 {
+    guard let host, let out, (1...65535).contains(port), let settings = readOptions(options) else { return TCPCHAT_EINVAL }
+    let name = String(cString: host)
+    let timeout = Int64(settings.connect_timeout_ms)
+    if !isNumericAddress(name) {
+        // A name: resolved on a worker thread; the host polls an eventfd (POLLIN) meanwhile,
+        // and the socket later takes over its descriptor number.
+        let fd: Int32
+        do { fd = try retryingInterrupts("eventfd") { ctc_eventfd() } } catch { return ResultCode.system(error.code) }
+        let resolution: Resolution
+        do { resolution = try Resolution.start(host: name, port: Int(port), notify: fd) } catch {
+            Sys.close(fd)
+            return ResultCode.system(error.code)
+        }
+        let connection = ChatConnection(fd: fd)
+        connection.connecting.store(true, ordering: .releasing)
+        let handle = makeHandle(connection, settings)
+        handle.pending.withLock {
+            $0 = PendingConnect(
+                candidates: [], next: 0, deadline: timeout > 0 ? monotonicMilliseconds() + timeout : nil, failure: nil,
+                lastError: .connect(address: "\(name):\(port)", code: EHOSTUNREACH), resolving: resolution)
+        }
+        out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+        return TCPCHAT_OK
+    }
+    let candidates: [SocketAddress]
+    do { candidates = try SocketAddress.resolve(host: name, port: Int(port), passive: false) } catch {
+        return TCPCHAT_ERESOLVE
+    }
+    guard let first = candidates.first else { return TCPCHAT_ERESOLVE }
+    // The descriptor the host will poll: the first candidate's socket; later candidates are
+    // dup2'ed onto its number.
+    let fd: Int32
+    do { fd = try Socket.make(family: first.family, nonBlocking: true) } catch { return ResultCode.system(error.code) }
+    let connection = ChatConnection(fd: fd)
+    connection.connecting.store(true, ordering: .releasing)
+    let handle = makeHandle(connection, settings)
+    var pending = PendingConnect(
+        candidates: candidates, next: 1, deadline: timeout > 0 ? monotonicMilliseconds() + timeout : nil, failure: nil,
+        lastError: .connect(address: "\(name):\(port)", code: EHOSTUNREACH))
+    var code = startConnect(fd, to: first)
+    if code == EINTR { code = EINPROGRESS }
+    if code == 0 {
+        finishConnect(fd, connection: connection)
+        pending.failure = TCPCHAT_OK
+    } else if code != EINPROGRESS {
+        pending.lastError = .connect(address: first.description, code: code)
+        advance(&pending, fd: fd, connection: connection)
+    }
+    if let failure = pending.failure, failure != TCPCHAT_OK {
+        connection.close()
+        return failure
+    }
+    handle.pending.withLock { $0 = pending.failure == TCPCHAT_OK ? nil : pending }
+    out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    return TCPCHAT_OK
+}
+
+/// Moves a pending connect on: TCPCHAT_OK once connected, TCPCHAT_EAGAIN while it goes on,
+/// or the failure.
+private func driveConnect(_ state: ClientHandle) -> Int32 {
+    state.pending.withLock { slot -> Int32 in
+        guard var pending = slot else { return TCPCHAT_OK }
+        if let failure = pending.failure { return failure }
+        let fd = state.connection.fd
+        if let resolution = pending.resolving {
+            guard let addresses = resolution.result.withLock({ $0 }) else {
+                if let deadline = pending.deadline, monotonicMilliseconds() >= deadline {
+                    pending.failure = TCPCHAT_ETIMEDOUT
+                    slot = pending
+                    return TCPCHAT_ETIMEDOUT
+                }
+                return TCPCHAT_EAGAIN
+            }
+            pending.resolving = nil
+            pending.candidates = addresses
+            pending.next = 0
+            if addresses.isEmpty {
+                pending.failure = TCPCHAT_ERESOLVE
+            } else {
+                advance(&pending, fd: fd, connection: state.connection)  // the first socket replaces the eventfd
+            }
+            if pending.failure == TCPCHAT_OK {
+                slot = nil
+                return TCPCHAT_OK
+            }
+            slot = pending
+            return pending.failure ?? TCPCHAT_EAGAIN
+        }
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let ready = poll(&entry, 1, 0)
+        if ready > 0 {
+            let error = Sys.pendingError(fd)
+            if error == 0 {
+                finishConnect(fd, connection: state.connection)
+                slot = nil
+                return TCPCHAT_OK
+            }
+            pending.lastError = .connect(address: pending.candidates[pending.next - 1].description, code: error)
+            advance(&pending, fd: fd, connection: state.connection)
+        } else if let deadline = pending.deadline, monotonicMilliseconds() >= deadline {
+            pending.failure = TCPCHAT_ETIMEDOUT
+        }
+        if pending.failure == TCPCHAT_OK {
+            slot = nil
+            return TCPCHAT_OK
+        }
+        slot = pending
+        return pending.failure ?? TCPCHAT_EAGAIN
+    }
+}
+
+@c @implementation public func tcpchat_client_try_send(_ handle: OpaquePointer!, _ line: UnsafePointer<CChar>!) -> Int32 {
+    guard let handle, let line else { return TCPCHAT_EINVAL }
+    do {
+        return try client(handle).connection.trySend(String(cString: line)) ? TCPCHAT_OK : TCPCHAT_EAGAIN
+    } catch {
+        return error.code == EMSGSIZE ? TCPCHAT_EINVAL : ResultCode.of(error)
+    }
+}
+
+@c @implementation public func tcpchat_client_events(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let state = client(handle)
+    let connection = state.connection
+    if connection.connecting.load(ordering: .acquiring) {
+        let resolving = state.pending.withLock { $0?.resolving != nil && $0?.failure == nil }
+        return resolving ? Int32(POLLIN) : Int32(POLLOUT)
+    }
+    return Int32(POLLIN) | (connection.queuedBytes > 0 ? Int32(POLLOUT) : 0)
+}
+
+@c @implementation public func tcpchat_client_flush(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let state = client(handle)
+    let connected = driveConnect(state)
+    guard connected == TCPCHAT_OK else { return connected }
+    do { return try state.connection.flush() ? TCPCHAT_OK : TCPCHAT_EAGAIN } catch { return ResultCode.of(error) }
+}
+
+@c @implementation public func tcpchat_client_timeout(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return -1 }
+    return client(handle).pending.withLock { pending -> Int32 in
+        guard let pending, pending.failure == nil, let deadline = pending.deadline else { return -1 }
+        return Int32(clamping: max(0, deadline - monotonicMilliseconds()))
+    }
 }

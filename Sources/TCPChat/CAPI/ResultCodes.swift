@@ -23,6 +23,9 @@ private func cText(_ text: StaticString) -> UnsafePointer<CChar> {
     case TCPCHAT_ENOSPC: return cText("buffer too small for the line (the line stays queued)")
     case TCPCHAT_ESTATE: return cText("not in this state (the server was already started, or is not bound yet)")
     case TCPCHAT_ESYSTEM: return cText("system call failed (see errno)")
+    case TCPCHAT_EAGAIN: return cText("would block (the send queue is full, or connecting goes on): try again when the descriptor is writable")
+    case TCPCHAT_EMISUSE: return cText("misuse: called from one of the server's own callbacks, where it cannot run")
+    case TCPCHAT_ENOTFOUND: return cText("not found (no such connection, nick or room)")
     default: return cText("unknown tcpchat error")
     }
 }
@@ -66,8 +69,17 @@ enum ResultCode {
         switch error {
         case .invalidConfiguration: return TCPCHAT_EINVAL
         case .alreadyStarted: return TCPCHAT_ESTATE
+        case .calledFromCallback: return TCPCHAT_EMISUSE
         case .socket(let error): return of(error)
         case .system(let error): return system(error.code)
+        }
+    }
+
+    static func of(_ error: HostControlError) -> Int32 {
+        switch error {
+        case .notServing, .nickTaken: return TCPCHAT_ESTATE
+        case .noSuchConnection, .noSuchNick, .noSuchRoom: return TCPCHAT_ENOTFOUND
+        case .nickInvalid: return TCPCHAT_EINVAL
         }
     }
 

@@ -13,6 +13,51 @@ private struct HostCallbacks: @unchecked Sendable {
     let logLevel: Int32
     let onMessage: (@convention(c) (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void)?
     let userData: UnsafeMutableRawPointer?
+    var onEvent: (@convention(c) (UnsafePointer<tcpchat_event>?, UnsafeMutableRawPointer?) -> Void)? = nil
+    var filter: (@convention(c) (UnsafePointer<tcpchat_event>?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32)? = nil
+    var filterConnection: (@convention(c) (UnsafePointer<CChar>?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32)? = nil
+}
+
+/// Calls `body` with `event` as a C tcpchat_event whose strings live during the call: one
+/// buffer holds them all, NUL-terminated.
+private func withCEvent<R>(_ event: HostEvent, _ body: (UnsafePointer<tcpchat_event>) -> R) -> R {
+    let fields: [String?] = [event.address, event.nick, event.room, event.text, event.target, event.reason]
+    var bytes: [CChar] = []
+    var offsets: [Int?] = []
+    for field in fields {
+        guard let field else { offsets.append(nil); continue }
+        offsets.append(bytes.count)
+        bytes.append(contentsOf: field.utf8.map { CChar(bitPattern: $0) })
+        bytes.append(0)
+    }
+    return bytes.withUnsafeBufferPointer { buffer in
+        func at(_ index: Int) -> UnsafePointer<CChar>? { offsets[index].map { buffer.baseAddress! + $0 } }
+        var c = tcpchat_event(
+            struct_size: MemoryLayout<tcpchat_event>.size, kind: event.kind.rawValue, reserved_1_1: 0, id: event.id,
+            address: at(0), nick: at(1), room: at(2), text: at(3), target: at(4), reason: at(5))
+        return withUnsafePointer(to: &c) { body($0) }
+    }
+}
+
+/// A buffer the host's filter writes into; read back as the text it wrote (cut at size - 1).
+private final class FilterBuffer: @unchecked Sendable {
+    let size: Int
+    let bytes: UnsafeMutablePointer<CChar>
+
+    init(size: Int) {
+        self.size = size
+        bytes = .allocate(capacity: size)
+        bytes.initialize(repeating: 0, count: size)
+    }
+
+    deinit { bytes.deallocate() }
+
+    func clear() { bytes[0] = 0 }
+
+    var text: String {
+        bytes[size - 1] = 0
+        return String(cString: bytes)
+    }
 }
 
 private func server(_ handle: OpaquePointer) -> ChatServer {
@@ -28,6 +73,7 @@ private let serverConfigFieldOffsets: [Int] = {
         \C.lines_per_second, \C.burst_lines, \C.max_per_address, \C.first_line_timeout_s,
         \C.idle_timeout_s, \C.fallback_encoding, \C.shutdown_grace_ms, \C.log, \C.log_level,
         \C.on_message, \C.user_data, \C.cluster, \C.cluster_ttl_s, \C.cluster_queue,
+        \C.on_event, \C.filter, \C.filter_connection,
     ]
     return fields.map { MemoryLayout<C>.offset(of: $0)! }
 }()
@@ -57,7 +103,10 @@ private func defaultServerConfig() -> tcpchat_server_config {
         user_data: nil,
         cluster: nil,
         cluster_ttl_s: Int32(ClusterConfiguration.defaultTTLSeconds),
-        cluster_queue: Int32(ClusterConfiguration.defaultMaxQueueBytes))
+        cluster_queue: Int32(ClusterConfiguration.defaultMaxQueueBytes),
+        on_event: nil,
+        filter: nil,
+        filter_connection: nil)
 }
 
 @c @implementation public func tcpchat_server_config_init_sized(
@@ -96,7 +145,8 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
         }
         return TCPCHAT_EINVAL
     }
-    let callbacks = HostCallbacks(log: c.log, logLevel: c.log_level, onMessage: c.on_message, userData: c.user_data)
+    let callbacks = HostCallbacks(log: c.log, logLevel: c.log_level, onMessage: c.on_message, userData: c.user_data,
+                                  onEvent: c.on_event, filter: c.filter, filterConnection: c.filter_connection)
     var settings = ChatServerConfiguration()
     settings.host = c.host.map { String(cString: $0) }
     settings.port = Int(c.port)
@@ -146,6 +196,31 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
             }
         }
     }
+    if let onEvent = callbacks.onEvent {
+        settings.onEvent = { event in withCEvent(event) { onEvent($0, callbacks.userData) } }
+    }
+    if let filter = callbacks.filter {
+        // One buffer per server, used on its loop thread alone.
+        let buffer = FilterBuffer(size: max(1024, Int(c.max_line) + 1))
+        settings.filter = { event in
+            buffer.clear()
+            let verdict = withCEvent(event) { filter($0, buffer.bytes, buffer.size, callbacks.userData) }
+            switch verdict {
+            case TCPCHAT_FILTER_ACCEPT: return .accept
+            case TCPCHAT_FILTER_REPLACE: return .replace(TextSanitizer.strip(buffer.text))
+            case TCPCHAT_FILTER_DROP: return .drop
+            default: return .reject(TextSanitizer.strip(buffer.text))
+            }
+        }
+    }
+    if let filterConnection = callbacks.filterConnection {
+        let buffer = FilterBuffer(size: 256)
+        settings.acceptConnection = { address in
+            buffer.clear()
+            let verdict = address.withCString { filterConnection($0, buffer.bytes, buffer.size, callbacks.userData) }
+            return verdict == 0 ? nil : TextSanitizer.strip(buffer.text)
+        }
+    }
     do {
         let created = try ChatServer(configuration: settings)
         out.pointee = OpaquePointer(Unmanaged.passRetained(created).toOpaque())
@@ -184,8 +259,7 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     _ handle: OpaquePointer!, _ room: UnsafePointer<CChar>!, _ text: UnsafePointer<CChar>!
 ) -> Int32 {
     guard let handle, let text else { return TCPCHAT_EINVAL }
-    server(handle).broadcast(room: room.map { String(cString: $0) }, text: String(cString: text))
-    return TCPCHAT_OK
+    return hostCall { () throws(HostControlError) in try server(handle).sendNotice(String(cString: text), toRoom: room.map { String(cString: $0) }) }
 }
 
 @c @implementation public func tcpchat_server_stop(_ handle: OpaquePointer!) -> Int32 {
@@ -196,6 +270,7 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
 
 @c @implementation public func tcpchat_server_wait(_ handle: OpaquePointer!) -> Int32 {
     guard let handle else { return TCPCHAT_EINVAL }
+    if server(handle).isInCallback { return TCPCHAT_EMISUSE }
     server(handle).wait()
     return TCPCHAT_OK
 }
@@ -204,6 +279,11 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     guard let handle else { return }
     let unmanaged = Unmanaged<ChatServer>.fromOpaque(UnsafeRawPointer(handle))
     let chatServer = unmanaged.takeUnretainedValue()
+    if chatServer.isInCallback {
+        chatServer.log(.error, "tcpchat_server_destroy called from one of the server's own callbacks: ignored "
+            + "(stop it there, and destroy it once _run, _wait or _poll has returned)")
+        return
+    }
     chatServer.stop()
     chatServer.wait()
     unmanaged.release()
@@ -228,4 +308,93 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     } catch {
         return ResultCode.of(error)
     }
+}
+
+// MARK: Host control
+
+/// Runs a host control call, mapping its failure to a code.
+private func hostCall(_ body: () throws(HostControlError) -> Void) -> Int32 {
+    do { try body() } catch { return ResultCode.of(error) }
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_send(_ handle: OpaquePointer!, _ id: UInt64, _ text: UnsafePointer<CChar>!) -> Int32 {
+    guard let handle, let text else { return TCPCHAT_EINVAL }
+    return hostCall { () throws(HostControlError) in try server(handle).send(String(cString: text), toConnection: id) }
+}
+
+@c @implementation public func tcpchat_server_send_nick(
+    _ handle: OpaquePointer!, _ nick: UnsafePointer<CChar>!, _ text: UnsafePointer<CChar>!
+) -> Int32 {
+    guard let handle, let nick, let text else { return TCPCHAT_EINVAL }
+    return hostCall { () throws(HostControlError) in try server(handle).send(String(cString: text), toNick: String(cString: nick)) }
+}
+
+@c @implementation public func tcpchat_server_lookup(
+    _ handle: OpaquePointer!, _ nick: UnsafePointer<CChar>!, _ id: UnsafeMutablePointer<UInt64>!
+) -> Int32 {
+    guard let handle, let nick, let id else { return TCPCHAT_EINVAL }
+    return hostCall { () throws(HostControlError) in id.pointee = try server(handle).connectionID(ofNick: String(cString: nick)) }
+}
+
+@c @implementation public func tcpchat_server_kick(_ handle: OpaquePointer!, _ id: UInt64, _ reason: UnsafePointer<CChar>!) -> Int32 {
+    guard let handle, let reason else { return TCPCHAT_EINVAL }
+    return hostCall { () throws(HostControlError) in try server(handle).kick(id, reason: String(cString: reason)) }
+}
+
+/// `strings` as one malloc'd block: a NULL-terminated array of pointers, then the strings.
+/// tcpchat_list_free() frees it with free().
+private func makeList(_ strings: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+    let pointerBytes = (strings.count + 1) * MemoryLayout<UnsafeMutablePointer<CChar>?>.stride
+    let total = pointerBytes + strings.reduce(0) { $0 + $1.utf8.count + 1 }
+    guard let block = malloc(total) else { return nil }
+    let array = block.bindMemory(to: UnsafeMutablePointer<CChar>?.self, capacity: strings.count + 1)
+    var cursor = (block + pointerBytes).assumingMemoryBound(to: CChar.self)
+    for (index, string) in strings.enumerated() {
+        array[index] = cursor
+        for byte in string.utf8 {
+            cursor.pointee = CChar(bitPattern: byte)
+            cursor += 1
+        }
+        cursor.pointee = 0
+        cursor += 1
+    }
+    array[strings.count] = nil
+    return array
+}
+
+private func listResult(
+    _ out: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>, _ body: () throws(HostControlError) -> [String]
+) -> Int32 {
+    let strings: [String]
+    do { strings = try body() } catch { return ResultCode.of(error) }
+    guard let list = makeList(strings) else { return ResultCode.system(ENOMEM) }
+    out.pointee = list
+    return Int32(clamping: strings.count)
+}
+
+@c @implementation public func tcpchat_server_rooms(
+    _ handle: OpaquePointer!, _ rooms: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>!
+) -> Int32 {
+    guard let handle, let rooms else { return TCPCHAT_EINVAL }
+    return listResult(rooms) { () throws(HostControlError) in try server(handle).roomNames() }
+}
+
+@c @implementation public func tcpchat_server_members(
+    _ handle: OpaquePointer!, _ room: UnsafePointer<CChar>!,
+    _ nicks: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>!
+) -> Int32 {
+    guard let handle, let room, let nicks else { return TCPCHAT_EINVAL }
+    return listResult(nicks) { () throws(HostControlError) in try server(handle).members(ofRoom: String(cString: room)) }
+}
+
+@c @implementation public func tcpchat_list_free(_ list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>!) {
+    free(list)
+}
+
+@c @implementation public func tcpchat_server_say(
+    _ handle: OpaquePointer!, _ room: UnsafePointer<CChar>!, _ bot: UnsafePointer<CChar>!, _ text: UnsafePointer<CChar>!
+) -> Int32 {
+    guard let handle, let room, let bot, let text else { return TCPCHAT_EINVAL }
+    return hostCall { () throws(HostControlError) in try server(handle).say(String(cString: text), inRoom: String(cString: room), asBot: String(cString: bot)) }
 }

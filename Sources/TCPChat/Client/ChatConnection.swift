@@ -54,7 +54,17 @@ public final class ChatConnection: @unchecked Sendable {
     private var ready: [String] = []
     private var readyHead = 0
     private var ended: ReceiveError?
-    private let sendLock = Mutex<Bool>(false)  // true once the write side is shut
+    /// The write side: shut or not, and what `trySend` queued that the socket has not taken.
+    private struct SendSide {
+        var shut = false
+        var queue: [UInt8] = []
+        var head = 0
+        var count: Int { queue.count - head }
+    }
+    private let sendLock = Mutex<SendSide>(SendSide())
+    /// The most bytes `trySend` may queue (set before sending; C: send_queue_bytes).
+    public static let defaultSendQueueBytes = 65536
+    private let sendQueueLimit = Atomic<Int>(ChatConnection.defaultSendQueueBytes)
     private let closed = Atomic<Bool>(false)
 
     init(fd: Int32, encoding: TextEncoding = .utf8) {
@@ -86,10 +96,15 @@ public final class ChatConnection: @unchecked Sendable {
     /// Sends `line` plus LF, all of it (blocking until the kernel took every byte), in the
     /// connection's encoding. A line that contains LF is sent as several lines. Any thread.
     public func send(_ line: String) throws(SystemError) {
-        let failure: SystemError? = sendLock.withLock { shut in
-            if shut || closed.load(ordering: .acquiring) { return SystemError("send", EPIPE) }
+        let failure: SystemError? = sendLock.withLock { side in
+            if side.shut || closed.load(ordering: .acquiring) { return SystemError("send", EPIPE) }
             var data = codec.encode(line)
             data.append(0x0A)
+            if side.count > 0 {  // what trySend queued goes first
+                data.insert(contentsOf: side.queue[side.head...], at: 0)
+                side.queue.removeAll()
+                side.head = 0
+            }
             return data.withUnsafeBytes { bytes -> SystemError? in
                 var offset = 0
                 while offset < bytes.count {
@@ -108,6 +123,77 @@ public final class ChatConnection: @unchecked Sendable {
         if let failure { throw failure }
     }
 
+    /// The most bytes `trySend` may queue, >= 1. Any thread.
+    public var sendQueueBytes: Int {
+        get { sendQueueLimit.load(ordering: .relaxed) }
+        set { sendQueueLimit.store(max(1, newValue), ordering: .relaxed) }
+    }
+
+    /// Whether the connection is being made (`connect_start`): nothing is written meanwhile.
+    let connecting = Atomic<Bool>(false)
+
+    /// Queues `line` plus LF and writes what the socket takes now, never blocking. False (and
+    /// nothing queued) when the queue has no room for the line: the server does not read fast
+    /// enough. Throws `EMSGSIZE` when the line alone is larger than the queue. Any thread.
+    public func trySend(_ line: String) throws(SystemError) -> Bool {
+        let limit = sendQueueBytes
+        let outcome: Result<Bool, SystemError> = sendLock.withLock { side in
+            if side.shut || closed.load(ordering: .acquiring) { return .failure(SystemError("send", EPIPE)) }
+            let encoded = codec.encode(line)  // in the connection's encoding, under the lock (iconv)
+            let needed = encoded.count + 1
+            if needed > limit { return .failure(SystemError("send", EMSGSIZE)) }
+            if side.count + needed > limit {
+                // Maybe the socket took some since: write, then look again.
+                if let error = write(&side) { return .failure(error) }
+                if side.count + needed > limit { return .success(false) }
+            }
+            if side.head > 0 && side.head >= side.queue.count / 2 {
+                side.queue.removeFirst(side.head)
+                side.head = 0
+            }
+            side.queue.append(contentsOf: encoded)
+            side.queue.append(0x0A)
+            if let error = write(&side) { return .failure(error) }
+            return .success(true)
+        }
+        return try outcome.get()
+    }
+
+    /// Writes what `trySend` queued as far as the socket takes it, never blocking. True when
+    /// nothing is left. Any thread.
+    public func flush() throws(SystemError) -> Bool {
+        let outcome: Result<Bool, SystemError> = sendLock.withLock { side in
+            if side.count == 0 { return .success(true) }
+            if side.shut || closed.load(ordering: .acquiring) { return .failure(SystemError("send", EPIPE)) }
+            if let error = write(&side) { return .failure(error) }
+            return .success(side.count == 0)
+        }
+        return try outcome.get()
+    }
+
+    /// Bytes queued by `trySend` and not yet taken by the socket. Any thread.
+    public var queuedBytes: Int { sendLock.withLock { $0.count } }
+
+    /// One non-blocking write of the queue; the error when the socket failed.
+    private func write(_ side: inout SendSide) -> SystemError? {
+        if connecting.load(ordering: .acquiring) { return nil }
+        while side.count > 0 {
+            let sent = side.queue.withUnsafeBytes { bytes in
+                Glibc.send(fd, bytes.baseAddress! + side.head, side.count, ctc_MSG_NOSIGNAL | Int32(MSG_DONTWAIT))
+            }
+            if sent < 0 {
+                let code = currentErrno()
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK { return nil }
+                return SystemError("send", code)
+            }
+            side.head += sent
+        }
+        side.queue.removeAll(keepingCapacity: side.queue.capacity <= 4096)
+        side.head = 0
+        return nil
+    }
+
     private func waitWritable() {
         var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
         _ = poll(&entry, 1, -1)
@@ -115,9 +201,9 @@ public final class ChatConnection: @unchecked Sendable {
 
     /// Half-close: no more lines will be sent; the server's lines can still be received. Any thread.
     public func shutdownWrite() {
-        sendLock.withLock { shut in
-            if !shut && !closed.load(ordering: .acquiring) { Sys.shutdown(fd, Int32(SHUT_WR)) }
-            shut = true
+        sendLock.withLock { side in
+            if !side.shut && !closed.load(ordering: .acquiring) { Sys.shutdown(fd, Int32(SHUT_WR)) }
+            side.shut = true
         }
     }
 

@@ -14,6 +14,12 @@ public enum Command: Equatable, Sendable {
     case quit(reason: String?)
     /// A line that cannot be run; the associated text is the error to send back (without `! `).
     case invalid(String)
+    /// A /command this grammar does not know (its name, without the /): a server's host may
+    /// take it (tcpchat.h, FILTER); otherwise it is `unknownProblem(name)`.
+    case unknown(String)
+
+    /// The error an unknown command gets when nobody takes it.
+    public static func unknownProblem(_ name: String) -> String { "unknown command /\(name), try /help" }
 
     /// The commands and their one-line help, in the order `/help` lists them.
     public static let helpLines: [(usage: String, summary: String)] = [
@@ -70,7 +76,7 @@ public enum Command: Equatable, Sendable {
         case "quit":
             return .quit(reason: argument.isEmpty ? nil : argument)
         default:
-            return .invalid("unknown command /\(name), try /help")
+            return .unknown(String(name))
         }
     }
 }

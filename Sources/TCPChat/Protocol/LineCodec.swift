@@ -49,6 +49,7 @@ package final class LineCodec: WireCodec {
         case .quit(let reason): intent = .quit(reason: reason)
         case .help: return session.output.enqueue(SharedBuffer(help))
         case .invalid(let problem): return session.output.enqueue(SharedBuffer(Wire.error(problem)))
+        case .unknown(let name): intent = .command(text, problem: Command.unknownProblem(name))
         }
         core.handle(intent, from: session)
     }
@@ -114,6 +115,9 @@ package final class LineCodec: WireCodec {
         case .lineTooLong(let limit): return "line too long (over \(limit) bytes); it was discarded"
         case .firstLineTimeout(let seconds): return "disconnected: no line within \(seconds) s of connecting"
         case .idleTimeout(let seconds): return "disconnected: idle for \(seconds) s"
+        case .refused(let reason): return reason.isEmpty ? "refused" : reason
+        case .kicked(let reason): return "you were kicked: \(reason)"
+        case .unknownCommand(let problem): return problem
         }
     }
 

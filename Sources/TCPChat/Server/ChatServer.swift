@@ -22,6 +22,9 @@ public enum ChatServerError: Error, CustomStringConvertible, Sendable {
     case system(SystemError)
     /// `run()` or `start()` was called on a server that already runs or has run.
     case alreadyStarted
+    /// Called from one of this server's own callbacks, where it cannot work (serving, waiting
+    /// for or destroying the server whose loop is running the callback).
+    case calledFromCallback
 
     public var description: String {
         switch self {
@@ -29,6 +32,7 @@ public enum ChatServerError: Error, CustomStringConvertible, Sendable {
         case .socket(let error): return error.description
         case .system(let error): return error.description
         case .alreadyStarted: return "the server was already started"
+        case .calledFromCallback: return "called from one of the server's own callbacks (serve, wait and destroy only from outside them)"
         }
     }
 }
@@ -43,6 +47,10 @@ public final class ChatServer: @unchecked Sendable {
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let loopThread = Mutex<pthread_t?>(nil)
     private let counters = StatisticsCounters()
+    /// The thread that drives the loop (0 until serving starts).
+    private let loopThreadID = Atomic<UInt>(0)
+    /// Whether host calls from other threads can be run by the loop (HostControl.swift).
+    let servingState = Mutex<ServingState>(.notYet)
 
     // Loop thread only.
     let core: ChatCore
@@ -55,6 +63,12 @@ public final class ChatServer: @unchecked Sendable {
     private var finished = false     // serving ended: sockets closed, "stopped" logged
     private var hostDriven = false   // served by serveOnce calls, not run/start
     private var deadlineSweep: EventLoop.TimerID?
+    /// The loop thread is inside `iterate` (so inside a callback, when a host's code runs).
+    private(set) var iterating = false
+    /// Connection ids: the last one given.
+    private var lastConnectionID: UInt64 = 0
+    /// The sessions of open connections, by id.
+    private(set) var sessionsByID: [UInt64: ChatSession] = [:]
 
     public init(configuration: ChatServerConfiguration) throws(ChatServerError) {
         if let problem = configuration.problem() { throw .invalidConfiguration(problem) }
@@ -67,6 +81,17 @@ public final class ChatServer: @unchecked Sendable {
         let log = configuration.log
         settings.log = log.map { log in { level, message in log(level, message) } }
         settings.onMessage = configuration.onMessage.map { onMessage in { message in onMessage(message) } }
+        settings.onEvent = configuration.onEvent.map { onEvent in { event in onEvent(event) } }
+        // What the host's filter writes is cleaned as a client's line is (no escapes, no controls).
+        settings.filter = configuration.filter.map { filter in
+            { event in
+                switch filter(event) {
+                case .replace(let text): return .replace(TextSanitizer.strip(text))
+                case .reject(let reason): return .reject(TextSanitizer.strip(reason))
+                case let verdict: return verdict
+                }
+            }
+        }
         core = ChatCore(settings: settings)
         lineCodec = LineCodec(fallbackEncoding: configuration.fallbackEncoding, maxQueueBytes: configuration.maxQueueBytes)
         lineSlot = core.register(encoder: lineCodec)
@@ -114,12 +139,14 @@ public final class ChatServer: @unchecked Sendable {
 
     /// Serves on the calling thread until `stop()`. A server runs once.
     public func run() throws(ChatServerError) {
+        try refuseFromCallback()
         try claim()
         serve()
     }
 
     /// Binds and serves on a thread of its own; returns once the server listens.
     public func start() throws(ChatServerError) {
+        try refuseFromCallback()
         try claim()
         do {
             let thread = try LoopThread.start { self.serve() }
@@ -136,8 +163,32 @@ public final class ChatServer: @unchecked Sendable {
         }
     }
 
-    /// Waits for the thread `start()` made to finish (after `stop()`). Not from the loop thread.
+    /// True when the calling thread is this server's loop thread, inside one of its callbacks.
+    public var isInCallback: Bool {
+        let id = loopThreadID.load(ordering: .acquiring)
+        return id != 0 && id == UInt(bitPattern: Int(bitPattern: pthread_self())) && iterating
+    }
+
+    /// True when the calling thread drives the loop (in a callback, or between host-driven polls).
+    var isOnLoopThread: Bool {
+        let id = loopThreadID.load(ordering: .acquiring)
+        return id != 0 && id == UInt(bitPattern: Int(bitPattern: pthread_self()))
+    }
+
+    /// Throws `calledFromCallback` on this server's loop thread, inside a callback.
+    func refuseFromCallback() throws(ChatServerError) {
+        if isInCallback { throw .calledFromCallback }
+    }
+
+    private func markLoopThread() {
+        loopThreadID.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .releasing)
+        servingState.withLock { if $0 == .notYet { $0 = .serving } }
+    }
+
+    /// Waits for the thread `start()` made to finish (after `stop()`). From one of the server's
+    /// own callbacks it returns at once (the loop thread would wait for itself; `isInCallback`).
     public func wait() {
+        if isInCallback { return }
         let thread = loopThread.withLock { value -> pthread_t? in
             let taken = value
             value = nil
@@ -166,6 +217,7 @@ public final class ChatServer: @unchecked Sendable {
     // MARK: The loop
 
     private func serve() {
+        markLoopThread()
         beginServing()
         while iterate(timeoutMilliseconds: -1) {}
     }
@@ -180,8 +232,10 @@ public final class ChatServer: @unchecked Sendable {
     /// One turn of the loop. Once the loop has stopped it finishes serving and returns false.
     private func iterate(timeoutMilliseconds: Int32) -> Bool {
         if !loop.isStopped {
+            iterating = true
             loop.poll(timeoutMilliseconds: timeoutMilliseconds)
             settle()
+            iterating = false
         }
         if !loop.isStopped { return true }
         if !finished { finishServing() }
@@ -189,7 +243,7 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     /// Closes what must close and flushes what was written to, until nothing is left to do.
-    private func settle() {
+    func settle() {
         repeat {
             // What this iteration told the cluster, in one write, before the clients hear of
             // it: a line reaches Redis before its sender's next action can.
@@ -205,6 +259,12 @@ public final class ChatServer: @unchecked Sendable {
         connections.releaseAll(reason: "server stopped")
         acceptor.close()
         loop.cancelAllTimers()  // their actions hold the server: left behind, they would leak it
+        // Host calls queued from other threads wait for their answer: run the ones queued
+        // before serving ended (none can be queued after).
+        servingState.withLock { $0 = .finished }
+        iterating = true
+        loop.poll(timeoutMilliseconds: 0)
+        iterating = false
         log(.info, "stopped")
     }
 
@@ -224,9 +284,11 @@ public final class ChatServer: @unchecked Sendable {
     /// for something to do. Returns false once the server has stopped and finished (as `run()`
     /// returns). Always from the same thread, which is the loop thread while it drives.
     public func serveOnce(timeoutMilliseconds: Int32) throws(ChatServerError) -> Bool {
+        try refuseFromCallback()
         if !hostDriven {
             try claim()
             hostDriven = true
+            markLoopThread()
             beginServing()
         }
         return iterate(timeoutMilliseconds: timeoutMilliseconds)
@@ -277,6 +339,10 @@ extension ChatServer: AcceptorHandler {
     func refusal(forConnectionFrom host: String, peer: String) -> ChatError? {
         let perAddress = configuration.maxConnectionsPerAddress
         if shuttingDown { return .shuttingDown }
+        if let accept = configuration.acceptConnection, let reason = accept(peer) {
+            log(.info, "refused \(peer): \(reason)")
+            return .refused(reason)
+        }
         if connections.count >= configuration.maxClients {
             log(.warning, "refused \(peer): server full (\(configuration.maxClients) clients)")
             return .serverFull(configuration.maxClients)
@@ -300,7 +366,11 @@ extension ChatServer: AcceptorHandler {
             return
         }
         let session = ChatSession(encoder: lineCodec, slot: lineSlot, output: connection, label: peer)
+        lastConnectionID += 1
+        session.id = lastConnectionID
+        sessionsByID[session.id] = session
         connection.session = session
+        configuration.onEvent?(HostEvent(kind: .connected, id: session.id, address: peer, nick: ""))
         lineCodec.opened(session, core: core)
         log(.info, "connect \(peer) as \(session.nick)")
     }
@@ -322,7 +392,11 @@ extension ChatServer: ConnectionsHandler {
     }
 
     func closed(_ connection: Connection, reason: String) {
-        log(.info, "disconnect \(connection.address) \(connection.session.nick): \(reason)")
+        let session: ChatSession = connection.session
+        log(.info, "disconnect \(connection.address) \(session.nick): \(reason)")
+        sessionsByID.removeValue(forKey: session.id)
+        configuration.onEvent?(HostEvent(kind: .disconnected, id: session.id, address: session.label, nick: session.nick,
+                                         reason: reason))
         connection.session = nil  // the session held the connection, and the connection it
         if shuttingDown && connections.count == 0 { loop.stop() }
     }

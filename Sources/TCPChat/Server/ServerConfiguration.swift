@@ -43,6 +43,19 @@ public struct ChatServerConfiguration: Sendable {
     /// Receives every chat line (not commands) said on this server (not lines relayed from the
     /// other servers of a cluster), on the loop thread, after it was relayed.
     public var onMessage: (@Sendable (ChatMessage) -> Void)? = nil
+    /// Receives what every client of this server does (HostEvent.Kind lists it), on the loop
+    /// thread, as it happens: per connection id, `.connected` first and `.disconnected` last.
+    /// `onMessage` sees a subset of it (the `.said` events). May call the server's host
+    /// control methods (`send`, `kick`, `say`, ...).
+    public var onEvent: (@Sendable (HostEvent) -> Void)? = nil
+    /// Called before the server acts on what a client asked (chat, /me, /msg, /nick, /join and
+    /// commands the server does not know), on the loop thread: accept, reject with a reason,
+    /// replace the text, or drop (the host took it). See FilterVerdict.
+    public var filter: (@Sendable (HostEvent) -> FilterVerdict)? = nil
+    /// Called with each new connection's peer address ("127.0.0.1:50312") before it is
+    /// admitted, on the loop thread: nil admits it; a reason refuses it (the client gets it as
+    /// an error line, then is closed; no event is sent for it).
+    public var acceptConnection: (@Sendable (String) -> String?)? = nil
 
     public init() {}
 
