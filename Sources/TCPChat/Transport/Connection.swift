@@ -78,6 +78,17 @@ final class Connection: EventHandler, SessionOutput {
     var softTimer: EventLoop.TimerID?
     /// Bytes its peer had acknowledged when this soft period began (-1: unknown).
     var ackedAtPeriodStart: Int64 = -1
+    /// Progress of its peer, sampled while its socket is full (Connections.sampleProgress):
+    /// bytes acknowledged at the last checkpoint (-1: none yet), when the acknowledged bytes last
+    /// passed a checkpoint by a soft mark's worth (monotonic milliseconds; .min: never), and
+    /// when the last sample was taken.
+    var checkpointAcked: Int64 = -1
+    var progressAt: Int64 = .min
+    var lastSampleAt: Int64 = 0
+    /// Congested with no progress on record: it holds its senders until a probe (a few round
+    /// trips) shows whether its peer acknowledges anything; the bytes acknowledged when it began.
+    var onProbation = false
+    var ackedAtProbation: Int64 = -1
     /// As a sender: how many congested receivers hold it. Not read from while above zero.
     var heldBy = 0
     /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.

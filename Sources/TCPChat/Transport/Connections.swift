@@ -372,19 +372,24 @@ final class Connections {
             return
         }
         if !receiver.isCongested {
-            // Maybe only a read's worth of lines arrived before the flush at the end of the
-            // iteration: try writing first.
+            // Its socket took everything at the last flush: maybe only a read's worth of lines
+            // arrived before the flush at the end of the iteration, which decides (no write
+            // here: an early write per queue costs more than the fan-out saves).
             if !receiver.wantsWrite {
-                flush(receiver)
-                guard receiver.isOpen else { return }
-                if receiver.output.queuedBytes <= settings.softQueueBytes {
-                    if !receiver.isDirty { markDirty(receiver) }
-                    return
-                }
+                if !receiver.isDirty { markDirty(receiver) }
+                return
             }
             congest(receiver)
         }
         if let sender = current {
+            // Only a receiver that is still reading holds its senders back: one that stopped
+            // (its peer acknowledged less than a soft mark's worth in the last soft period)
+            // would hold them for the whole soft time for nothing; its queue grows to the hard
+            // cap instead, or the soft time ends it.
+            guard receiver.onProbation || isProgressing(receiver) else {
+                if !receiver.isDirty { markDirty(receiver) }
+                return
+            }
             if receiver.holding.last !== sender {
                 receiver.holding.append(sender)
                 sender.heldBy += 1
@@ -398,14 +403,62 @@ final class Connections {
 
     private func congest(_ receiver: Connection) {
         receiver.isCongested = true
+        sampleProgress(receiver, now: monotonicMilliseconds())
         startSoftPeriod(receiver)
+        if !isProgressing(receiver) { probe(receiver) }
+    }
+
+    /// No progress on record (its socket has just filled for the first time, or it stopped
+    /// reading): give it the benefit of the doubt for four round trips (at least 20 ms, at most
+    /// the soft time). If its peer acknowledges anything meanwhile it reads; else it has
+    /// stopped, lets its senders go and holds nobody back until it shows progress again.
+    private func probe(_ receiver: Connection) {
+        receiver.onProbation = true
+        receiver.ackedAtProbation = Sys.tcpBytesAcked(receiver.fd)
+        let rtt = Sys.tcpRoundTripMicroseconds(receiver.fd)
+        let milliseconds = min(max(20, rtt * 4 / 1000), settings.softQueueMilliseconds)
+        loop.schedule(after: milliseconds) { [weak self, receiver] in
+            guard let self, receiver.onProbation else { return }
+            receiver.onProbation = false
+            guard receiver.isCongested, receiver.isOpen else { return }
+            let acked = Sys.tcpBytesAcked(receiver.fd)
+            if receiver.ackedAtProbation >= 0 && acked > receiver.ackedAtProbation {
+                receiver.progressAt = monotonicMilliseconds()
+            } else {
+                letGo(receiver)
+            }
+        }
+    }
+
+    /// Its peer acknowledged a soft mark's worth within the last soft period (by the samples
+    /// taken while its socket was full), or took everything queued after its socket had been
+    /// full.
+    private func isProgressing(_ receiver: Connection) -> Bool {
+        receiver.progressAt != .min && monotonicMilliseconds() - receiver.progressAt < settings.softQueueMilliseconds
+    }
+
+    /// Samples what its peer has acknowledged (one getsockopt): each soft mark's worth since
+    /// the last checkpoint is progress. The first sample is taken when its socket first fills,
+    /// so a peer that stopped reading before that (it took only what its receive buffer holds
+    /// since) never shows progress.
+    private func sampleProgress(_ receiver: Connection, now: Int64) {
+        receiver.lastSampleAt = now
+        let acked = Sys.tcpBytesAcked(receiver.fd)
+        if receiver.checkpointAcked < 0 {
+            receiver.checkpointAcked = acked
+        } else if acked - receiver.checkpointAcked >= Int64(settings.softQueueBytes) {
+            receiver.checkpointAcked = acked
+            receiver.progressAt = now
+        }
     }
 
     private func startSoftPeriod(_ receiver: Connection) {
         receiver.ackedAtPeriodStart = Sys.tcpBytesAcked(receiver.fd)
         receiver.softTimer = loop.schedule(after: settings.softQueueMilliseconds) { [weak self, receiver] in
             receiver.softTimer = nil
-            guard let self, receiver.isCongested, receiver.isOpen else { return }
+            guard let self, receiver.isCongested else { return }
+            // Draining (it quit, or a deadline): it is closing anyway; its senders go on now.
+            guard receiver.isOpen else { return letGo(receiver) }
             endSoftPeriod(receiver)
         }
     }
@@ -426,6 +479,7 @@ final class Connections {
     /// receiver still holds them.
     private func relieve(_ receiver: Connection) {
         receiver.isCongested = false
+        receiver.onProbation = false
         if let timer = receiver.softTimer {
             loop.cancel(timer)
             receiver.softTimer = nil
@@ -462,12 +516,22 @@ final class Connections {
             if connection.isDraining { return release(connection, reason: connection.closeReason) }
             if connection.wantsWrite {
                 connection.wantsWrite = false
+                connection.progressAt = monotonicMilliseconds()  // it took all that waited
                 updateInterest(connection)
             }
         case .pending:
             if !connection.wantsWrite {
                 connection.wantsWrite = true
                 updateInterest(connection)
+            }
+            // Its socket is full: see how its peer is doing, at most every 5 ms (a socket that
+            // fills often must not cost a getsockopt per flush).
+            if settings.softQueueBytes < settings.maxQueueBytes {
+                let now = monotonicMilliseconds()
+                if now - connection.lastSampleAt >= 5 { sampleProgress(connection, now: now) }
+                if !connection.isCongested && connection.isOpen && connection.output.queuedBytes > settings.softQueueBytes {
+                    congest(connection)
+                }
             }
         case .failed(let error):
             doom(connection, reason: Connections.reason(for: error))
