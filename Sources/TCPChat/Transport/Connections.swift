@@ -438,9 +438,9 @@ final class Connections {
     }
 
     /// Samples what its peer has acknowledged (one getsockopt): each soft mark's worth since
-    /// the last checkpoint is progress. The first sample is taken when its socket first fills,
-    /// so a peer that stopped reading before that (it took only what its receive buffer holds
-    /// since) never shows progress.
+    /// the last checkpoint is progress. The first sample is taken when its socket is full and
+    /// its queue half way to the mark, so a peer that stopped reading before that (it took only
+    /// what its receive buffer holds since) never shows progress.
     private func sampleProgress(_ receiver: Connection, now: Int64) {
         receiver.lastSampleAt = now
         let acked = Sys.tcpBytesAcked(receiver.fd)
@@ -524,9 +524,10 @@ final class Connections {
                 connection.wantsWrite = true
                 updateInterest(connection)
             }
-            // Its socket is full: see how its peer is doing, at most every 5 ms (a socket that
-            // fills often must not cost a getsockopt per flush).
-            if settings.softQueueBytes < settings.maxQueueBytes {
+            // Its socket is full and its queue above half the soft mark: see how its peer is
+            // doing, at most every 5 ms (a busy room's sockets fill all the time: they must not
+            // cost a getsockopt per flush).
+            if connection.output.queuedBytes > settings.softQueueBytes / 2 && settings.softQueueBytes < settings.maxQueueBytes {
                 let now = monotonicMilliseconds()
                 if now - connection.lastSampleAt >= 5 { sampleProgress(connection, now: now) }
                 if !connection.isCongested && connection.isOpen && connection.output.queuedBytes > settings.softQueueBytes {
