@@ -188,8 +188,6 @@ def build(runs, env, notes, sources=None):
         out("| flood | server RSS growth | " + " | ".join(
             (num(get("flood", p, "rssGrowthKiB")) + " KiB") if get("flood", p, "rssGrowthKiB") is not None else "–"
             for p in PEERS) + " |")
-        out("| flood | slow reader dropped | " + " | ".join(
-            ("yes" if get("flood", p, "slowReadersDropped") else "no") if S[("flood", p)] else "–" for p in PEERS) + " |")
     if S[("maxconn", "tcpchat")]:
         m = S[("maxconn", "tcpchat")]
         out(f"| maxconn | connections held | {num(m.get('registered'))} of {num(m.get('clients'))} | | | |")
@@ -265,8 +263,6 @@ def build(runs, env, notes, sources=None):
     if S[("flood", "tcpchat")]:
         lost = get("flood", "tcpchat", "lost")
         out(f"| flood: readers that keep reading lose nothing | {num(lost)} lost | | {verdict(lost == 0)} |")
-        dropped = get("flood", "tcpchat", "slowReadersDropped")
-        out(f"| flood: the reader that never reads is dropped | {'yes' if dropped else 'no'} | | {verdict(bool(dropped))} |")
     if two:
         lost = two.get("lost")
         out(f"| cluster: every line reaches every client, on both servers | {num(lost)} lost | | "

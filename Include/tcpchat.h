@@ -266,14 +266,15 @@ typedef struct tcpchat_server_config {
     ** Default 8388608. */
     int cluster_queue;
     /* Soft mark of unsent output per client in bytes, counted as for max_queue, >= 0; 0 = the
-    ** default. While a client above it does not drain (its socket is full), the server stops
-    ** reading from the clients whose lines are queued to it (backpressure: TCP slows them down)
-    ** until it has drained to half the mark; a value >= max_queue turns the soft mark off (the
-    ** hard cap alone applies). Default 65536. (Added in 1.1.0; issue 18.) */
+    ** default. While a client above it is still reading (its peer acknowledges data) but does
+    ** not drain, the server stops reading from the clients whose lines are queued to it
+    ** (backpressure: TCP slows them down) until it has drained to half the mark; a value >=
+    ** max_queue turns the soft mark off (the hard cap alone applies). Default 65536. (Added in
+    ** 1.1.0; issue 18.) */
     int soft_queue;
     /* The soft time in milliseconds, 10 to 2000000000; 0 = the default. A client above
-    ** soft_queue lets the senders it holds go on after this long at most; if it took less than
-    ** soft_queue bytes in that time it is disconnected as not reading (its room is told why).
+    ** soft_queue holds its senders back this long at most at a time; one that took less than
+    ** soft_queue bytes in that time is disconnected as not reading (its room is told why).
     ** Default 10000. (Added in 1.1.0; issue 18.) */
     int soft_queue_ms;
     /* (Fields added after 1.0.0 go here, each with the version that added it. A field added

@@ -14,14 +14,16 @@ public struct ChatServerConfiguration: Sendable {
     /// Each queued line counts its bytes plus 80 bytes of bookkeeping: the cap bounds memory.
     public var maxQueueBytes: Int = 256 * 1024
     /// The soft mark: a client whose unsent output passes this many bytes (counted as for
-    /// `maxQueueBytes`) and whose socket does not take it is congested. While it is, the server
-    /// stops reading from the clients whose lines are queued to it (backpressure), until it
-    /// drains to half the mark; still congested after `softQueueSeconds`, it is disconnected as
-    /// a slow reader. Values at or above `maxQueueBytes` turn the soft mark off (the hard cap
-    /// alone applies).
+    /// `maxQueueBytes`) and whose socket does not take it is congested. While it is, and its
+    /// peer is still reading (acknowledges data), the server stops reading from the clients
+    /// whose lines are queued to it (backpressure), until it drains to half the mark, for
+    /// `softQueueSeconds` at a time; a client that took less than this many bytes in that time
+    /// is disconnected as a slow reader. Values at or above `maxQueueBytes` turn the soft mark
+    /// off (the hard cap alone applies).
     public var softQueueBytes: Int = 64 * 1024
-    /// How long a client may stay congested above `softQueueBytes` (and hold its senders back)
-    /// before it is disconnected; fractions allowed (at least 0.01).
+    /// The soft time: the longest a congested client holds its senders back at a time, and the
+    /// period over which it must take `softQueueBytes` not to be disconnected; fractions
+    /// allowed (at least 0.01).
     public var softQueueSeconds: Double = 10
     /// Lines of history a room keeps and replays to people who join.
     public var historyLength: Int = 20

@@ -409,9 +409,12 @@ final class Connections {
     }
 
     /// No progress on record (its socket has just filled for the first time, or it stopped
-    /// reading): give it the benefit of the doubt for four round trips (at least 20 ms, at most
-    /// the soft time). If its peer acknowledges anything meanwhile it reads; else it has
-    /// stopped, lets its senders go and holds nobody back until it shows progress again.
+    /// reading): give it the benefit of the doubt, four round trips at a time (at least 20 ms,
+    /// at most the soft time), for as long as its peer acknowledges something in each, until
+    /// the samples show a soft mark's worth (then it is progressing). A probe with nothing
+    /// acknowledged: it has stopped; it lets its senders go and holds nobody back until it
+    /// shows progress again. (One success must not earn a whole soft time: a peer that stopped
+    /// reading still acknowledges what its receive buffer has room for.)
     private func probe(_ receiver: Connection) {
         receiver.onProbation = true
         receiver.ackedAtProbation = Sys.tcpBytesAcked(receiver.fd)
@@ -423,7 +426,7 @@ final class Connections {
             guard receiver.isCongested, receiver.isOpen else { return }
             let acked = Sys.tcpBytesAcked(receiver.fd)
             if receiver.ackedAtProbation >= 0 && acked > receiver.ackedAtProbation {
-                receiver.progressAt = monotonicMilliseconds()
+                if !isProgressing(receiver) { probe(receiver) }
             } else {
                 letGo(receiver)
             }
