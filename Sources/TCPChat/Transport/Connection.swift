@@ -85,10 +85,11 @@ final class Connection: EventHandler, SessionOutput {
     var checkpointAcked: Int64 = -1
     var progressAt: Int64 = .min
     var lastSampleAt: Int64 = 0
-    /// Congested with no progress on record: it holds its senders until a probe (a few round
-    /// trips) shows whether its peer acknowledges anything; the bytes acknowledged when it began.
+    /// Congested with no progress on record: whether it holds its senders meanwhile (probes
+    /// every few round trips decide), the bytes acknowledged at the last probe, the next probe.
     var onProbation = false
     var ackedAtProbation: Int64 = -1
+    var probeTimer: EventLoop.TimerID?
     /// As a sender: how many congested receivers hold it. Not read from while above zero.
     var heldBy = 0
     /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.

@@ -409,27 +409,35 @@ final class Connections {
     }
 
     /// No progress on record (its socket has just filled for the first time, or it stopped
-    /// reading): give it the benefit of the doubt, four round trips at a time (at least 20 ms,
-    /// at most the soft time), for as long as its peer acknowledges something in each, until
-    /// the samples show a soft mark's worth (then it is progressing). A probe with nothing
-    /// acknowledged: it has stopped; it lets its senders go and holds nobody back until it
-    /// shows progress again. (One success must not earn a whole soft time: a peer that stopped
-    /// reading still acknowledges what its receive buffer has room for.)
+    /// reading): probe it every four round trips (at least 20 ms, at most the soft time) while
+    /// it stays congested and shows no soft mark's worth of progress. It holds its senders
+    /// while on probation only if its peer has taken a soft mark's worth since it connected (a
+    /// client that never read, like the benchmark's slow reader, holds nobody back) and took
+    /// something since the soft period began (at first: on trust); a probe that finds nothing
+    /// acknowledged since then lets its senders go, until one finds some.
     private func probe(_ receiver: Connection) {
-        receiver.onProbation = true
-        receiver.ackedAtProbation = Sys.tcpBytesAcked(receiver.fd)
+        let acked = Sys.tcpBytesAcked(receiver.fd)
+        receiver.onProbation = acked >= Int64(settings.softQueueBytes)
+        receiver.ackedAtProbation = acked
+        scheduleProbe(receiver)
+    }
+
+    private func scheduleProbe(_ receiver: Connection) {
         let rtt = Sys.tcpRoundTripMicroseconds(receiver.fd)
         let milliseconds = min(max(20, rtt * 4 / 1000), settings.softQueueMilliseconds)
-        loop.schedule(after: milliseconds) { [weak self, receiver] in
-            guard let self, receiver.onProbation else { return }
-            receiver.onProbation = false
-            guard receiver.isCongested, receiver.isOpen else { return }
-            let acked = Sys.tcpBytesAcked(receiver.fd)
-            if receiver.ackedAtProbation >= 0 && acked > receiver.ackedAtProbation {
-                if !isProgressing(receiver) { probe(receiver) }
-            } else {
-                letGo(receiver)
+        receiver.probeTimer = loop.schedule(after: milliseconds) { [weak self, receiver] in
+            receiver.probeTimer = nil
+            guard let self, receiver.isCongested, receiver.isOpen, !isProgressing(receiver) else {
+                receiver.onProbation = false
+                return
             }
+            // Took something since this soft period began: reading, if slowly; nothing: stopped.
+            let acked = Sys.tcpBytesAcked(receiver.fd)
+            let tookSome = receiver.ackedAtPeriodStart >= 0 && acked > receiver.ackedAtPeriodStart
+            receiver.onProbation = tookSome && acked >= Int64(settings.softQueueBytes)
+            receiver.ackedAtProbation = acked
+            if !receiver.onProbation { letGo(receiver) }
+            scheduleProbe(receiver)
         }
     }
 
@@ -483,6 +491,10 @@ final class Connections {
     private func relieve(_ receiver: Connection) {
         receiver.isCongested = false
         receiver.onProbation = false
+        if let timer = receiver.probeTimer {
+            loop.cancel(timer)
+            receiver.probeTimer = nil
+        }
         if let timer = receiver.softTimer {
             loop.cancel(timer)
             receiver.softTimer = nil
@@ -577,6 +589,8 @@ final class Connections {
         if let timer = connection.drainDeadline { loop.cancel(timer) }
         if let timer = connection.resumeTimer { loop.cancel(timer) }
         if connection.isCongested { relieve(connection) }
+        if let timer = connection.probeTimer { loop.cancel(timer) }
+        connection.probeTimer = nil
         connection.drainDeadline = nil
         connection.resumeTimer = nil
         loop.unregister(connection.fd)
