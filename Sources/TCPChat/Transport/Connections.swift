@@ -409,7 +409,7 @@ final class Connections {
     }
 
     /// No progress on record (its socket has just filled for the first time, or it stopped
-    /// reading): probe it every four round trips (at least 20 ms, at most the soft time) while
+    /// reading): probe it every four round trips (at least 100 ms, at most the soft time) while
     /// it stays congested and shows no soft mark's worth of progress. It holds its senders
     /// while on probation only if its peer has taken a soft mark's worth since it connected (a
     /// client that never read, like the benchmark's slow reader, holds nobody back) and took
@@ -424,7 +424,7 @@ final class Connections {
 
     private func scheduleProbe(_ receiver: Connection) {
         let rtt = Sys.tcpRoundTripMicroseconds(receiver.fd)
-        let milliseconds = min(max(20, rtt * 4 / 1000), settings.softQueueMilliseconds)
+        let milliseconds = min(max(100, rtt * 4 / 1000), settings.softQueueMilliseconds)
         receiver.probeTimer = loop.schedule(after: milliseconds) { [weak self, receiver] in
             receiver.probeTimer = nil
             guard let self, receiver.isCongested, receiver.isOpen, !isProgressing(receiver) else {
