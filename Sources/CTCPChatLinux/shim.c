@@ -66,12 +66,3 @@ int64_t ctc_tcp_bytes_acked(int fd) {
     if (length < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked) return -1;
     return (int64_t)info.tcpi_bytes_acked;
 }
-
-int64_t ctc_tcp_rtt_us(int fd) {
-    struct tcp_info info;
-    socklen_t length = sizeof info;
-    memset(&info, 0, sizeof info);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return -1;
-    if (length < offsetof(struct tcp_info, tcpi_rtt) + sizeof info.tcpi_rtt) return -1;
-    return (int64_t)info.tcpi_rtt;
-}

@@ -102,9 +102,6 @@ package enum Sys {
     /// Bytes of a TCP socket's output its peer has acknowledged; -1 when unknown (not TCP).
     package static func tcpBytesAcked(_ fd: Int32) -> Int64 { ctc_tcp_bytes_acked(fd) }
 
-    /// A TCP socket's smoothed round-trip time in microseconds; -1 when unknown (not TCP).
-    package static func tcpRoundTripMicroseconds(_ fd: Int32) -> Int64 { ctc_tcp_rtt_us(fd) }
-
     package static func pendingError(_ fd: Int32) -> Int32 {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)

@@ -85,11 +85,9 @@ final class Connection: EventHandler, SessionOutput {
     var checkpointAcked: Int64 = -1
     var progressAt: Int64 = .min
     var lastSampleAt: Int64 = 0
-    /// Congested with no progress on record: whether it holds its senders meanwhile (probes
-    /// every few round trips decide), the bytes acknowledged at the last probe, the next probe.
+    /// Congested with no progress on record: whether it holds its senders anyway, on trust
+    /// (Connections.probe).
     var onProbation = false
-    var ackedAtProbation: Int64 = -1
-    var probeTimer: EventLoop.TimerID?
     /// As a sender: how many congested receivers hold it. Not read from while above zero.
     var heldBy = 0
     /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.

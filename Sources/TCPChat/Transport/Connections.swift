@@ -409,36 +409,12 @@ final class Connections {
     }
 
     /// No progress on record (its socket has just filled for the first time, or it stopped
-    /// reading): probe it every four round trips (at least 100 ms, at most the soft time) while
-    /// it stays congested and shows no soft mark's worth of progress. It holds its senders
-    /// while on probation only if its peer has taken a soft mark's worth since it connected (a
-    /// client that never read, like the benchmark's slow reader, holds nobody back) and took
-    /// something since the soft period began (at first: on trust); a probe that finds nothing
-    /// acknowledged since then lets its senders go, until one finds some.
+    /// reading a while ago): it holds its senders for this soft period if its peer has taken a
+    /// soft mark's worth since it connected, on trust (a reader that kept up, or pauses); the
+    /// end of the period judges it. A client that never took that much (the benchmark's slow
+    /// reader, one stalled from the start) holds nobody back: its queue meets the hard cap.
     private func probe(_ receiver: Connection) {
-        let acked = Sys.tcpBytesAcked(receiver.fd)
-        receiver.onProbation = acked >= Int64(settings.softQueueBytes)
-        receiver.ackedAtProbation = acked
-        scheduleProbe(receiver)
-    }
-
-    private func scheduleProbe(_ receiver: Connection) {
-        let rtt = Sys.tcpRoundTripMicroseconds(receiver.fd)
-        let milliseconds = min(max(100, rtt * 4 / 1000), settings.softQueueMilliseconds)
-        receiver.probeTimer = loop.schedule(after: milliseconds) { [weak self, receiver] in
-            receiver.probeTimer = nil
-            guard let self, receiver.isCongested, receiver.isOpen, !isProgressing(receiver) else {
-                receiver.onProbation = false
-                return
-            }
-            // Took something since this soft period began: reading, if slowly; nothing: stopped.
-            let acked = Sys.tcpBytesAcked(receiver.fd)
-            let tookSome = receiver.ackedAtPeriodStart >= 0 && acked > receiver.ackedAtPeriodStart
-            receiver.onProbation = tookSome && acked >= Int64(settings.softQueueBytes)
-            receiver.ackedAtProbation = acked
-            if !receiver.onProbation { letGo(receiver) }
-            scheduleProbe(receiver)
-        }
+        receiver.onProbation = receiver.ackedAtPeriodStart >= Int64(settings.softQueueBytes)
     }
 
     /// Its peer acknowledged a soft mark's worth within the last soft period (by the samples
@@ -491,10 +467,6 @@ final class Connections {
     private func relieve(_ receiver: Connection) {
         receiver.isCongested = false
         receiver.onProbation = false
-        if let timer = receiver.probeTimer {
-            loop.cancel(timer)
-            receiver.probeTimer = nil
-        }
         if let timer = receiver.softTimer {
             loop.cancel(timer)
             receiver.softTimer = nil
@@ -589,8 +561,6 @@ final class Connections {
         if let timer = connection.drainDeadline { loop.cancel(timer) }
         if let timer = connection.resumeTimer { loop.cancel(timer) }
         if connection.isCongested { relieve(connection) }
-        if let timer = connection.probeTimer { loop.cancel(timer) }
-        connection.probeTimer = nil
         connection.drainDeadline = nil
         connection.resumeTimer = nil
         loop.unregister(connection.fd)
