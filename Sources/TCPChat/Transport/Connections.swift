@@ -512,11 +512,11 @@ final class Connections {
                 updateInterest(connection)
             }
             // Its socket is full and its queue above half the soft mark: see how its peer is
-            // doing, at most every 5 ms (a busy room's sockets fill all the time: they must not
+            // doing, at most every 50 ms (a busy room's sockets fill all the time: they must not
             // cost a getsockopt per flush).
             if connection.output.queuedBytes > settings.softQueueBytes / 2 && settings.softQueueBytes < settings.maxQueueBytes {
                 let now = monotonicMilliseconds()
-                if now - connection.lastSampleAt >= 5 { sampleProgress(connection, now: now) }
+                if now - connection.lastSampleAt >= 50 { sampleProgress(connection, now: now) }
                 if !connection.isCongested && connection.isOpen && connection.output.queuedBytes > settings.softQueueBytes {
                     congest(connection)
                 }
