@@ -19,7 +19,7 @@ import sys
 
 PEERS = ["tcpchat", "c", "nio", "ncat"]
 PEER_NAMES = {"tcpchat": "tcpchat", "c": "C broadcaster", "nio": "NIOChatServer", "ncat": "ncat --chat"}
-SCENARIOS = ["room100", "room1000", "latency", "idle10k", "slowreader"]
+SCENARIOS = ["room100", "room1000", "latency", "idle10k", "slowreader", "flood"]
 # The cluster scenario's setups, in place of peers (tcpchat alone takes part).
 CLUSTER_SETUPS = ["one", "two"]
 QUEUE_CAP_KIB = 256
@@ -178,6 +178,16 @@ def build(runs, env, notes, sources=None):
         for p in PEERS) + " |")
     out("| slowreader | slow reader dropped | " + " | ".join(
         ("yes" if get("slowreader", p, "slowReadersDropped") else "no") if S[("slowreader", p)] else "–" for p in PEERS) + " |")
+    if any(S[("flood", p)] for p in PEERS):
+        out("| flood | readers: deliveries/s | " + " | ".join(delivery_cell(S[("flood", p)]) for p in PEERS) + " |")
+        out("| flood | lines lost by readers | " + " | ".join(
+            (f"{num(get('flood', p, 'lost'))} of {num(get('flood', p, 'expectedDeliveries'))}") if S[("flood", p)] else "–"
+            for p in PEERS) + " |")
+        out("| flood | readers dropped by the server | " + " | ".join(
+            num(get("flood", p, "closedByServer")) if S[("flood", p)] else "–" for p in PEERS) + " |")
+        out("| flood | server RSS growth | " + " | ".join(
+            (num(get("flood", p, "rssGrowthKiB")) + " KiB") if get("flood", p, "rssGrowthKiB") is not None else "–"
+            for p in PEERS) + " |")
     if S[("maxconn", "tcpchat")]:
         m = S[("maxconn", "tcpchat")]
         out(f"| maxconn | connections held | {num(m.get('registered'))} of {num(m.get('clients'))} | | | |")
@@ -250,6 +260,9 @@ def build(runs, env, notes, sources=None):
         f"{num(growth)} KiB vs {num(base)} KiB: {num(extra)} KiB more | | {verdict(extra is not None and extra <= QUEUE_CAP_KIB)} |")
     dropped = get("slowreader", "tcpchat", "slowReadersDropped")
     out(f"| slowreader: the slow reader is dropped | {'yes' if dropped else 'no'} | | {verdict(bool(dropped))} |")
+    if S[("flood", "tcpchat")]:
+        lost = get("flood", "tcpchat", "lost")
+        out(f"| flood: readers that keep reading lose nothing | {num(lost)} lost | | {verdict(lost == 0)} |")
     if two:
         lost = two.get("lost")
         out(f"| cluster: every line reaches every client, on both servers | {num(lost)} lost | | "

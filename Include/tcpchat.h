@@ -364,6 +364,18 @@ typedef struct tcpchat_server_config {
     ** closed; no event is sent for it. NULL = admit everyone (the other caps still apply).
     ** Default NULL. */
     int (*filter_connection)(const char *address, char *reason, size_t size, void *user_data);
+    /* Soft mark of unsent output per client in bytes, counted as for max_queue, >= 0; 0 = the
+    ** default. While a client above it is still reading (its peer acknowledges data) but does
+    ** not drain, the server stops reading from the clients whose lines are queued to it
+    ** (backpressure: TCP slows them down) until it has drained to half the mark; a value >=
+    ** max_queue turns the soft mark off (the hard cap alone applies). Default 65536. (Added in
+    ** 1.1.0.) */
+    int soft_queue;
+    /* The soft time in milliseconds, 10 to 2000000000; 0 = the default. A client above
+    ** soft_queue holds its senders back this long at most at a time; one that took less than
+    ** soft_queue bytes in that time is disconnected as not reading (its room is told why).
+    ** Default 10000. (Added in 1.1.0.) */
+    int soft_queue_ms;
     /* (Fields added after 1.1.0 go here, each with the version that added it. A field added
     ** later must take its default when it is zero, so that a program built with this header
     ** and run with an older 1.x library can leave it zero.) */

@@ -4,6 +4,10 @@
 #include <errno.h>
 #include <iconv.h>
 #include <limits.h>
+#include <linux/tcp.h>  /* tcp_info with tcpi_bytes_acked (glibc's netinet/tcp.h lacks it) */
+#include <netinet/in.h>
+#include <stddef.h>
+#include <string.h>
 #include <sys/eventfd.h>
 
 const int ctc_EPOLLIN = EPOLLIN;
@@ -53,3 +57,12 @@ size_t ctc_iconv(void *cd, char **in, size_t *inleft, char **out, size_t *outlef
 }
 
 void ctc_iconv_close(void *cd) { iconv_close((iconv_t)cd); }
+
+int64_t ctc_tcp_bytes_acked(int fd) {
+    struct tcp_info info;
+    socklen_t length = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return -1;
+    if (length < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked) return -1;
+    return (int64_t)info.tcpi_bytes_acked;
+}

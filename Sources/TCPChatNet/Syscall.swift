@@ -99,6 +99,9 @@ package enum Sys {
         _ = fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK))
     }
 
+    /// Bytes of a TCP socket's output its peer has acknowledged; -1 when unknown (not TCP).
+    package static func tcpBytesAcked(_ fd: Int32) -> Int64 { ctc_tcp_bytes_acked(fd) }
+
     package static func pendingError(_ fd: Int32) -> Int32 {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)

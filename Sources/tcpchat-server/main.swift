@@ -37,6 +37,12 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Unsent output allowed per client in bytes (each line counts 80 bytes more for bookkeeping); a client past it (not reading) is disconnected.", valueName: "bytes"))
     var maxQueue: Int = 256 * 1024
 
+    @Option(help: ArgumentHelp("Soft mark of unsent output per client in bytes (counted as for --max-queue): while a client above it is still reading but does not drain, the server stops reading from the clients whose lines it is given (backpressure) until it drains to half the mark; at or above --max-queue: off.", valueName: "bytes"))
+    var softQueue: Int = 64 * 1024
+
+    @Option(help: ArgumentHelp("Longest a client above --soft-queue holds its senders back at a time (fractions allowed); one that took less than --soft-queue bytes in that time is disconnected as not reading.", valueName: "seconds"))
+    var softSeconds: Double = 10
+
     @Option(help: ArgumentHelp("Lines of history each room replays to people who join.", valueName: "lines"))
     var history: Int = 20
 
@@ -92,6 +98,8 @@ struct ServerCommand: ParsableCommand {
         settings.maxClients = maxClients
         settings.maxLineBytes = maxLine
         settings.maxQueueBytes = maxQueue
+        settings.softQueueBytes = softQueue
+        settings.softQueueSeconds = softSeconds
         settings.historyLength = history
         settings.fallbackEncoding = FallbackEncoding(rawValue: fallbackEncoding) ?? .none
         settings.announceLimit = announceLimit

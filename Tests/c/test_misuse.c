@@ -77,6 +77,7 @@ static void check_invalid_configs(void) {
     CHECK(config.log == NULL && config.log_level == TCPCHAT_LOG_INFO);
     CHECK(config.on_message == NULL && config.user_data == NULL);
     CHECK(config.cluster == NULL && config.cluster_ttl_s == 15 && config.cluster_queue == 8 << 20);
+    CHECK(config.soft_queue == 65536 && config.soft_queue_ms == 10000);
 
     CHECK_RC(tcpchat_server_create(NULL, &server), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_server_create(&config, NULL), TCPCHAT_EINVAL);
@@ -100,6 +101,9 @@ static void check_invalid_configs(void) {
     REJECT(max_per_address, -1);
     REJECT(first_line_timeout_s, -1);
     REJECT(idle_timeout_s, -1);
+    REJECT(soft_queue, -1);
+    REJECT(soft_queue_ms, -1);
+    REJECT(soft_queue_ms, 9);   /* under 10 ms */
     REJECT(fallback_encoding, "latin-9");
     REJECT(cluster, "http://127.0.0.1:6379");
     REJECT(cluster, "redis://127.0.0.1:99999");
@@ -121,6 +125,18 @@ static void check_invalid_configs(void) {
     config.fallback_encoding = "gbk";
     CHECK_RC(tcpchat_server_create(&config, &server), TCPCHAT_OK);
     tcpchat_server_destroy(server);   /* never started: destroy alone is enough */
+    /* The soft limit: zero is the default (as for every field added after 1.0.0); a mark at or
+    ** above max_queue is off, not an error; the smallest soft time is 10 ms. */
+    tcpchat_server_config_init(&config);
+    config.soft_queue = 0;
+    config.soft_queue_ms = 0;
+    CHECK_RC(tcpchat_server_create(&config, &server), TCPCHAT_OK);
+    tcpchat_server_destroy(server);
+    tcpchat_server_config_init(&config);
+    config.soft_queue = config.max_queue * 2;
+    config.soft_queue_ms = 10;
+    CHECK_RC(tcpchat_server_create(&config, &server), TCPCHAT_OK);
+    tcpchat_server_destroy(server);
 }
 
 static void check_server_misuse(void) {

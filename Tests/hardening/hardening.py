@@ -130,7 +130,7 @@ def check_endless_line():
 
 def check_stalled_reader():
     cap = 256 * 1024
-    server = Server("--no-rate-limit")
+    server = Server("--no-rate-limit", "--soft-seconds", "2")
     sender, reader = Client(server.port, "sender"), Client(server.port, "reader")
     staller = Client(server.port, "staller", rcvbuf=4096)
     before = server.rss_kib()
@@ -154,9 +154,71 @@ def check_stalled_reader():
         peak = max(peak, server.rss_kib())
     assert dropped, "the staller was never dropped"
     growth = peak - before
-    print(f"figure: stalled reader: dropped after passing the {cap // 1024} KiB cap; 20000 lines of 1 KB all reached the other reader in order; server RSS peak growth {growth} KiB")
+    print(f"figure: stalled reader: dropped (over the 64 KiB soft mark for 2 s, or past the {cap // 1024} KiB cap); 20000 lines of 1 KB all reached the other reader in order; server RSS peak growth {growth} KiB")
     assert growth < cap // 1024 + 2048, f"server grew {growth} KiB"
     server.stop()
+
+
+def check_every_client_congested(stallers=30, senders=10):
+    """The worst case of docs/RELIABILITY.md section 1: every reader above the soft mark.
+
+    `stallers` clients join and never read; `senders` clients flood them with 512-byte private
+    messages (so no two queues share a line: a room's line is one buffer however many queues
+    hold it), reading everything they are sent. Each staller's queue passes the soft mark once
+    the kernel's buffers are full; having never read, it holds nobody back, and is dropped at
+    the hard cap (or at the end of the soft time). Run twice:
+    with the soft mark (defaults), and with it off (--soft-queue = --max-queue: queues grow to
+    the hard cap). The server's peak RSS growth must stay under the documented bound:
+    clients x (1.1 x max-queue + 64 KiB + max-line)."""
+    cap, line_max = 256 * 1024, 4096
+    wmem_max = int(open("/proc/sys/net/ipv4/tcp_wmem").read().split()[-1])
+    figures = []
+    for label, extra in (("soft mark 64 KiB", []), ("soft mark off", ["--soft-queue", str(cap)])):
+        server = Server("--no-rate-limit", "--max-per-ip", "0", "--soft-seconds", "2", *extra)
+        flooders = [Client(server.port, f"s{n}") for n in range(senders)]
+        quiet = [Client(server.port, f"q{n}", rcvbuf=4096) for n in range(stallers)]
+        before = server.rss_kib()
+        peak = before
+        for flooder in flooders:
+            flooder.sock.setblocking(False)
+        # More than the kernel holds for a socket that does not read, then some, to each staller.
+        per_staller = (wmem_max + 2 * cap) // 512 + 1
+        mine = [[k for k in range(stallers) if k % senders == n] for n in range(senders)]
+        budget = [per_staller * len(mine[n]) for n in range(senders)]
+        outbound = [b""] * senders
+        dropped = 0
+        deadline = time.time() + 120
+        while dropped < stallers:
+            assert time.time() < deadline, f"only {dropped} of {stallers} stallers dropped"
+            for n, flooder in enumerate(flooders):
+                if not outbound[n] and budget[n] > 0:
+                    count = min(budget[n], 100)
+                    outbound[n] = b"".join(f"/msg q{mine[n][(budget[n] - i) % len(mine[n])]} {'p' * 490}\n".encode() for i in range(count))
+                    budget[n] -= count
+                if outbound[n]:
+                    try:
+                        sent = flooder.sock.send(outbound[n])
+                        outbound[n] = outbound[n][sent:]
+                    except BlockingIOError:
+                        pass
+                try:
+                    while True:
+                        data = flooder.sock.recv(1 << 20)
+                        assert data, "a sender was disconnected"
+                        dropped += data.count(b" left (disconnected: not reading")
+                except BlockingIOError:
+                    pass
+            peak = max(peak, server.rss_kib())
+            time.sleep(0.002)
+        growth = peak - before
+        clients = stallers + senders
+        bound = clients * (cap * 11 // 10 + 64 * 1024 + line_max) // 1024
+        figures.append(f"{label}: peak RSS growth {growth} KiB (bound {bound} KiB)")
+        assert growth <= bound, f"{label}: server grew {growth} KiB, over the bound {bound} KiB"
+        for flooder in flooders:
+            flooder.sock.setblocking(True)
+        server.stop()
+    print(f"figure: every client congested ({stallers} that never read, {senders} flooding 512-byte lines): " + "; ".join(figures))
 
 
 def check_emfile():
@@ -361,6 +423,7 @@ CHECKS = {
     "sigstop": check_stopped_client_process,
     "endless": check_endless_line,
     "stalled": check_stalled_reader,
+    "congested": check_every_client_congested,
     "emfile": check_emfile,
     "churn": check_churn,
     "idle": check_idle_connections,

@@ -25,6 +25,8 @@ uint32_t ctc_epoll_event_flags(const struct epoll_event *ev);
 int ctc_eventfd(void);
 int ctc_accept4(int fd, struct sockaddr *addr, socklen_t *len);
 int ctc_errno(void);
+/* Bytes of a TCP socket's output its peer has acknowledged (tcp_info.tcpi_bytes_acked), or -1. */
+int64_t ctc_tcp_bytes_acked(int fd);
 
 /* iconv, with iconv_t kept opaque; NULL when the conversion is not available. */
 void *ctc_iconv_open(const char *to, const char *from);

@@ -74,6 +74,7 @@ private let serverConfigFieldOffsets: [Int] = {
         \C.idle_timeout_s, \C.fallback_encoding, \C.shutdown_grace_ms, \C.log, \C.log_level,
         \C.on_message, \C.user_data, \C.cluster, \C.cluster_ttl_s, \C.cluster_queue,
         \C.on_event, \C.filter, \C.filter_connection,
+        \C.soft_queue, \C.soft_queue_ms,
     ]
     return fields.map { MemoryLayout<C>.offset(of: $0)! }
 }()
@@ -106,7 +107,9 @@ private func defaultServerConfig() -> tcpchat_server_config {
         cluster_queue: Int32(ClusterConfiguration.defaultMaxQueueBytes),
         on_event: nil,
         filter: nil,
-        filter_connection: nil)
+        filter_connection: nil,
+        soft_queue: Int32(defaults.softQueueBytes),
+        soft_queue_ms: Int32((defaults.softQueueSeconds * 1000).rounded()))
 }
 
 @c @implementation public func tcpchat_server_config_init_sized(
@@ -161,6 +164,8 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     settings.firstLineTimeoutSeconds = Int(c.first_line_timeout_s)
     settings.idleTimeoutSeconds = Int(c.idle_timeout_s)
     settings.shutdownGraceMilliseconds = Int(c.shutdown_grace_ms)
+    if c.soft_queue != 0 { settings.softQueueBytes = Int(c.soft_queue) }   // 0: the default
+    if c.soft_queue_ms != 0 { settings.softQueueSeconds = Double(c.soft_queue_ms) / 1000 }
     if let name = c.fallback_encoding {
         let text = String(cString: name)
         guard let encoding = FallbackEncoding(rawValue: text) else {

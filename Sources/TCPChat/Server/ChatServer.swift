@@ -98,6 +98,8 @@ public final class ChatServer: @unchecked Sendable {
         acceptor = Acceptor(loop: loop, counters: counters)
         connections = Connections(loop: loop, settings: ConnectionSettings(
             maxLineBytes: configuration.maxLineBytes, maxQueueBytes: configuration.maxQueueBytes,
+            softQueueBytes: min(configuration.softQueueBytes, configuration.maxQueueBytes),
+            softQueueMilliseconds: Int64((configuration.softQueueSeconds * 1000).rounded()),
             linesPerSecond: configuration.linesPerSecond, burstLines: configuration.burstLines,
             firstLineTimeoutSeconds: configuration.firstLineTimeoutSeconds,
             idleTimeoutSeconds: configuration.idleTimeoutSeconds,
@@ -385,6 +387,10 @@ extension ChatServer: ConnectionsHandler {
 
     func receivedOverlongLine(on connection: Connection) {
         connection.session.send(.error(.lineTooLong(configuration.maxLineBytes)))
+    }
+
+    func queuedUnheld(_ lines: Int, to connection: Connection) {
+        log(.warning, "\(lines) lines with no sender to hold back (cluster, broadcast) were queued to \(connection.address) \(connection.session.nick) above the soft mark; --max-queue bounds them")
     }
 
     func ending(_ connection: Connection, reason: String, announce: Bool) {

@@ -13,6 +13,18 @@ public struct ChatServerConfiguration: Sendable {
     /// A client whose unsent output passes this many bytes is disconnected.
     /// Each queued line counts its bytes plus 80 bytes of bookkeeping: the cap bounds memory.
     public var maxQueueBytes: Int = 256 * 1024
+    /// The soft mark: a client whose unsent output passes this many bytes (counted as for
+    /// `maxQueueBytes`) and whose socket does not take it is congested. While it is, and its
+    /// peer is still reading (acknowledges data), the server stops reading from the clients
+    /// whose lines are queued to it (backpressure), until it drains to half the mark, for
+    /// `softQueueSeconds` at a time; a client that took less than this many bytes in that time
+    /// is disconnected as a slow reader. Values at or above `maxQueueBytes` turn the soft mark
+    /// off (the hard cap alone applies).
+    public var softQueueBytes: Int = 64 * 1024
+    /// The soft time: the longest a congested client holds its senders back at a time, and the
+    /// period over which it must take `softQueueBytes` not to be disconnected; fractions
+    /// allowed (at least 0.01).
+    public var softQueueSeconds: Double = 10
     /// Lines of history a room keeps and replays to people who join.
     public var historyLength: Int = 20
     /// Rooms with more members than this do not announce joins, leaves and nick changes
@@ -67,6 +79,8 @@ public struct ChatServerConfiguration: Sendable {
         // A relayed line can grow to 3x its bytes once cleaned (each invalid byte becomes the
         // 3-byte U+FFFD) plus a nick: the queue must hold a few such lines.
         if maxQueueBytes < maxLineBytes * 8 { return "max queue must be at least 8 times max line (\(maxLineBytes * 8) bytes; got \(maxQueueBytes))" }
+        if softQueueBytes < 1 { return "soft queue must be at least 1 byte (got \(softQueueBytes))" }
+        if !(softQueueSeconds >= 0.01 && softQueueSeconds <= 31_536_000) { return "soft seconds must be 0.01 to 31536000 (got \(softQueueSeconds))" }
         if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
         if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
         if !(linesPerSecond == 0 || (linesPerSecond >= 0.001 && linesPerSecond <= 1_000_000)) { return "rate must be 0 (no limit) or 0.001 to 1000000 lines per second (got \(linesPerSecond))" }

@@ -13,6 +13,9 @@ public struct ServerStatistics: Sendable, Equatable {
     public var slowReadersDropped: Int
     /// Times a client's reads were paused by flood control.
     public var throttled: Int
+    /// Times a sender's reads were paused because a client it sent to was above the soft mark
+    /// (`ChatServerConfiguration.softQueueBytes`) and not draining: backpressure.
+    public var sendersHeld: Int = 0
 }
 
 final class StatisticsCounters: Sendable {
@@ -21,12 +24,14 @@ final class StatisticsCounters: Sendable {
     let refused = Atomic<Int>(0)
     let slowReadersDropped = Atomic<Int>(0)
     let throttled = Atomic<Int>(0)
+    let sendersHeld = Atomic<Int>(0)
 
     var snapshot: ServerStatistics {
         ServerStatistics(connections: connections.load(ordering: .relaxed),
                          accepted: accepted.load(ordering: .relaxed),
                          refused: refused.load(ordering: .relaxed),
                          slowReadersDropped: slowReadersDropped.load(ordering: .relaxed),
-                         throttled: throttled.load(ordering: .relaxed))
+                         throttled: throttled.load(ordering: .relaxed),
+                         sendersHeld: sendersHeld.load(ordering: .relaxed))
     }
 }

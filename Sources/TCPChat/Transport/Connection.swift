@@ -64,17 +64,50 @@ final class Connection: EventHandler, SessionOutput {
     var drainDeadline: EventLoop.TimerID?
     /// The timer that resumes reading a throttled connection.
     var resumeTimer: EventLoop.TimerID?
+
+    // Backpressure (Connections, "Soft limit"). As a receiver: congested = its queue passed
+    // the soft mark and its socket would not take it; it holds the senders whose lines it was
+    // given since, until it drains to half the mark or is dropped (at the soft time).
+    /// Above the soft mark and not drained yet.
+    var isCongested = false
+    /// The senders it holds (a sender may appear more than once: each entry is one count in
+    /// its `heldBy`).
+    var holding: [Connection] = []
+    /// Lines queued to it while congested that no sender can be paused for (from the cluster,
+    /// a server broadcast, a timer).
+    var unheldLines = 0
+    /// Fires at the end of each soft period: drops it unless it took a soft mark's worth.
+    var softTimer: EventLoop.TimerID?
+    /// Bytes its peer had acknowledged when this soft period began (-1: unknown).
+    var ackedAtPeriodStart: Int64 = -1
+    /// Progress of its peer, sampled while its socket is full (Connections.sampleProgress):
+    /// bytes acknowledged at the last checkpoint (-1: none yet), when the acknowledged bytes last
+    /// passed a checkpoint by a soft mark's worth (monotonic milliseconds; .min: never), and
+    /// when the last sample was taken.
+    var checkpointAcked: Int64 = -1
+    var progressAt: Int64 = .min
+    var lastSampleAt: Int64 = 0
+    /// Congested with no progress on record: whether it holds its senders anyway, on trust
+    /// (Connections.probe).
+    var onProbation = false
+    /// As a sender: how many congested receivers hold it. Not read from while above zero.
+    var heldBy = 0
+    /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.
+    var ignoresHolds = false
+    var isHeld: Bool { heldBy > 0 && !ignoresHolds }
     private unowned(unsafe) let connections: Connections
-    private let maxQueueBytes: Int
+    /// Past this many queued bytes a delivery takes the slow path (Connections.pressed): the
+    /// soft mark (which is the hard cap when there is no soft mark).
+    private let softQueueBytes: Int
 
     init(fd: Int32, address: String, host: String, codec: any WireCodec, connections: Connections,
-         maxLineBytes: Int, maxQueueBytes: Int, now: Int64) {
+         maxLineBytes: Int, softQueueBytes: Int, now: Int64) {
         self.fd = fd
         self.address = address
         self.host = host
         self.codec = codec
         self.connections = connections
-        self.maxQueueBytes = maxQueueBytes
+        self.softQueueBytes = softQueueBytes
         connectedAt = now
         lastInputAt = now
         framer = LineFramer(maxLineBytes: maxLineBytes)
@@ -120,12 +153,13 @@ final class Connection: EventHandler, SessionOutput {
     // MARK: SessionOutput
 
     /// A fan-out calls this once per member: keep it short. The queue is the connection's own,
-    /// so no retain per line; past the cap, Connections decides (flush now, or doom).
+    /// so no retain per line; past the soft mark, Connections decides (flush now, hold the
+    /// sender, or doom past the hard cap). One compare, as before there were two limits.
     @inline(__always)
     func enqueue(_ buffer: SharedBuffer) {
         guard acceptsOutput else { return }
-        if output.append(buffer) > maxQueueBytes {
-            connections.overflowed(self)
+        if output.append(buffer) > softQueueBytes {
+            connections.pressed(self)
         } else if !isDirty {
             connections.markDirty(self)
         }

@@ -20,6 +20,9 @@ protocol ConnectionsHandler: AnyObject {
     func received(line: UnsafeRawBufferPointer, on connection: Connection)
     /// A line over the limit was discarded.
     func receivedOverlongLine(on connection: Connection)
+    /// Lines were queued to a congested client with no sender to hold back (from the cluster,
+    /// a server broadcast, a timer): only the hard cap bounds them. Told when its congestion ends.
+    func queuedUnheld(_ lines: Int, to connection: Connection)
     /// The connection stops taking part (it is leaving: EOF, quit, a deadline, a failure):
     /// its session leaves its rooms; `announce`: they hear why.
     func ending(_ connection: Connection, reason: String, announce: Bool)
@@ -30,6 +33,10 @@ protocol ConnectionsHandler: AnyObject {
 struct ConnectionSettings {
     var maxLineBytes: Int
     var maxQueueBytes: Int
+    /// The soft mark (at most maxQueueBytes; equal: no backpressure) and how long a client may
+    /// stay congested above it.
+    var softQueueBytes: Int
+    var softQueueMilliseconds: Int64
     var linesPerSecond: Double
     var burstLines: Int
     var firstLineTimeoutSeconds: Int
@@ -48,6 +55,10 @@ final class Connections {
     private var perHost: [String: Int] = [:]
     private var dirty: [Connection] = []
     private var closing: [Connection] = []
+    /// Senders no receiver holds any more: read again at the end of the iteration.
+    private var resuming: [Connection] = []
+    /// The connection whose input is being handled: a delivery that congests a receiver holds it.
+    private var current: Connection?
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// Where a flush gathers short lines into one segment. Not the read buffer: a queue may be
     /// flushed in the middle of a fan-out, while the line being relayed still sits in there.
@@ -81,7 +92,7 @@ final class Connections {
     func adopt(_ fd: Int32, address: String, host: String, codec: any WireCodec) -> Connection? {
         let now = monotonicMilliseconds()
         let connection = Connection(fd: fd, address: address, host: host, codec: codec, connections: self,
-                                    maxLineBytes: settings.maxLineBytes, maxQueueBytes: settings.maxQueueBytes, now: now)
+                                    maxLineBytes: settings.maxLineBytes, softQueueBytes: settings.softQueueBytes, now: now)
         if settings.linesPerSecond > 0 {
             connection.bucket = TokenBucket(linesPerSecond: settings.linesPerSecond, burst: settings.burstLines, now: now)
         }
@@ -105,20 +116,22 @@ final class Connections {
 
     func handle(_ connection: Connection, _ readiness: EventLoop.Readiness) {
         if readiness.readable && connection.isOpen {
-            if connection.throttled && readiness.hangup {
-                // The peer is gone: flood control no longer matters. Handle what it sent before
-                // it went (its lines are not dropped), then read on to the EOF or error.
+            if readiness.hangup && (connection.throttled || connection.heldBy > 0) {
+                // The peer is gone: flood control and backpressure no longer matter. Handle what
+                // it sent before it went (its lines are not dropped), then read on to the EOF or
+                // error.
                 connection.bucket = nil
-                resume(connection)
+                connection.ignoresHolds = true
+                if connection.throttled { resume(connection) } else { proceed(connection) }
             }
-            if !connection.throttled { read(from: connection) }
+            if !connection.throttled && !connection.isHeld { read(from: connection) }
         }
         if readiness.writable && !connection.isClosed { flush(connection) }
     }
 
     /// Closes what must close and flushes what was written to, until nothing is left to do.
     func settle() {
-        while !closing.isEmpty || !dirty.isEmpty {
+        while !closing.isEmpty || !dirty.isEmpty || !resuming.isEmpty {
             if !closing.isEmpty {
                 let list = closing
                 closing.removeAll(keepingCapacity: true)
@@ -136,10 +149,15 @@ final class Connections {
                     flush(connection)
                 }
             }
+            if !resuming.isEmpty {
+                let list = resuming
+                resuming.removeAll(keepingCapacity: true)
+                for connection in list { proceed(connection) }
+            }
         }
     }
 
-    var hasWork: Bool { !closing.isEmpty || !dirty.isEmpty }
+    var hasWork: Bool { !closing.isEmpty || !dirty.isEmpty || !resuming.isEmpty }
 
     // MARK: Reading
 
@@ -170,9 +188,10 @@ final class Connections {
             guard connection.isOpen else { return }
             if used < kept {
                 connection.pendingInput = Array(input[used...])
-                throttle(connection)
+                stopReading(connection)
                 return
             }
+            if connection.isHeld { return updateInterest(connection) }
             if count < readBuffer.count { return }
         }
     }
@@ -183,6 +202,9 @@ final class Connections {
     private func handleInput(_ input: UnsafeRawBufferPointer, from connection: Connection) -> Int {
         if connection.mustWait { return 0 }
         if let bucket = connection.bucket, !bucket.hasToken { return 0 }
+        let previous = current
+        current = connection
+        defer { current = previous }
         return connection.framer.consume(input) { event in
             guard connection.isOpen else { return false }
             connection.hasSentALine = true
@@ -191,7 +213,7 @@ final class Connections {
             case .overlong: handler.receivedOverlongLine(on: connection)
             }
             let hasToken = connection.bucket?.spend() ?? true
-            return hasToken && !connection.mustWait
+            return hasToken && !connection.mustWait && !connection.isHeld
         }
     }
 
@@ -199,6 +221,10 @@ final class Connections {
     /// control no longer applies to a client that is leaving.
     private func handleLastLine(of connection: Connection) {
         connection.inputEnded = true
+        connection.ignoresHolds = true
+        let previous = current
+        current = connection
+        defer { current = previous }
         if !connection.pendingInput.isEmpty {
             connection.bucket = nil
             let input = connection.pendingInput
@@ -242,6 +268,13 @@ final class Connections {
             connection.resumeTimer = nil
         }
         connection.throttled = false
+        proceed(connection)
+    }
+
+    /// A gate opened (tokens, the cluster's answer, the last hold let go, the peer gone): if no
+    /// other gate is closed, handle the input that waited, then watch the socket again.
+    private func proceed(_ connection: Connection) {
+        guard connection.isOpen, !connection.throttled, !connection.isHeld else { return }
         connection.bucket?.refill(now: monotonicMilliseconds())
         if !connection.pendingInput.isEmpty {
             let input = connection.pendingInput
@@ -250,11 +283,16 @@ final class Connections {
             guard connection.isOpen else { return }
             if used < input.count {
                 connection.pendingInput = Array(input[used...])
-                throttle(connection)
+                stopReading(connection)
                 return
             }
         }
         updateInterest(connection)
+    }
+
+    /// Input stopped in the middle of a read: wait for the gate that closed.
+    private func stopReading(_ connection: Connection) {
+        if connection.isHeld { updateInterest(connection) } else { throttle(connection) }
     }
 
     /// Tells epoll what this connection waits for: input while open and not throttled, output
@@ -262,7 +300,7 @@ final class Connections {
     private func updateInterest(_ connection: Connection) {
         guard !connection.isClosed else { return }
         var interest: EventLoop.Interest = []
-        if connection.isOpen && !connection.throttled { interest.insert(.read) }
+        if connection.isOpen && !connection.throttled && !connection.isHeld { interest.insert(.read) }
         if connection.wantsWrite || connection.isDraining { interest.insert(.write) }
         guard interest != connection.interest else { return }
         connection.interest = interest
@@ -313,19 +351,180 @@ final class Connections {
         doom(connection, reason: "disconnected: not reading (over \(settings.maxQueueBytes) bytes queued)")
     }
 
+    // MARK: Soft limit
+    //
+    // A receiver whose queue passes the soft mark and whose socket will not take it is
+    // congested: the senders of the lines it is given from then on (the connection whose input
+    // is being handled) are held, i.e. not read from; the kernel's buffers then slow them down,
+    // as TCP intends. It lets them go when it has drained to half the mark. At the end of each
+    // soft period (--soft-seconds) while still congested, it lets them go anyway, so no sender
+    // waits longer than that for one receiver, and the receiver is judged: if its peer took
+    // (acknowledged) less than a soft mark's worth of bytes in the period, it is the slow reader
+    // and is dropped; else it is slow but reading: a new period begins, and it holds the senders
+    // of its next lines again. The kernel's send buffer (megabytes, autotuned) sits between the
+    // queue and the peer, so the queue itself may not move for a while under a reader that
+    // reads steadily: the peer's acknowledgements are what show progress. What has no sender
+    // to hold (cluster lines, broadcasts) is bounded by the hard cap alone.
+
+    /// A delivery left `receiver` above the soft mark (called by Connection.enqueue; may be in
+    /// the middle of a fan-out).
+    func pressed(_ receiver: Connection) {
+        if receiver.output.queuedBytes > settings.maxQueueBytes {
+            overflowed(receiver)
+        }
+        guard receiver.isOpen else {
+            if !receiver.isDirty { markDirty(receiver) }
+            return
+        }
+        if !receiver.isCongested {
+            // Its socket took everything at the last flush: maybe only a read's worth of lines
+            // arrived before the flush at the end of the iteration, which decides (no write
+            // here: an early write per queue costs more than the fan-out saves).
+            if !receiver.wantsWrite {
+                if !receiver.isDirty { markDirty(receiver) }
+                return
+            }
+            congest(receiver)
+        }
+        if let sender = current {
+            // Only a receiver that is still reading holds its senders back: one that stopped
+            // (its peer acknowledged less than a soft mark's worth in the last soft period)
+            // would hold them for the whole soft time for nothing; its queue grows to the hard
+            // cap instead, or the soft time ends it.
+            guard receiver.onProbation || isProgressing(receiver) else {
+                if !receiver.isDirty { markDirty(receiver) }
+                return
+            }
+            if receiver.holding.last !== sender {
+                receiver.holding.append(sender)
+                sender.heldBy += 1
+                if sender.heldBy == 1 { counters.sendersHeld.add(1, ordering: .relaxed) }
+            }
+        } else {
+            receiver.unheldLines += 1
+        }
+        if !receiver.isDirty { markDirty(receiver) }
+    }
+
+    private func congest(_ receiver: Connection) {
+        receiver.isCongested = true
+        sampleProgress(receiver, now: monotonicMilliseconds())
+        startSoftPeriod(receiver)
+        if !isProgressing(receiver) { probe(receiver) }
+    }
+
+    /// No progress on record (its socket has just filled for the first time, or it stopped
+    /// reading a while ago): it holds its senders for this soft period if its peer has taken a
+    /// soft mark's worth since it connected, on trust (a reader that kept up, or pauses); the
+    /// end of the period judges it. A client that never took that much (the benchmark's slow
+    /// reader, one stalled from the start) holds nobody back: its queue meets the hard cap.
+    private func probe(_ receiver: Connection) {
+        receiver.onProbation = receiver.ackedAtPeriodStart >= Int64(settings.softQueueBytes)
+    }
+
+    /// Its peer acknowledged a soft mark's worth within the last soft period (by the samples
+    /// taken while its socket was full), or took everything queued after its socket had been
+    /// full.
+    private func isProgressing(_ receiver: Connection) -> Bool {
+        receiver.progressAt != .min && monotonicMilliseconds() - receiver.progressAt < settings.softQueueMilliseconds
+    }
+
+    /// Samples what its peer has acknowledged (one getsockopt): each soft mark's worth since
+    /// the last checkpoint is progress. The first sample is taken when its socket is full and
+    /// its queue half way to the mark, so a peer that stopped reading before that (it took only
+    /// what its receive buffer holds since) never shows progress.
+    private func sampleProgress(_ receiver: Connection, now: Int64) {
+        receiver.lastSampleAt = now
+        let acked = Sys.tcpBytesAcked(receiver.fd)
+        if receiver.checkpointAcked < 0 {
+            receiver.checkpointAcked = acked
+        } else if acked - receiver.checkpointAcked >= Int64(settings.softQueueBytes) {
+            receiver.checkpointAcked = acked
+            receiver.progressAt = now
+        }
+    }
+
+    private func startSoftPeriod(_ receiver: Connection) {
+        receiver.ackedAtPeriodStart = Sys.tcpBytesAcked(receiver.fd)
+        receiver.softTimer = loop.schedule(after: settings.softQueueMilliseconds) { [weak self, receiver] in
+            receiver.softTimer = nil
+            guard let self, receiver.isCongested else { return }
+            // Draining (it quit, or a deadline): it is closing anyway; its senders go on now.
+            guard receiver.isOpen else { return letGo(receiver) }
+            endSoftPeriod(receiver)
+        }
+    }
+
+    private func endSoftPeriod(_ receiver: Connection) {
+        let acked = Sys.tcpBytesAcked(receiver.fd)
+        letGo(receiver)
+        if receiver.ackedAtPeriodStart >= 0 && acked - receiver.ackedAtPeriodStart >= Int64(settings.softQueueBytes) {
+            startSoftPeriod(receiver)  // slow, but reading
+            return
+        }
+        counters.slowReadersDropped.add(1, ordering: .relaxed)
+        receiver.isCongested = false
+        doom(receiver, reason: "disconnected: not reading (over \(settings.softQueueBytes) bytes queued for \(Connections.seconds(settings.softQueueMilliseconds)) s)")
+    }
+
+    /// Congestion over (drained, or dropped): the senders it held go on, unless another
+    /// receiver still holds them.
+    private func relieve(_ receiver: Connection) {
+        receiver.isCongested = false
+        receiver.onProbation = false
+        if let timer = receiver.softTimer {
+            loop.cancel(timer)
+            receiver.softTimer = nil
+        }
+        letGo(receiver)
+    }
+
+    /// The senders `receiver` holds go on, unless another receiver still holds them.
+    private func letGo(_ receiver: Connection) {
+        for sender in receiver.holding {
+            sender.heldBy -= 1
+            if sender.heldBy == 0 { resuming.append(sender) }
+        }
+        receiver.holding = []
+        if receiver.unheldLines > 0 {
+            handler.queuedUnheld(receiver.unheldLines, to: receiver)
+            receiver.unheldLines = 0
+        }
+    }
+
+    static func seconds(_ milliseconds: Int64) -> String {
+        milliseconds % 1000 == 0 ? "\(milliseconds / 1000)" : "\(Double(milliseconds) / 1000)"
+    }
+
     private func flush(_ connection: Connection) {
         guard connection.isWritable else { return }
+        defer {
+            if connection.isCongested && connection.output.queuedBytes <= settings.softQueueBytes / 2 {
+                relieve(connection)
+            }
+        }
         switch connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: flushScratch) {
         case .drained:
             if connection.isDraining { return release(connection, reason: connection.closeReason) }
             if connection.wantsWrite {
                 connection.wantsWrite = false
+                connection.progressAt = monotonicMilliseconds()  // it took all that waited
                 updateInterest(connection)
             }
         case .pending:
             if !connection.wantsWrite {
                 connection.wantsWrite = true
                 updateInterest(connection)
+            }
+            // Its socket is full and its queue above half the soft mark: see how its peer is
+            // doing, at most every 50 ms (a busy room's sockets fill all the time: they must not
+            // cost a getsockopt per flush).
+            if connection.output.queuedBytes > settings.softQueueBytes / 2 && settings.softQueueBytes < settings.maxQueueBytes {
+                let now = monotonicMilliseconds()
+                if now - connection.lastSampleAt >= 50 { sampleProgress(connection, now: now) }
+                if !connection.isCongested && connection.isOpen && connection.output.queuedBytes > settings.softQueueBytes {
+                    congest(connection)
+                }
             }
         case .failed(let error):
             doom(connection, reason: Connections.reason(for: error))
@@ -366,6 +565,7 @@ final class Connections {
         handler.ending(connection, reason: reason, announce: false)
         if let timer = connection.drainDeadline { loop.cancel(timer) }
         if let timer = connection.resumeTimer { loop.cancel(timer) }
+        if connection.isCongested { relieve(connection) }
         connection.drainDeadline = nil
         connection.resumeTimer = nil
         loop.unregister(connection.fd)
