@@ -5,6 +5,10 @@
 //
 // Threading: the core belongs to its server's loop thread, like everything it touches.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 package struct CoreSettings {
     /// Lines of history a room keeps and replays to people who join.
     package var historyLength = 20
@@ -57,9 +61,10 @@ package final class ChatCore {
     /// Applies the rules to what `session` asks. Loop thread.
     package func handle(_ intent: Intent, from session: ChatSession) {
         if case .register(let nick, let rooms) = intent { return register(session, nick: nick, rooms: rooms) }
+        if case .registerAs(let nick) = intent { return register(session, exactly: nick) }
         guard session.isRegistered else { return }
         switch intent {
-        case .register:
+        case .register, .registerAs:
             break
         case .say(let roomName, let text):
             guard let room = room(named: roomName, for: session) else { return }
@@ -89,7 +94,16 @@ package final class ChatCore {
                 return session.send(.error(.notInRoom(name)))
             }
             room.topic = text
+            room.topicSetter = session.nick
+            room.topicTime = Int(time(nil))
             fanOut(.topic(room: room.name, nick: session.nick, text: text), in: room, except: nil)
+        case .notice(let roomName, let text):
+            guard let room = room(named: roomName, for: session) else { return }
+            fanOut(.noticed(room: room.name, nick: session.nick, text: text), in: room, except: session)
+            cluster?.say(.noticed(room: room.name, nick: session.nick, text: text), inRoom: room.key)
+        case .privateNotice(let target, let text):
+            guard let receiver = nicks[Names.key(target)] else { return }
+            receiver.send(.privateNotice(from: session.nick, to: receiver.nick, text: text))
         case .quit(let reason):
             session.send(.goodbye(nick: session.nick))
             let why = reason.map { "quit: \($0)" } ?? "quit"
@@ -125,6 +139,15 @@ package final class ChatCore {
         if cluster != nil { clusterAdmitted(session) }
     }
 
+    /// IRC's registration: the nick asked for or nothing (the session hears why and may try again).
+    private func register(_ session: ChatSession, exactly nick: String) {
+        guard !session.isRegistered else { return }
+        if let problem = Names.nickProblem(nick) { return session.send(.error(.nickInvalid(problem))) }
+        let key = Names.key(nick)
+        if nicks[key] != nil || nicksBeingClaimed[key] != nil { return session.send(.error(.nickTaken(nick))) }
+        register(session, nick: nick, rooms: [])
+    }
+
     func nextGuestNick() -> String {
         while true {
             let candidate: String
@@ -153,14 +176,15 @@ package final class ChatCore {
             return sender.send(.error(.noSuchNick(target, linkDown: false)))
         }
         let event = ChatEvent.privateMessage(from: sender.nick, to: receiver.nick, text: text)
-        if receiver.encoderSlot == sender.encoderSlot, receiver !== sender,
+        let echo = sender.encoder.echoesPrivateMessages
+        if echo, receiver.encoderSlot == sender.encoderSlot, receiver !== sender,
            let buffer = receiver.encoder.encode(event, for: nil) {
             receiver.output.enqueue(buffer)
             sender.output.enqueue(buffer)
             return
         }
         receiver.send(event)
-        if receiver !== sender { sender.send(event) }
+        if receiver !== sender && echo { sender.send(event) }
     }
 
     private func changeNick(of session: ChatSession, to name: String) {

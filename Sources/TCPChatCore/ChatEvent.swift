@@ -64,6 +64,10 @@ package enum ChatEvent: Equatable, Sendable {
     case renamed(room: String?, old: String, new: String)
     case topic(room: String, nick: String?, text: String)
     case privateMessage(from: String, to: String, text: String)
+    /// A notice said to a room by a person (IRC's NOTICE).
+    case noticed(room: String, nick: String, text: String)
+    /// A notice from one person to another (IRC's NOTICE to a nick).
+    case privateNotice(from: String, to: String, text: String)
     /// A notice from the server or its host (`tcpchat_server_broadcast`).
     case notice(String)
     /// A line in the line protocol's wire form, from a cluster server older than the event

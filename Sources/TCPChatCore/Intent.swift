@@ -6,6 +6,9 @@ package enum Intent: Equatable, Sendable {
     /// The session is ready to chat: it gets `nick` (a guest nick when nil), is welcomed, and
     /// enters `rooms` (the line protocol starts everyone in #lobby; IRC joins nothing).
     case register(nick: String?, rooms: [String])
+    /// Register with exactly `nick` (IRC): when it is invalid or taken the session is told
+    /// (`.error(.nickInvalid / .nickTaken)`) and stays unregistered, free to try another.
+    case registerAs(nick: String)
     case say(room: String?, text: String)
     case act(room: String?, text: String)
     case privateMessage(to: String, text: String)
@@ -18,6 +21,10 @@ package enum Intent: Equatable, Sendable {
     case who(room: String?)
     case listRooms
     case setTopic(room: String, text: String)
+    /// A notice to a room (IRC's NOTICE): relayed like `.say`, never answered automatically.
+    case notice(room: String, text: String)
+    /// A notice to one person (IRC's NOTICE to a nick); errors are not reported back.
+    case privateNotice(to: String, text: String)
     /// Leave the server, with the person's reason.
     case quit(reason: String?)
 }

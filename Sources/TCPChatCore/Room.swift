@@ -6,6 +6,9 @@ package final class Room {
     package let key: String
     package private(set) var members: [ChatSession] = []
     package var topic: String?
+    /// Who set the topic and when (seconds since 1970), for IRC's 333.
+    package var topicSetter: String?
+    package var topicTime: Int = 0
     private var history: [ChatEvent] = []
     private var historyStart = 0
     private let historyLength: Int

@@ -18,6 +18,13 @@ package protocol SessionOutput: AnyObject {
 /// once per member); nil as a result means the event has no form in this protocol.
 package protocol EventEncoder: AnyObject {
     func encode(_ event: ChatEvent, for session: ChatSession?) -> SharedBuffer?
+    /// Whether the sender of a private message gets it back (the line protocol shows
+    /// `<me -> them> text`; IRC does not echo).
+    var echoesPrivateMessages: Bool { get }
+}
+
+extension EventEncoder {
+    package var echoesPrivateMessages: Bool { true }
 }
 
 package final class ChatSession {

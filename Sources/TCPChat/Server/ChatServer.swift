@@ -50,6 +50,8 @@ public final class ChatServer: @unchecked Sendable {
     private let connections: Connections
     private let lineCodec: LineCodec
     private let lineSlot: Int
+    private let ircCodec: IRCCodec
+    private let ircSlot: Int
     private var cluster: ClusterLink?
     private var shuttingDown = false
     private var finished = false     // serving ended: sockets closed, "stopped" logged
@@ -70,6 +72,8 @@ public final class ChatServer: @unchecked Sendable {
         core = ChatCore(settings: settings)
         lineCodec = LineCodec(fallbackEncoding: configuration.fallbackEncoding, maxQueueBytes: configuration.maxQueueBytes)
         lineSlot = core.register(encoder: lineCodec)
+        ircCodec = IRCCodec()
+        ircSlot = core.register(encoder: ircCodec)
         acceptor = Acceptor(loop: loop, counters: counters)
         connections = Connections(loop: loop, settings: ConnectionSettings(
             maxLineBytes: configuration.maxLineBytes, maxQueueBytes: configuration.maxQueueBytes,
@@ -299,10 +303,39 @@ extension ChatServer: AcceptorHandler {
             log(.error, "cannot watch \(peer): epoll refused it")
             return
         }
-        let session = ChatSession(encoder: lineCodec, slot: lineSlot, output: connection, label: peer)
-        connection.session = session
-        lineCodec.opened(session, core: core)
-        log(.info, "connect \(peer) as \(session.nick)")
+        // Until its first line (or the detection delay) the connection has a session of the
+        // line protocol that is not registered: it is in no room and has no nick, and errors
+        // (a line too long, a deadline) reach it in the line protocol.
+        connection.session = ChatSession(encoder: lineCodec, slot: lineSlot, output: connection, label: peer)
+        let delay = configuration.ircDetectionMilliseconds
+        guard delay > 0 else { return decideProtocol(of: connection, irc: false) }
+        connection.detecting = true
+        connection.awaitingFirstLine = true
+        connection.detection = loop.schedule(after: Int64(delay)) { [weak self, weak connection] in
+            guard let self, let connection, connection.detecting, connection.isOpen else { return }
+            connection.detection = nil
+            decideProtocol(of: connection, irc: false)
+            settle()
+        }
+    }
+
+    /// The connection speaks IRC or the line protocol from now on: its codec opens its session
+    /// (the line protocol's welcome and #lobby; IRC waits for NICK and USER).
+    private func decideProtocol(of connection: Connection, irc: Bool) {
+        connection.detecting = false
+        if let timer = connection.detection {
+            loop.cancel(timer)
+            connection.detection = nil
+        }
+        if irc {
+            connection.session = ChatSession(encoder: ircCodec, slot: ircSlot, output: connection, label: connection.address)
+            connection.codec = ircCodec
+            ircCodec.opened(connection.session, core: core)
+            log(.info, "connect \(connection.address) (IRC)")
+        } else {
+            lineCodec.opened(connection.session, core: core)
+            log(.info, "connect \(connection.address) as \(connection.session.nick)")
+        }
     }
 }
 
@@ -310,6 +343,18 @@ extension ChatServer: AcceptorHandler {
 
 extension ChatServer: ConnectionsHandler {
     func received(line: UnsafeRawBufferPointer, on connection: Connection) {
+        if connection.awaitingFirstLine {
+            connection.awaitingFirstLine = false
+            if connection.detecting {
+                decideProtocol(of: connection, irc: IRCMessage.opensIRC(line))
+            } else if configuration.ircDetectionMilliseconds > 0, IRCMessage.opensIRC(line) {
+                // An IRC client slower than the detection delay: it was welcomed as a guest of
+                // the line protocol (and ignored those lines); it leaves as a guest and goes on
+                // as IRC.
+                core.detach(connection.session, reason: "speaks IRC", announce: true)
+                decideProtocol(of: connection, irc: true)
+            }
+        }
         connection.codec.received(line: line, from: connection.session, core: core)
     }
 
@@ -323,6 +368,10 @@ extension ChatServer: ConnectionsHandler {
 
     func closed(_ connection: Connection, reason: String) {
         log(.info, "disconnect \(connection.address) \(connection.session.nick): \(reason)")
+        if let timer = connection.detection { loop.cancel(timer) }
+        connection.detection = nil
+        connection.detecting = false
+        connection.codec.closed(connection.session)
         connection.session = nil  // the session held the connection, and the connection it
         if shuttingDown && connections.count == 0 { loop.stop() }
     }

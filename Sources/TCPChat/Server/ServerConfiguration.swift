@@ -33,6 +33,12 @@ public struct ChatServerConfiguration: Sendable {
     /// A client that sends nothing for this many seconds is disconnected; 0 = never.
     /// (TCP keepalive is always on, so dead peers are found even with this off.)
     public var idleTimeoutSeconds: Int = 0
+    /// IRC on the same port: a new connection is given this many milliseconds to send its
+    /// first line before it is taken for the line protocol and welcomed; a first line that
+    /// opens IRC (`CAP LS`, `NICK x`, `USER ...`, `PASS x`) makes it an IRC connection (even
+    /// after the delay: the guest it was given then leaves). 0 = no
+    /// IRC: the line protocol's welcome goes out at connect. See docs/PROTOCOL.md.
+    public var ircDetectionMilliseconds: Int = 50
     /// How long a graceful stop waits for queues to flush, in milliseconds.
     public var shutdownGraceMilliseconds: Int = 1000
     /// Join a cluster of servers that share rooms, nicks and history through Redis; nil = serve
@@ -55,6 +61,7 @@ public struct ChatServerConfiguration: Sendable {
         // 3-byte U+FFFD) plus a nick: the queue must hold a few such lines.
         if maxQueueBytes < maxLineBytes * 8 { return "max queue must be at least 8 times max line (\(maxLineBytes * 8) bytes; got \(maxQueueBytes))" }
         if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
+        if !(0...10_000).contains(ircDetectionMilliseconds) { return "IRC detection must be 0 (off) to 10000 ms (got \(ircDetectionMilliseconds))" }
         if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
         if !(linesPerSecond == 0 || (linesPerSecond >= 0.001 && linesPerSecond <= 1_000_000)) { return "rate must be 0 (no limit) or 0.001 to 1000000 lines per second (got \(linesPerSecond))" }
         if announceLimit < 0 { return "announce limit must be 0 (always) or more members (got \(announceLimit))" }

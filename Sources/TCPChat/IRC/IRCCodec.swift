@@ -1,0 +1,576 @@
+// IRC (RFC 1459 / 2812, as modern clients speak it) as a codec of the chat core: IRC users
+// and line-protocol users share rooms (IRC channels), nicks and private messages. What is
+// IRC's alone lives here, per session (IRCCodec.State: USER, registration, away); what a
+// room is (members, topic) is the core's. See docs/PROTOCOL.md, "IRC".
+#if canImport(Glibc)
+import Glibc
+#endif
+import TCPChatCore
+
+package final class IRCCodec: WireCodec {
+    /// What IRC knows of a session that the core does not.
+    final class State {
+        /// The nick as this session's IRC client knows it (its prefix until a NICK is sent).
+        var nick: String?
+        var user: String?
+        var realname = ""
+        let host: String
+        /// Between `CAP LS`/`CAP REQ` and `CAP END`: registration waits.
+        var negotiatingCapabilities = false
+        var registered = false
+        var away: String?
+        /// For numerics that name what was asked (432, 403), the core's errors do not.
+        var lastNickAsked = ""
+        var lastChannelAsked = ""
+
+        init(host: String) { self.host = host }
+    }
+
+    let serverName: String
+    let version: String
+    let created: String
+    /// The core, for lookups while rendering (prefixes of other sessions); set on first use.
+    private weak var core: ChatCore?
+    private var states: [ObjectIdentifier: State] = [:]
+
+    package init(serverName: String = "tcpchat") {
+        self.serverName = serverName
+        version = "tcpchat-\(TCPChatVersion.string)"
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var buffer = [CChar](repeating: 0, count: 64)
+        strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S UTC", &parts)
+        created = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    package var echoesPrivateMessages: Bool { false }
+
+    func state(of session: ChatSession) -> State {
+        if let state = states[ObjectIdentifier(session)] { return state }
+        let state = State(host: IRCCodec.host(of: session.label))
+        states[ObjectIdentifier(session)] = state
+        return state
+    }
+
+    /// The address part of a session label (`1.2.3.4:5678`, `[::1]:5678`).
+    static func host(of label: String) -> String {
+        var host = Substring(label)
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        if host.hasPrefix(":") { host = "0" + host }  // a host never starts with ':' in a prefix
+        return host.isEmpty ? "unknown" : String(host)
+    }
+
+    // MARK: Sessions
+
+    package func opened(_ session: ChatSession, core: ChatCore) {
+        self.core = core
+        _ = state(of: session)
+    }
+
+    package func closed(_ session: ChatSession) {
+        states.removeValue(forKey: ObjectIdentifier(session))
+    }
+
+    // MARK: Lines in
+
+    package func received(line bytes: UnsafeRawBufferPointer, from session: ChatSession, core: ChatCore) {
+        self.core = core
+        let state = state(of: session)
+        if bytes.count > IRCMessage.maxLineBytes - 2 {
+            return reply(session, state, "417", ":Input line was too long")
+        }
+        guard let message = IRCMessage.parse(bytes) else { return }
+        let params = message.params
+        func need(_ count: Int) -> Bool {
+            if params.count >= count && (count == 0 || !params[count - 1].isEmpty || count > 1) { return true }
+            reply(session, state, "461", message.command, ":Not enough parameters")
+            return false
+        }
+        switch message.command {
+        case "CAP": return capability(params, session, state)
+        case "PASS":
+            if state.registered { return reply(session, state, "462", ":You may not reregister") }
+            return
+        case "NICK":
+            guard let nick = params.first, !nick.isEmpty else { return reply(session, state, "431", ":No nickname given") }
+            return changeNick(to: nick, session, state, core)
+        case "USER":
+            if state.registered { return reply(session, state, "462", ":You may not reregister") }
+            guard params.count >= 4, !params[0].isEmpty else { return reply(session, state, "461", "USER", ":Not enough parameters") }
+            state.user = IRCCodec.username(params[0])
+            state.realname = TextSanitizer.strip(params[3])
+            return tryToRegister(session, state, core)
+        case "PING":
+            guard need(1) else { return }
+            return send(session, ":\(serverName) PONG \(serverName) :\(params[0])")
+        case "PONG":
+            return
+        case "QUIT":
+            if !state.registered {
+                send(session, "ERROR :Closing Link: \(state.host) (Client Quit)")
+                return session.output.finish(reason: "quit")
+            }
+            let reason = params.first.map(TextSanitizer.strip).flatMap { $0.isEmpty ? nil : $0 }
+            return core.handle(.quit(reason: reason), from: session)
+        default:
+            break
+        }
+        guard state.registered else {
+            return reply(session, state, "451", ":You have not registered")
+        }
+        switch message.command {
+        case "PRIVMSG", "NOTICE":
+            let notice = message.command == "NOTICE"
+            guard let targets = params.first, !targets.isEmpty else {
+                return notice ? () : reply(session, state, "411", ":No recipient given (\(message.command))")
+            }
+            guard params.count >= 2, !params[1].isEmpty else { return notice ? () : reply(session, state, "412", ":No text to send") }
+            for target in targets.split(separator: ",") {
+                deliver(params[1], to: String(target), notice: notice, session, state, core)
+            }
+        case "JOIN":
+            guard need(1) else { return }
+            if params[0] == "0" {
+                for room in session.rooms {
+                    core.handle(.part(room.name, reason: nil), from: session)
+                    send(session, ":\(prefix(session.nick)) PART \(room.name)")
+                }
+                return
+            }
+            for name in params[0].split(separator: ",") {
+                let name = String(name)
+                state.lastChannelAsked = name
+                if let room = core.rooms[Names.key(name)], session.isMember(of: room) { continue }
+                core.handle(.join(name, exclusive: false), from: session)
+                if let room = core.rooms[Names.key(name)], session.isMember(of: room) {
+                    core.handle(.who(room: room.name), from: session)
+                }
+            }
+        case "PART":
+            guard need(1) else { return }
+            let reason = params.count > 1 ? TextSanitizer.strip(params[1]) : nil
+            for name in params[0].split(separator: ",") {
+                guard let room = core.rooms[Names.key(String(name))] else {
+                    reply(session, state, "403", String(name), ":No such channel")
+                    continue
+                }
+                guard session.isMember(of: room) else {
+                    reply(session, state, "442", room.name, ":You're not on that channel")
+                    continue
+                }
+                let why = reason?.isEmpty == true ? nil : reason
+                core.handle(.part(room.name, reason: why), from: session)
+                if !session.isMember(of: room) { send(session, ":\(prefix(session.nick)) PART \(room.name)" + (why.map { " :\($0)" } ?? "")) }
+            }
+        case "TOPIC":
+            guard need(1) else { return }
+            guard let room = core.rooms[Names.key(params[0])] else { return reply(session, state, "403", params[0], ":No such channel") }
+            guard session.isMember(of: room) else { return reply(session, state, "442", room.name, ":You're not on that channel") }
+            if params.count > 1 {
+                return core.handle(.setTopic(room: room.name, text: TextSanitizer.strip(params[1])), from: session)
+            }
+            topicReply(room, session, state)
+        case "NAMES":
+            guard let names = params.first, !names.isEmpty else {
+                for room in session.rooms { core.handle(.who(room: room.name), from: session) }
+                return reply(session, state, "366", "*", ":End of /NAMES list")
+            }
+            for name in names.split(separator: ",") {
+                let name = String(name)
+                if let room = core.rooms[Names.key(name)] {
+                    if session.isMember(of: room) { core.handle(.who(room: room.name), from: session); continue }
+                    send(session, namesLines(room: room.name, nicks: room.members.map(\.nick), for: session))
+                } else {
+                    reply(session, state, "366", name, ":End of /NAMES list")
+                }
+            }
+        case "MOTD":
+            reply(session, state, "422", ":MOTD File is missing")
+        case "LIST":
+            reply(session, state, "321", "Channel", ":Users  Name")
+            let wanted = params.first.map { Set($0.split(separator: ",").map { Names.key(String($0)) }) }
+            for room in core.rooms.values.sorted(by: { $0.key < $1.key }) where !room.isEmpty || room.topic != nil {
+                if let wanted, !wanted.contains(room.key) { continue }
+                reply(session, state, "322", room.name, String(room.members.count), ":" + (room.topic ?? ""))
+            }
+            reply(session, state, "323", ":End of /LIST")
+        case "WHO":
+            let mask = params.first ?? "*"
+            if let room = core.rooms[Names.key(mask)] {
+                for member in room.members { send(session, whoLine(member, channel: room.name, for: session, state)) }
+            } else if let person = core.nicks[Names.key(mask)] {
+                send(session, whoLine(person, channel: person.rooms.first?.name ?? "*", for: session, state))
+            }
+            reply(session, state, "315", mask, ":End of /WHO list")
+        case "WHOIS":
+            guard need(1) else { return }
+            let nick = params.count > 1 ? params[1] : params[0]
+            guard let person = core.nicks[Names.key(nick)] else {
+                reply(session, state, "401", nick, ":No such nick/channel")
+                return reply(session, state, "318", nick, ":End of /WHOIS list")
+            }
+            let (user, host, realname, away) = identity(of: person)
+            reply(session, state, "311", person.nick, user, host, "*", ":" + realname)
+            if !person.rooms.isEmpty { reply(session, state, "319", person.nick, ":" + person.rooms.map(\.name).joined(separator: " ")) }
+            reply(session, state, "312", person.nick, serverName, ":tcpchat")
+            if let away { reply(session, state, "301", person.nick, ":" + away) }
+            reply(session, state, "318", person.nick, ":End of /WHOIS list")
+        case "ISON":
+            guard need(1) else { return }
+            let present = params.flatMap { $0.split(separator: " ") }.compactMap { core.nicks[Names.key(String($0))]?.nick }
+            reply(session, state, "303", ":" + present.joined(separator: " "))
+        case "USERHOST":
+            guard need(1) else { return }
+            let found = params.prefix(5).compactMap { nick -> String? in
+                guard let person = core.nicks[Names.key(nick)] else { return nil }
+                let (user, host, _, away) = identity(of: person)
+                return "\(person.nick)=\(away == nil ? "+" : "-")\(user)@\(host)"
+            }
+            reply(session, state, "302", ":" + found.joined(separator: " "))
+        case "AWAY":
+            if let text = params.first.map(TextSanitizer.strip), !text.isEmpty {
+                state.away = text
+                reply(session, state, "306", ":You have been marked as being away")
+            } else {
+                state.away = nil
+                reply(session, state, "305", ":You are no longer marked as being away")
+            }
+        case "MODE":
+            guard need(1) else { return }
+            mode(params, session, state, core)
+        case "OPER":
+            guard need(2) else { return }
+            reply(session, state, "491", ":No O-lines for your host")
+        case "KICK":
+            guard need(2) else { return }
+            guard let room = core.rooms[Names.key(params[0])] else { return reply(session, state, "403", params[0], ":No such channel") }
+            guard session.isMember(of: room) else { return reply(session, state, "442", room.name, ":You're not on that channel") }
+            reply(session, state, "482", room.name, ":You're not channel operator")
+        case "VERSION":
+            reply(session, state, "351", version + ".", serverName, ":tcpchat")
+        case "TIME":
+            reply(session, state, "391", serverName, ":" + created)
+        case "LUSERS":
+            lusers(session, state, core)
+        case "USERS", "SUMMON":
+            reply(session, state, "446", ":\(message.command) has been disabled")
+        default:
+            reply(session, state, "421", message.command, ":Unknown command")
+        }
+    }
+
+    // MARK: Registration
+
+    private func capability(_ params: [String], _ session: ChatSession, _ state: State) {
+        let target = state.nick ?? "*"
+        switch params.first?.uppercased() ?? "" {
+        case "LS":
+            if !state.registered { state.negotiatingCapabilities = true }
+            send(session, ":\(serverName) CAP \(target) LS :")
+        case "LIST":
+            send(session, ":\(serverName) CAP \(target) LIST :")
+        case "REQ":
+            if !state.registered { state.negotiatingCapabilities = true }
+            send(session, ":\(serverName) CAP \(target) NAK :\(params.count > 1 ? params[1] : "")")
+        case "END":
+            guard state.negotiatingCapabilities else { return }
+            state.negotiatingCapabilities = false
+            if let core { tryToRegister(session, state, core) }
+        default:
+            reply(session, state, "410", params.first ?? "", ":Invalid CAP command")
+        }
+    }
+
+    private func changeNick(to nick: String, _ session: ChatSession, _ state: State, _ core: ChatCore) {
+        state.lastNickAsked = nick
+        guard state.registered else {
+            if Names.nickProblem(nick) != nil { return reply(session, state, "432", nick, ":Erroneous nickname") }
+            if core.nicks[Names.key(nick)] != nil { return reply(session, state, "433", nick, ":Nickname is already in use") }
+            state.nick = nick
+            return tryToRegister(session, state, core)
+        }
+        if nick == session.nick { return }
+        core.handle(.changeNick(nick), from: session)
+    }
+
+    private func tryToRegister(_ session: ChatSession, _ state: State, _ core: ChatCore) {
+        guard !state.registered, !state.negotiatingCapabilities, let nick = state.nick, state.user != nil else { return }
+        core.handle(.registerAs(nick: nick), from: session)
+        if session.isRegistered {
+            state.registered = true
+            lusers(session, state, core)
+            reply(session, state, "422", ":MOTD File is missing")
+        } else {
+            state.nick = nil
+        }
+    }
+
+    /// A username as IRC shows it: `~`-free, printable, at most 10 characters.
+    static func username(_ asked: String) -> String {
+        let kept = asked.unicodeScalars.filter { Names.isNameScalar($0) || $0 == "." }.prefix(10)
+        return kept.isEmpty ? "user" : String(String.UnicodeScalarView(kept))
+    }
+
+    private func lusers(_ session: ChatSession, _ state: State, _ core: ChatCore) {
+        reply(session, state, "251", ":There are \(core.nicks.count) users and 0 invisible on 1 servers")
+        reply(session, state, "254", String(core.rooms.values.filter { !$0.isEmpty }.count), ":channels formed")
+        reply(session, state, "255", ":I have \(core.nicks.count) clients and 0 servers")
+    }
+
+    // MARK: Chat
+
+    private func deliver(_ text: String, to target: String, notice: Bool, _ session: ChatSession, _ state: State, _ core: ChatCore) {
+        let action = IRCCodec.action(in: text)
+        if target.hasPrefix("#") {
+            guard let room = core.rooms[Names.key(target)] else {
+                return notice ? () : reply(session, state, "403", target, ":No such channel")
+            }
+            guard session.isMember(of: room) else {
+                return notice ? () : reply(session, state, "404", room.name, ":Cannot send to channel")
+            }
+            if let action { return core.handle(.act(room: room.name, text: TextSanitizer.strip(action)), from: session) }
+            if text.hasPrefix("\u{1}") { return }  // other CTCP to a room: nothing a room can show
+            let clean = TextSanitizer.strip(text)
+            if clean.isEmpty { return }
+            core.handle(notice ? .notice(room: room.name, text: clean) : .say(room: room.name, text: clean), from: session)
+            return
+        }
+        guard let receiver = core.nicks[Names.key(target)] else {
+            if notice { return }
+            if core.cluster != nil, action == nil, !text.hasPrefix("\u{1}") {
+                return core.handle(.privateMessage(to: target, text: TextSanitizer.strip(text)), from: session)
+            }
+            return reply(session, state, "401", target, ":No such nick/channel")
+        }
+        let body: String
+        if let action {
+            body = "\u{1}ACTION \(TextSanitizer.strip(action))\u{1}"
+        } else if text.hasPrefix("\u{1}") {
+            // Other CTCP (VERSION, PING...) only between IRC clients, as sent (CR LF NUL cannot be in it).
+            guard receiver.encoder === self else { return }
+            body = text
+        } else {
+            body = TextSanitizer.strip(text)
+            if body.isEmpty { return }
+        }
+        if notice { return core.handle(.privateNotice(to: receiver.nick, text: body), from: session) }
+        if let away = states[ObjectIdentifier(receiver)]?.away { reply(session, state, "301", receiver.nick, ":" + away) }
+        core.handle(.privateMessage(to: receiver.nick, text: body), from: session)
+    }
+
+    /// The text of a CTCP ACTION (`/me`), or nil.
+    static func action(in text: String) -> String? {
+        guard text.hasPrefix("\u{1}ACTION ") || text == "\u{1}ACTION\u{1}" else { return nil }
+        var action = text.dropFirst(7)
+        if action.hasSuffix("\u{1}") { action = action.dropLast() }
+        return String(action.drop { $0 == " " })
+    }
+
+    private func mode(_ params: [String], _ session: ChatSession, _ state: State, _ core: ChatCore) {
+        let target = params[0]
+        if target.hasPrefix("#") {
+            guard let room = core.rooms[Names.key(target)] else { return reply(session, state, "403", target, ":No such channel") }
+            guard params.count > 1 else {
+                reply(session, state, "324", room.name, "+nt")
+                return
+            }
+            let modes = params[1]
+            if modes == "b" || modes == "+b" { return reply(session, state, "368", room.name, ":End of channel ban list") }
+            if modes == "e" || modes == "+e" { return reply(session, state, "349", room.name, ":End of channel exception list") }
+            if modes == "I" || modes == "+I" { return reply(session, state, "347", room.name, ":End of channel invite list") }
+            guard session.isMember(of: room) else { return reply(session, state, "442", room.name, ":You're not on that channel") }
+            return reply(session, state, "482", room.name, ":You're not channel operator")
+        }
+        guard Names.key(target) == Names.key(session.nick) else {
+            if core.nicks[Names.key(target)] == nil { return reply(session, state, "401", target, ":No such nick/channel") }
+            return reply(session, state, "502", ":Can't change mode for other users")
+        }
+        if params.count == 1 { return reply(session, state, "221", "+") }
+        // No user modes are kept; asking for one changes nothing and is not an error (i, w...).
+        let unknown = params[1].unicodeScalars.filter { !"+-iwsr".unicodeScalars.contains($0) }
+        if !unknown.isEmpty { reply(session, state, "501", ":Unknown MODE flag") }
+    }
+
+    // MARK: Replies
+
+    private func send(_ session: ChatSession, _ line: String) {
+        session.output.enqueue(SharedBuffer(IRCMessage.fit(line) + "\r\n"))
+    }
+
+    private func send(_ session: ChatSession, _ lines: [String]) {
+        session.output.enqueue(SharedBuffer(lines.map { IRCMessage.fit($0) + "\r\n" }.joined()))
+    }
+
+    /// `:server NUMERIC <you> params...` (the last parameter carries its own ':' when it needs one).
+    private func reply(_ session: ChatSession, _ state: State, _ numeric: String, _ params: String...) {
+        send(session, numericLine(numeric, to: state.registered ? session.nick : (state.nick ?? "*"), params))
+    }
+
+    private func numericLine(_ numeric: String, to target: String, _ params: [String]) -> String {
+        ":\(serverName) \(numeric) \(target) " + params.joined(separator: " ")
+    }
+
+    private func topicReply(_ room: Room, _ session: ChatSession, _ state: State) {
+        guard let topic = room.topic, !topic.isEmpty else { return reply(session, state, "331", room.name, ":No topic is set") }
+        reply(session, state, "332", room.name, ":" + topic)
+        if let setter = room.topicSetter { reply(session, state, "333", room.name, setter, String(room.topicTime)) }
+    }
+
+    /// user, host, real name and away text of anyone (IRC's own, or what stands for them).
+    private func identity(of person: ChatSession) -> (String, String, String, String?) {
+        if let state = states[ObjectIdentifier(person)] {
+            return (state.user ?? person.nick, state.host, state.realname, state.away)
+        }
+        return ("line", IRCCodec.host(of: person.label), person.nick, nil)  // a line-protocol user
+    }
+
+    private func whoLine(_ person: ChatSession, channel: String, for session: ChatSession, _ state: State) -> String {
+        let (user, host, realname, away) = identity(of: person)
+        return numericLine("352", to: session.nick, [channel, user, host, serverName, person.nick, away == nil ? "H" : "G", ":0 " + realname])
+    }
+
+    /// `nick!user@host` of a nick, as far as this server knows it.
+    private func prefix(_ nick: String) -> String {
+        if let person = core?.nicks[Names.key(nick)] {
+            let (user, host, _, _) = identity(of: person)
+            return "\(nick)!\(user)@\(host)"
+        }
+        return "\(nick)!remote@\(serverName)"  // on another server of the cluster
+    }
+
+    private func namesLines(room: String, nicks: [String], for session: ChatSession) -> [String] {
+        let me = session.nick
+        let head = ":\(serverName) 353 \(me) = \(room) :"
+        var lines: [String] = []
+        var current = ""
+        for nick in nicks.sorted(by: { $0.lowercased() < $1.lowercased() }) {
+            if !current.isEmpty && head.utf8.count + current.utf8.count + 1 + nick.utf8.count > IRCMessage.maxLineBytes - 2 {
+                lines.append(head + current)
+                current = ""
+            }
+            current += current.isEmpty ? nick : " " + nick
+        }
+        if !current.isEmpty { lines.append(head + current) }
+        lines.append(":\(serverName) 366 \(me) \(room) :End of /NAMES list")
+        return lines
+    }
+
+    /// `:prefix COMMAND target :text`, in as many lines as 512 bytes need.
+    private func textLines(_ prefix: String, _ command: String, _ target: String, _ text: String,
+                           around: (String, String) = ("", "")) -> [String] {
+        let head = ":\(prefix) \(command) \(target) :" + around.0
+        let budget = IRCMessage.maxLineBytes - 2 - head.utf8.count - around.1.utf8.count
+        return IRCMessage.pieces(of: text, budget: budget).map { head + $0 + around.1 }
+    }
+
+    // MARK: Events out
+
+    package func encode(_ event: ChatEvent, for session: ChatSession?) -> SharedBuffer? {
+        guard let lines = render(event, for: session), !lines.isEmpty else { return nil }
+        return SharedBuffer(lines.map { IRCMessage.fit($0) + "\r\n" }.joined())
+    }
+
+    func render(_ event: ChatEvent, for session: ChatSession?) -> [String]? {
+        switch event {
+        case .said(let room, let nick, let text): return textLines(prefix(nick), "PRIVMSG", room, text)
+        case .acted(let room, let nick, let text):
+            return textLines(prefix(nick), "PRIVMSG", room, text, around: ("\u{1}ACTION ", "\u{1}"))
+        case .noticed(let room, let nick, let text): return textLines(prefix(nick), "NOTICE", room, text)
+        case .joined(let room, let nick): return [":\(prefix(nick)) JOIN \(room)"]
+        case .left(let room, let nick, let reason):
+            switch reason {
+            case .parted(let why): return [":\(prefix(nick)) PART \(room)" + (why.map { " :\($0)" } ?? "")]
+            case .moved(let to): return [":\(prefix(nick)) PART \(room) :joined \(to)"]
+            case .disconnected(let why): return [":\(prefix(nick)) QUIT :\(IRCCodec.quitReason(why))"]
+            }
+        case .renamed(_, let old, let new):
+            guard let person = core?.nicks[Names.key(new)] else { return [":\(old)!remote@\(serverName) NICK :\(new)"] }
+            let (user, host, _, _) = identity(of: person)
+            return [":\(old)!\(user)@\(host) NICK :\(new)"]
+        case .topic(let room, let nick, let text):
+            if let nick { return [":\(prefix(nick)) TOPIC \(room) :\(text)"] }
+            guard let session, !text.isEmpty else { return nil }
+            var lines = [":\(serverName) 332 \(session.nick) \(room) :\(text)"]
+            if let found = core?.rooms[Names.key(room)], let setter = found.topicSetter {
+                lines.append(":\(serverName) 333 \(session.nick) \(room) \(setter) \(found.topicTime)")
+            }
+            return lines
+        case .privateMessage(let from, let to, let text):
+            if let session, Names.key(session.nick) == Names.key(from), Names.key(from) != Names.key(to) { return nil }  // no echo
+            return textLines(prefix(from), "PRIVMSG", to, text)
+        case .privateNotice(let from, let to, let text): return textLines(prefix(from), "NOTICE", to, text)
+        case .notice(let text): return textLines(serverName, "NOTICE", "*", text)
+        case .legacyLine(let line):
+            var text = Substring(line)
+            if text.hasSuffix("\n") { text = text.dropLast() }
+            return textLines(serverName, "NOTICE", "*", String(text))
+        case .welcome(let nick):
+            guard let session else { return nil }
+            let state = state(of: session)
+            state.nick = nick
+            let me = "\(nick)!\(state.user ?? nick)@\(state.host)"
+            return [
+                ":\(serverName) 001 \(nick) :Welcome to the tcpchat IRC network \(me)",
+                ":\(serverName) 002 \(nick) :Your host is \(serverName), running version \(version)",
+                ":\(serverName) 003 \(nick) :This server was created \(created)",
+                ":\(serverName) 004 \(nick) \(serverName) \(version) iw nt",
+                ":\(serverName) 005 \(nick) CASEMAPPING=ascii CHANTYPES=# CHANLIMIT=#: CHANNELLEN=\(Names.maxLength + 1) NICKLEN=\(Names.maxLength) PREFIX=(o)@ CHANMODES=,,,nt NETWORK=tcpchat MODES=1 :are supported by this server",
+            ]
+        case .youJoined(let room, _, _):
+            guard let session else { return nil }
+            return [":\(prefix(session.nick)) JOIN \(room)"]
+        case .youRenamed(let nick, _):
+            guard let session else { return nil }
+            let state = state(of: session)
+            let old = state.nick ?? nick
+            state.nick = nick
+            return [":\(old)!\(state.user ?? old)@\(state.host) NICK :\(nick)"]
+        case .alreadyNamed: return nil
+        case .names(let room, let nicks):
+            guard let session else { return nil }
+            return namesLines(room: room, nicks: nicks, for: session)
+        case .roomList(let counts):
+            guard let session else { return nil }
+            var lines = [":\(serverName) 321 \(session.nick) Channel :Users  Name"]
+            for count in counts.sorted(by: { $0.name < $1.name }) {
+                lines.append(":\(serverName) 322 \(session.nick) \(count.name) \(count.count) :")
+            }
+            lines.append(":\(serverName) 323 \(session.nick) :End of /LIST")
+            return lines
+        case .history: return nil  // IRC clients do not expect a replay (no chathistory capability)
+        case .goodbye:
+            guard let session else { return nil }
+            return ["ERROR :Closing Link: \(state(of: session).host) (Quit)"]
+        case .serverShuttingDown: return ["ERROR :Server shutting down"]
+        case .clusterLink(let up):
+            return textLines(serverName, "NOTICE", "*", up ? "cluster link restored" : "cluster link down: chat reaches this server only until it is back")
+        case .error(let error): return errorLines(error, for: session)
+        }
+    }
+
+    private func errorLines(_ error: ChatError, for session: ChatSession?) -> [String]? {
+        let state = session.map(state(of:))
+        let me = session.flatMap { $0.isRegistered ? $0.nick : nil } ?? state?.nick ?? "*"
+        func numeric(_ code: String, _ params: String...) -> [String] { [numericLine(code, to: me, params)] }
+        switch error {
+        case .nickInvalid: return numeric("432", state?.lastNickAsked ?? "*", ":Erroneous nickname")
+        case .nickTaken(let nick): return numeric("433", nick, ":Nickname is already in use")
+        case .noSuchNick(let nick, _): return numeric("401", nick, ":No such nick/channel")
+        case .roomInvalid: return numeric("403", state?.lastChannelAsked ?? "*", ":No such channel")
+        case .alreadyInRoom: return nil
+        case .notInRoom(let room): return numeric("442", room, ":You're not on that channel")
+        case .lineTooLong: return numeric("417", ":Input line was too long")
+        case .firstLineTimeout, .idleTimeout, .serverFull, .tooManyFromAddress, .outOfDescriptors, .shuttingDown:
+            return ["ERROR :Closing Link: \(LineCodec.describe(error))"]
+        }
+    }
+
+    /// QUIT's reason as IRC servers word it (`Quit: bye` for a quit, else why the link ended).
+    static func quitReason(_ why: String) -> String {
+        if why == "quit" { return "Quit: " }
+        if why.hasPrefix("quit: ") { return "Quit: " + why.dropFirst(6) }
+        return why
+    }
+}
