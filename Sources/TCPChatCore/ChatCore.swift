@@ -67,7 +67,7 @@ package final class ChatCore {
         case .register, .registerAs:
             break
         case .say(let roomName, let text):
-            guard let room = room(named: roomName, for: session) else { return }
+            guard let room = room(named: roomName, for: session, orOpen: true) else { return }
             say(.said(room: room.name, nick: session.nick, text: text), in: room, from: session)
             settings.onMessage?(ChatMessage(room: room.name, nick: session.nick, text: text))
         case .act(let roomName, let text):
@@ -98,12 +98,26 @@ package final class ChatCore {
             room.topicTime = Int(time(nil))
             fanOut(.topic(room: room.name, nick: session.nick, text: text), in: room, except: nil)
         case .notice(let roomName, let text):
-            guard let room = room(named: roomName, for: session) else { return }
+            guard let room = room(named: roomName, for: session, orOpen: true) else { return }
             fanOut(.noticed(room: room.name, nick: session.nick, text: text), in: room, except: session)
             cluster?.say(.noticed(room: room.name, nick: session.nick, text: text), inRoom: room.key)
         case .privateNotice(let target, let text):
             guard let receiver = nicks[Names.key(target)] else { return }
             receiver.send(.privateNotice(from: session.nick, to: receiver.nick, text: text))
+        case .kick(let roomName, let nick, let reason):
+            guard let room = rooms[Names.key(roomName)], session.isMember(of: room) else {
+                return session.send(.error(.notInRoom(roomName)))
+            }
+            guard room.isOperator(session) else { return session.send(.error(.notOperator(room.name))) }
+            guard let victim = nicks[Names.key(nick)], victim.isMember(of: room) else {
+                return session.send(.error(.notInRoomThemselves(nick: nick, room: room.name)))
+            }
+            fanOut(.kicked(room: room.name, nick: victim.nick, by: session.nick, reason: reason), in: room, except: nil)
+            cluster?.announce(.kicked(room: room.name, nick: victim.nick, by: session.nick, reason: reason), inRoom: room.key)
+            leave(victim, room, reason: nil)
+        case .announceModes(let roomName, let change):
+            guard let room = rooms[Names.key(roomName)] else { return }
+            fanOut(.modeChanged(room: room.name, nick: session.nick, change: change), in: room, except: nil)
         case .quit(let reason):
             session.send(.goodbye(nick: session.nick))
             let why = reason.map { "quit: \($0)" } ?? "quit"
@@ -114,9 +128,9 @@ package final class ChatCore {
 
     /// The room an intent names, or the session's room; nil (after telling the session, when it
     /// named one it is not in) when there is none.
-    private func room(named name: String?, for session: ChatSession) -> Room? {
+    private func room(named name: String?, for session: ChatSession, orOpen: Bool = false) -> Room? {
         guard let name else { return session.room }
-        guard let room = rooms[Names.key(name)], session.isMember(of: room) else {
+        guard let room = rooms[Names.key(name)], session.isMember(of: room) || (orOpen && !room.modes.noExternal) else {
             session.send(.error(.notInRoom(name)))
             return nil
         }
@@ -258,6 +272,7 @@ package final class ChatCore {
         } else {
             room = Room(name: name, historyLength: settings.historyLength)
             rooms[key] = room
+            room.operators.insert(ObjectIdentifier(session))  // who makes a room runs it
         }
         announce(.joined(room: room.name, nick: session.nick), in: room, except: nil)
         room.add(session)

@@ -25,6 +25,11 @@ package enum Intent: Equatable, Sendable {
     case notice(room: String, text: String)
     /// A notice to one person (IRC's NOTICE to a nick); errors are not reported back.
     case privateNotice(to: String, text: String)
+    /// An operator of `room` puts `nick` out of it.
+    case kick(room: String, nick: String, reason: String)
+    /// Tell `room` that its rules changed (IRC's MODE line, `+m`, `+o bob`), after the codec
+    /// changed them.
+    case announceModes(room: String, change: String)
     /// Leave the server, with the person's reason.
     case quit(reason: String?)
 }

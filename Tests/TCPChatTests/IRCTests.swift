@@ -110,11 +110,11 @@ func expectNext(_ client: TestClient, _ expected: String, sourceLocation: Source
         let bob = try IRCTestClient(server, nick: "bob")
         try alice.send("JOIN #chat")
         try expectNext(alice, ":alice!alice@127.0.0.1 JOIN #chat")
-        try expectNext(alice, ":tcpchat 353 alice = #chat :alice")
+        try expectNext(alice, ":tcpchat 353 alice = #chat :@alice")
         try expectNext(alice, ":tcpchat 366 alice #chat :End of /NAMES list")
         try bob.send("JOIN #chat")
         try expectNext(alice, ":bob!bob@127.0.0.1 JOIN #chat")
-        _ = try bob.waitFor { $0 == ":tcpchat 353 bob = #chat :alice bob" }
+        _ = try bob.waitFor { $0 == ":tcpchat 353 bob = #chat :@alice bob" }
         _ = try bob.waitFor { $0.hasPrefix(":tcpchat 366 ") }
         try bob.send("PRIVMSG #chat :hello all")
         try expectNext(alice, ":bob!bob@127.0.0.1 PRIVMSG #chat :hello all")
@@ -257,10 +257,10 @@ func expectNext(_ client: TestClient, _ expected: String, sourceLocation: Source
         _ = try bob.waitFor { $0 == ":tcpchat 323 bob :End of /LIST" }
         try bob.send("WHOIS alice")
         try expectNext(bob, ":tcpchat 311 bob alice alice 127.0.0.1 * :Real alice")
-        try expectNext(bob, ":tcpchat 319 bob alice :#a")
+        try expectNext(bob, ":tcpchat 319 bob alice :@#a")
         _ = try bob.waitFor { $0 == ":tcpchat 318 bob alice :End of /WHOIS list" }
         try bob.send("WHO #a")
-        try expectNext(bob, ":tcpchat 352 bob #a alice 127.0.0.1 tcpchat alice H :0 Real alice")
+        try expectNext(bob, ":tcpchat 352 bob #a alice 127.0.0.1 tcpchat alice H@ :0 Real alice")
         try expectNext(bob, ":tcpchat 315 bob #a :End of /WHO list")
         try bob.send("ISON alice nobody bob")
         try expectNext(bob, ":tcpchat 303 bob :alice bob")
@@ -275,8 +275,55 @@ func expectNext(_ client: TestClient, _ expected: String, sourceLocation: Source
         try bob.send("MODE bob")
         try expectNext(bob, ":tcpchat 221 bob +")
         try bob.send("MODE #a")
-        try expectNext(bob, ":tcpchat 324 bob #a +nt")
+        try expectNext(bob, ":tcpchat 324 bob #a +n")
         try bob.send("OPER bob secret")
         try expectNext(bob, ":tcpchat 491 bob :No O-lines for your host")
+    }
+
+    @Test func operatorsKickAndChannelModes() throws {
+        let server = try RunningServer()
+        let op = try IRCTestClient(server, nick: "op")
+        let bob = try IRCTestClient(server, nick: "bob")
+        try op.send("JOIN #room")
+        _ = try op.waitFor { $0.contains(" 366 ") }
+        try bob.send("JOIN #room")
+        _ = try bob.waitFor { $0.contains(" 366 ") }
+        _ = try op.waitFor { $0.hasSuffix("JOIN #room") }
+        try bob.send("KICK #room op")
+        try expectNext(bob, ":tcpchat 482 bob #room :You're not channel operator")
+        try op.send("MODE #room +tm")
+        try expectNext(op, ":op!op@127.0.0.1 MODE #room +tm")
+        try expectNext(bob, ":op!op@127.0.0.1 MODE #room +tm")
+        try bob.send("TOPIC #room :mine")
+        try expectNext(bob, ":tcpchat 482 bob #room :You're not channel operator")
+        try bob.send("PRIVMSG #room :hello?")
+        try expectNext(bob, ":tcpchat 404 bob #room :Cannot send to channel")
+        try op.send("MODE #room +v bob")
+        try expectNext(op, ":op!op@127.0.0.1 MODE #room +v bob")
+        try expectNext(bob, ":op!op@127.0.0.1 MODE #room +v bob")
+        try bob.send("PRIVMSG #room :now I may")
+        try expectNext(op, ":bob!bob@127.0.0.1 PRIVMSG #room :now I may")
+        try op.send("MODE #room +k sesame")
+        _ = try bob.waitFor { $0.hasSuffix("MODE #room +k sesame") }
+        try op.send("KICK #room bob :out")
+        try expectNext(bob, ":op!op@127.0.0.1 KICK #room bob :out")
+        _ = try op.waitFor { $0 == ":op!op@127.0.0.1 KICK #room bob :out" }
+        try bob.send("JOIN #room")
+        try expectNext(bob, ":tcpchat 475 bob #room :Cannot join channel (+k)")
+        try bob.send("JOIN #room sesame")
+        try expectNext(bob, ":bob!bob@127.0.0.1 JOIN #room")
+        try op.send("MODE #room")
+        _ = try op.waitFor { $0 == ":tcpchat 324 op #room +mnt sesame" || $0 == ":tcpchat 324 op #room +mntk sesame" }
+    }
+
+    @Test func aSlowIRCClientIsStillServedAfterTheLineWelcome() throws {
+        let server = try RunningServer { $0.ircDetectionMilliseconds = 1 }
+        let watcher = try server.join(as: "watcher")
+        let slow = try server.connect()
+        _ = try slow.waitFor { $0.hasPrefix("* you joined #lobby") }  // taken for the line protocol
+        _ = try watcher.waitFor { $0.hasSuffix("joined #lobby") }
+        try slow.sendRaw(Array("NICK late\r\nUSER late 0 * :Late\r\n".utf8))
+        _ = try slow.waitFor { $0.hasPrefix(":tcpchat 001 late ") }
+        _ = try watcher.waitFor { $0.hasSuffix("left (speaks IRC)") }
     }
 }

@@ -70,7 +70,9 @@ package final class IRCCodec: WireCodec {
     }
 
     package func closed(_ session: ChatSession) {
-        states.removeValue(forKey: ObjectIdentifier(session))
+        if let state = states.removeValue(forKey: ObjectIdentifier(session)), state.registered, let nick = state.nick {
+            remember(nick: nick, state)
+        }
     }
 
     // MARK: Lines in
@@ -142,7 +144,16 @@ package final class IRCCodec: WireCodec {
             for name in params[0].split(separator: ",") {
                 let name = String(name)
                 state.lastChannelAsked = name
-                if let room = core.rooms[Names.key(name)], session.isMember(of: room) { continue }
+                if let room = core.rooms[Names.key(name)] {
+                    if session.isMember(of: room) { continue }
+                    let keys = params.count > 1 ? params[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
+                    let index = params[0].split(separator: ",").firstIndex { Names.key(String($0)) == room.key } ?? 0
+                    if let refusal = refusal(toJoin: room, key: index < keys.count ? keys[index] : nil, session, state) {
+                        reply(session, state, refusal.0, room.name, refusal.1)
+                        continue
+                    }
+                    room.modes.invited.remove(Names.key(session.nick))
+                }
                 core.handle(.join(name, exclusive: false), from: session)
                 if let room = core.rooms[Names.key(name)], session.isMember(of: room) {
                     core.handle(.who(room: room.name), from: session)
@@ -169,6 +180,7 @@ package final class IRCCodec: WireCodec {
             guard let room = core.rooms[Names.key(params[0])] else { return reply(session, state, "403", params[0], ":No such channel") }
             guard session.isMember(of: room) else { return reply(session, state, "442", room.name, ":You're not on that channel") }
             if params.count > 1 {
+                if room.modes.topicLocked && !room.isOperator(session) { return reply(session, state, "482", room.name, ":You're not channel operator") }
                 return core.handle(.setTopic(room: room.name, text: TextSanitizer.strip(params[1])), from: session)
             }
             topicReply(room, session, state)
@@ -193,6 +205,7 @@ package final class IRCCodec: WireCodec {
             let wanted = params.first.map { Set($0.split(separator: ",").map { Names.key(String($0)) }) }
             for room in core.rooms.values.sorted(by: { $0.key < $1.key }) where !room.isEmpty || room.topic != nil {
                 if let wanted, !wanted.contains(room.key) { continue }
+                if room.modes.secret && !session.isMember(of: room) { continue }
                 reply(session, state, "322", room.name, String(room.members.count), ":" + (room.topic ?? ""))
             }
             reply(session, state, "323", ":End of /LIST")
@@ -213,7 +226,8 @@ package final class IRCCodec: WireCodec {
             }
             let (user, host, realname, away) = identity(of: person)
             reply(session, state, "311", person.nick, user, host, "*", ":" + realname)
-            if !person.rooms.isEmpty { reply(session, state, "319", person.nick, ":" + person.rooms.map(\.name).joined(separator: " ")) }
+            let visible = person.rooms.filter { !$0.modes.secret || session.isMember(of: $0) }
+            if !visible.isEmpty { reply(session, state, "319", person.nick, ":" + visible.map { statusPrefix(of: person.nick, in: $0) + $0.name }.joined(separator: " ")) }
             reply(session, state, "312", person.nick, serverName, ":tcpchat")
             if let away { reply(session, state, "301", person.nick, ":" + away) }
             reply(session, state, "318", person.nick, ":End of /WHOIS list")
@@ -246,8 +260,26 @@ package final class IRCCodec: WireCodec {
         case "KICK":
             guard need(2) else { return }
             guard let room = core.rooms[Names.key(params[0])] else { return reply(session, state, "403", params[0], ":No such channel") }
+            let reason = params.count > 2 ? TextSanitizer.strip(params[2]) : session.nick
+            for nick in params[1].split(separator: ",") {
+                core.handle(.kick(room: room.name, nick: String(nick), reason: reason), from: session)
+            }
+        case "INVITE":
+            guard need(2) else { return }
+            guard let person = core.nicks[Names.key(params[0])] else { return reply(session, state, "401", params[0], ":No such nick/channel") }
+            guard let room = core.rooms[Names.key(params[1])] else { return reply(session, state, "403", params[1], ":No such channel") }
             guard session.isMember(of: room) else { return reply(session, state, "442", room.name, ":You're not on that channel") }
-            reply(session, state, "482", room.name, ":You're not channel operator")
+            if room.modes.inviteOnly && !room.isOperator(session) { return reply(session, state, "482", room.name, ":You're not channel operator") }
+            if person.isMember(of: room) { return reply(session, state, "443", person.nick, room.name, ":is already on channel") }
+            room.modes.invited.insert(Names.key(person.nick))
+            reply(session, state, "341", person.nick, room.name)
+            if person.encoder === self { person.output.enqueue(SharedBuffer(":\(prefix(session.nick)) INVITE \(person.nick) :\(room.name)\r\n")) }
+        case "INFO":
+            reply(session, state, "371", ":\(version), a chat server that also speaks IRC")
+            reply(session, state, "374", ":End of /INFO list")
+        case "WHOWAS":
+            guard need(1) else { return }
+            whowas(params, session, state)
         case "VERSION":
             reply(session, state, "351", version + ".", serverName, ":tcpchat")
         case "TIME":
@@ -327,7 +359,9 @@ package final class IRCCodec: WireCodec {
             guard let room = core.rooms[Names.key(target)] else {
                 return notice ? () : reply(session, state, "403", target, ":No such channel")
             }
-            guard session.isMember(of: room) else {
+            let member = session.isMember(of: room)
+            let silenced = room.modes.moderated && !room.isOperator(session) && !room.voiced.contains(ObjectIdentifier(session))
+            if (!member && room.modes.noExternal) || silenced {
                 return notice ? () : reply(session, state, "404", room.name, ":Cannot send to channel")
             }
             if let action { return core.handle(.act(room: room.name, text: TextSanitizer.strip(action)), from: session) }
@@ -372,16 +406,8 @@ package final class IRCCodec: WireCodec {
         let target = params[0]
         if target.hasPrefix("#") {
             guard let room = core.rooms[Names.key(target)] else { return reply(session, state, "403", target, ":No such channel") }
-            guard params.count > 1 else {
-                reply(session, state, "324", room.name, "+nt")
-                return
-            }
-            let modes = params[1]
-            if modes == "b" || modes == "+b" { return reply(session, state, "368", room.name, ":End of channel ban list") }
-            if modes == "e" || modes == "+e" { return reply(session, state, "349", room.name, ":End of channel exception list") }
-            if modes == "I" || modes == "+I" { return reply(session, state, "347", room.name, ":End of channel invite list") }
-            guard session.isMember(of: room) else { return reply(session, state, "442", room.name, ":You're not on that channel") }
-            return reply(session, state, "482", room.name, ":You're not channel operator")
+            guard params.count > 1 else { return reply(session, state, "324", room.name, IRCCodec.modeString(room.modes)) }
+            return channelMode(room, Array(params.dropFirst()), session, state, core)
         }
         guard Names.key(target) == Names.key(session.nick) else {
             if core.nicks[Names.key(target)] == nil { return reply(session, state, "401", target, ":No such nick/channel") }
@@ -391,6 +417,184 @@ package final class IRCCodec: WireCodec {
         // No user modes are kept; asking for one changes nothing and is not an error (i, w...).
         let unknown = params[1].unicodeScalars.filter { !"+-iwsr".unicodeScalars.contains($0) }
         if !unknown.isEmpty { reply(session, state, "501", ":Unknown MODE flag") }
+    }
+
+    /// `+nt`, `+k key`, `+l 5`... for 324.
+    static func modeString(_ modes: RoomModes) -> String {
+        var flags = "+"
+        var arguments: [String] = []
+        if modes.inviteOnly { flags += "i" }
+        if modes.moderated { flags += "m" }
+        if modes.noExternal { flags += "n" }
+        if modes.secret { flags += "s" }
+        if modes.topicLocked { flags += "t" }
+        if let key = modes.key { flags += "k"; arguments.append(key) }
+        if let limit = modes.limit { flags += "l"; arguments.append(String(limit)) }
+        return ([flags] + arguments).joined(separator: " ")
+    }
+
+    /// MODE #room +/-flags args: lists (b, e, I) for anyone, changes for operators; the
+    /// changes made are told to the room in one MODE line.
+    private func channelMode(_ room: Room, _ arguments: [String], _ session: ChatSession, _ state: State, _ core: ChatCore) {
+        var queue = arguments.dropFirst()
+        var adding = true
+        var applied: [(Bool, Character, String?)] = []
+        let isOperator = room.isOperator(session)
+        var refused = false
+        for flag in arguments[0] {
+            if flag == "+" { adding = true; continue }
+            if flag == "-" { adding = false; continue }
+            switch flag {
+            case "b", "e", "I":
+                guard let mask = queue.popFirst() else {
+                    if flag == "b" {
+                        for ban in room.modes.bans { reply(session, state, "367", room.name, ban) }
+                        reply(session, state, "368", room.name, ":End of channel ban list")
+                    } else if flag == "e" {
+                        reply(session, state, "349", room.name, ":End of channel exception list")
+                    } else {
+                        reply(session, state, "347", room.name, ":End of channel invite list")
+                    }
+                    continue
+                }
+                guard isOperator else { refused = true; continue }
+                guard flag == "b" else { continue }
+                if adding {
+                    if !room.modes.bans.contains(mask) { room.modes.bans.append(mask); applied.append((true, "b", mask)) }
+                } else if let index = room.modes.bans.firstIndex(of: mask) {
+                    room.modes.bans.remove(at: index)
+                    applied.append((false, "b", mask))
+                }
+            case "o", "v":
+                guard let nick = queue.popFirst() else { continue }
+                guard isOperator else { refused = true; continue }
+                guard let person = core.nicks[Names.key(nick)] else { reply(session, state, "401", nick, ":No such nick/channel"); continue }
+                guard person.isMember(of: room) else { reply(session, state, "441", person.nick, room.name, ":They aren't on that channel"); continue }
+                let id = ObjectIdentifier(person)
+                if flag == "o" {
+                    if adding { room.operators.insert(id) } else { room.operators.remove(id) }
+                } else {
+                    if adding { room.voiced.insert(id) } else { room.voiced.remove(id) }
+                }
+                applied.append((adding, flag, person.nick))
+            case "k":
+                let key = queue.popFirst()
+                guard isOperator else { refused = true; continue }
+                if adding {
+                    guard let key, !key.isEmpty, key.utf8.count <= 23, !key.contains(" "), key.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+                        reply(session, state, "696", room.name, "k", "*", ":Invalid key")
+                        continue
+                    }
+                    room.modes.key = key
+                    applied.append((true, "k", key))
+                } else if room.modes.key != nil {
+                    room.modes.key = nil
+                    applied.append((false, "k", "*"))
+                }
+            case "l":
+                guard isOperator else { if adding { _ = queue.popFirst() }; refused = true; continue }
+                if adding {
+                    guard let text = queue.popFirst(), let limit = Int(text), limit > 0 else {
+                        reply(session, state, "696", room.name, "l", "*", ":Invalid limit")
+                        continue
+                    }
+                    room.modes.limit = limit
+                    applied.append((true, "l", String(limit)))
+                } else if room.modes.limit != nil {
+                    room.modes.limit = nil
+                    applied.append((false, "l", nil))
+                }
+            case "i", "m", "n", "s", "t":
+                guard isOperator else { refused = true; continue }
+                let path: WritableKeyPath<RoomModes, Bool> = switch flag {
+                case "i": \.inviteOnly
+                case "m": \.moderated
+                case "n": \.noExternal
+                case "s": \.secret
+                default: \.topicLocked
+                }
+                if room.modes[keyPath: path] != adding {
+                    room.modes[keyPath: path] = adding
+                    applied.append((adding, flag, nil))
+                }
+            default:
+                reply(session, state, "472", String(flag), ":is unknown mode char to me")
+            }
+        }
+        if refused { reply(session, state, "482", room.name, ":You're not channel operator") }
+        guard !applied.isEmpty else { return }
+        var text = ""
+        var sign: Bool?
+        var modeArguments: [String] = []
+        for (add, flag, argument) in applied {
+            if sign != add { text += add ? "+" : "-"; sign = add }
+            text.append(flag)
+            if let argument { modeArguments.append(argument) }
+        }
+        core.handle(.announceModes(room: room.name, change: ([text] + modeArguments).joined(separator: " ")), from: session)
+    }
+
+    /// Why `session` may not join `room` (numeric, text), or nil.
+    private func refusal(toJoin room: Room, key: String?, _ session: ChatSession, _ state: State) -> (String, String)? {
+        let modes = room.modes
+        let invited = modes.invited.contains(Names.key(session.nick))
+        if let required = modes.key, key != required { return ("475", ":Cannot join channel (+k)") }
+        if let limit = modes.limit, room.members.count >= limit { return ("471", ":Cannot join channel (+l)") }
+        if modes.inviteOnly && !invited { return ("473", ":Cannot join channel (+i)") }
+        let me = "\(session.nick)!\(state.user ?? session.nick)@\(state.host)"
+        if !invited, modes.bans.contains(where: { IRCCodec.mask($0, matches: me) }) { return ("474", ":Cannot join channel (+b)") }
+        return nil
+    }
+
+    /// IRC masks: `*` any run, `?` one character, case-insensitive.
+    static func mask(_ mask: String, matches text: String) -> Bool {
+        let pattern = Array(mask.lowercased().unicodeScalars)
+        let subject = Array(text.lowercased().unicodeScalars)
+        var p = 0, t = 0, star = -1, mark = 0
+        while t < subject.count {
+            if p < pattern.count && (pattern[p] == "?" || pattern[p] == subject[t]) {
+                p += 1; t += 1
+            } else if p < pattern.count && pattern[p] == "*" {
+                star = p; mark = t; p += 1
+            } else if star >= 0 {
+                p = star + 1; mark += 1; t = mark
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count && pattern[p] == "*" { p += 1 }
+        return p == pattern.count
+    }
+
+    /// `@` for an operator of `room`, `+` for a voiced member, else nothing.
+    private func statusPrefix(of nick: String, in room: Room?) -> String {
+        guard let room, let person = core?.nicks[Names.key(nick)] else { return "" }
+        if room.isOperator(person) { return "@" }
+        if room.voiced.contains(ObjectIdentifier(person)) { return "+" }
+        return ""
+    }
+
+    // MARK: WHOWAS
+
+    /// Who used a nick before (IRC users who left or renamed), newest first per nick.
+    private var history: [(nick: String, user: String, host: String, realname: String)] = []
+
+    private func remember(nick: String, _ state: State) {
+        history.append((nick, state.user ?? nick, state.host, state.realname))
+        if history.count > 1000 { history.removeFirst(history.count - 1000) }
+    }
+
+    private func whowas(_ params: [String], _ session: ChatSession, _ state: State) {
+        let count = params.count > 1 ? (Int(params[1]) ?? 0) : 0
+        for nick in params[0].split(separator: ",").map(String.init) {
+            let found = history.reversed().filter { Names.key($0.nick) == Names.key(nick) }
+            if found.isEmpty { reply(session, state, "406", nick, ":There was no such nickname") }
+            for entry in found.prefix(count > 0 ? count : found.count) {
+                reply(session, state, "314", entry.nick, entry.user, entry.host, "*", ":" + entry.realname)
+                reply(session, state, "312", entry.nick, serverName, ":tcpchat")
+            }
+            reply(session, state, "369", nick, ":End of WHOWAS")
+        }
     }
 
     // MARK: Replies
@@ -428,7 +632,8 @@ package final class IRCCodec: WireCodec {
 
     private func whoLine(_ person: ChatSession, channel: String, for session: ChatSession, _ state: State) -> String {
         let (user, host, realname, away) = identity(of: person)
-        return numericLine("352", to: session.nick, [channel, user, host, serverName, person.nick, away == nil ? "H" : "G", ":0 " + realname])
+        let status = statusPrefix(of: person.nick, in: core?.rooms[Names.key(channel)])
+        return numericLine("352", to: session.nick, [channel, user, host, serverName, person.nick, (away == nil ? "H" : "G") + status, ":0 " + realname])
     }
 
     /// `nick!user@host` of a nick, as far as this server knows it.
@@ -442,10 +647,12 @@ package final class IRCCodec: WireCodec {
 
     private func namesLines(room: String, nicks: [String], for session: ChatSession) -> [String] {
         let me = session.nick
-        let head = ":\(serverName) 353 \(me) = \(room) :"
+        let head = ":\(serverName) 353 \(me) \(core?.rooms[Names.key(room)]?.modes.secret == true ? "@" : "=") \(room) :"
         var lines: [String] = []
         var current = ""
-        for nick in nicks.sorted(by: { $0.lowercased() < $1.lowercased() }) {
+        let found = core?.rooms[Names.key(room)]
+        for name in nicks.sorted(by: { $0.lowercased() < $1.lowercased() }) {
+            let nick = statusPrefix(of: name, in: found) + name
             if !current.isEmpty && head.utf8.count + current.utf8.count + 1 + nick.utf8.count > IRCMessage.maxLineBytes - 2 {
                 lines.append(head + current)
                 current = ""
@@ -478,6 +685,8 @@ package final class IRCCodec: WireCodec {
         case .acted(let room, let nick, let text):
             return textLines(prefix(nick), "PRIVMSG", room, text, around: ("\u{1}ACTION ", "\u{1}"))
         case .noticed(let room, let nick, let text): return textLines(prefix(nick), "NOTICE", room, text)
+        case .kicked(let room, let nick, let by, let reason): return [":\(prefix(by)) KICK \(room) \(nick) :\(reason)"]
+        case .modeChanged(let room, let nick, let change): return [":\(prefix(nick)) MODE \(room) \(change)"]
         case .joined(let room, let nick): return [":\(prefix(nick)) JOIN \(room)"]
         case .left(let room, let nick, let reason):
             switch reason {
@@ -525,6 +734,7 @@ package final class IRCCodec: WireCodec {
             guard let session else { return nil }
             let state = state(of: session)
             let old = state.nick ?? nick
+            if state.registered { remember(nick: old, state) }
             state.nick = nick
             return [":\(old)!\(state.user ?? old)@\(state.host) NICK :\(nick)"]
         case .alreadyNamed: return nil
@@ -561,6 +771,8 @@ package final class IRCCodec: WireCodec {
         case .roomInvalid: return numeric("403", state?.lastChannelAsked ?? "*", ":No such channel")
         case .alreadyInRoom: return nil
         case .notInRoom(let room): return numeric("442", room, ":You're not on that channel")
+        case .notOperator(let room): return numeric("482", room, ":You're not channel operator")
+        case .notInRoomThemselves(let nick, let room): return numeric("441", nick, room, ":They aren't on that channel")
         case .lineTooLong: return numeric("417", ":Input line was too long")
         case .firstLineTimeout, .idleTimeout, .serverFull, .tooManyFromAddress, .outOfDescriptors, .shuttingDown:
             return ["ERROR :Closing Link: \(LineCodec.describe(error))"]

@@ -54,9 +54,10 @@ struct IRCMessage: Equatable {
         guard first == Substring(message.command) else { return false }  // upper case as sent, no prefix
         switch message.command {
         case "CAP": return ["LS", "REQ", "END", "LIST"].contains(message.params.first ?? "")
-        case "NICK": return message.params.count == 1 && !message.params[0].isEmpty
+        case "NICK": return message.params.count == 1 && (!message.params[0].isEmpty || line.hasSuffix(" :"))
         case "USER": return message.params.count >= 4
         case "PASS": return message.params.count == 1
+        case "QUIT": return message.params.count <= 1 && (message.params.isEmpty || line.contains(" :"))
         default: return false
         }
     }

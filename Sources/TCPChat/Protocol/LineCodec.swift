@@ -87,6 +87,9 @@ package final class LineCodec: WireCodec {
             if let action = LineCodec.ctcpAction(text) { return Wire.privateMessage(from: from, to: to, "* \(from) \(action)") }
             return Wire.privateMessage(from: from, to: to, text)
         case .noticed(_, let nick, let text): return Wire.chat(from: nick, text)
+        case .kicked(let room, let nick, let by, let reason):
+            return Wire.notice("\(nick) was put out of \(room) by \(by)" + (reason.isEmpty ? "" : " (\(reason))"))
+        case .modeChanged: return nil
         case .privateNotice(let from, let to, let text): return Wire.privateMessage(from: from, to: to, text)
         case .notice(let text): return Wire.notice(text)
         case .legacyLine(let line): return line
@@ -130,6 +133,8 @@ package final class LineCodec: WireCodec {
         case .roomInvalid(let problem): return "cannot join: \(problem)"
         case .alreadyInRoom(let room): return "you are already in \(room)"
         case .notInRoom(let room): return "you are not in \(room)"
+        case .notOperator(let room): return "only the operators of \(room) may do that"
+        case .notInRoomThemselves(let nick, let room): return "\(nick) is not in \(room)"
         case .serverFull(let limit): return "server full (\(limit) clients); try again later"
         case .tooManyFromAddress(let limit): return "too many connections from your address (\(limit)); close some and try again"
         case .outOfDescriptors: return "server out of file descriptors; try again later"
