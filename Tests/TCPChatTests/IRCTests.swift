@@ -277,7 +277,7 @@ func expectNext(_ client: TestClient, _ expected: String, sourceLocation: Source
         try bob.send("MODE #a")
         try expectNext(bob, ":tcpchat 324 bob #a +n")
         try bob.send("OPER bob secret")
-        try expectNext(bob, ":tcpchat 491 bob :No O-lines for your host")
+        try expectNext(bob, ":tcpchat 464 bob :Password incorrect")
     }
 
     @Test func operatorsKickAndChannelModes() throws {

@@ -55,6 +55,8 @@ class TcpchatController(BaseServerController, DirectoryBasedController):
                 "--no-rate-limit",
                 "--max-per-ip", "0",
                 "--history", "0",
+                "--irc-server-name", "My.Little.Server",
+                "--irc-oper", "operuser:operpassword",
             ]
         )
 

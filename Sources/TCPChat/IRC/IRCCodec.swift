@@ -19,6 +19,10 @@ package final class IRCCodec: WireCodec {
         var negotiatingCapabilities = false
         var registered = false
         var away: String?
+        /// OPER succeeded (user mode +o).
+        var isOperator = false
+        /// User mode +w: receives WALLOPS.
+        var wallops = false
         /// For numerics that name what was asked (432, 403), the core's errors do not.
         var lastNickAsked = ""
         var lastChannelAsked = ""
@@ -32,9 +36,12 @@ package final class IRCCodec: WireCodec {
     /// The core, for lookups while rendering (prefixes of other sessions); set on first use.
     private weak var core: ChatCore?
     private var states: [ObjectIdentifier: State] = [:]
+    /// OPER names and their passwords.
+    let operators: [String: String]
 
-    package init(serverName: String = "tcpchat") {
+    package init(serverName: String = "tcpchat", operators: [String: String] = [:]) {
         self.serverName = serverName
+        self.operators = operators
         version = "tcpchat-\(TCPChatVersion.string)"
         var now = time(nil)
         var parts = tm()
@@ -256,7 +263,19 @@ package final class IRCCodec: WireCodec {
             mode(params, session, state, core)
         case "OPER":
             guard need(2) else { return }
-            reply(session, state, "491", ":No O-lines for your host")
+            guard let password = operators[params[0]], password == params[1] else {
+                return reply(session, state, "464", ":Password incorrect")
+            }
+            state.isOperator = true
+            reply(session, state, "381", ":You are now an IRC operator")
+            send(session, ":\(session.nick) MODE \(session.nick) :+o")
+        case "WALLOPS":
+            guard need(1) else { return }
+            guard state.isOperator else { return reply(session, state, "481", ":Permission Denied- You're not an IRC operator") }
+            let line = SharedBuffer(IRCMessage.fit(":\(prefix(session.nick)) WALLOPS :\(TextSanitizer.strip(params[0]))") + "\r\n")
+            for person in core.nicks.values where person.encoder === self && states[ObjectIdentifier(person)]?.wallops == true {
+                person.output.enqueue(line)
+            }
         case "KICK":
             guard need(2) else { return }
             guard let room = core.rooms[Names.key(params[0])] else { return reply(session, state, "403", params[0], ":No such channel") }
@@ -275,6 +294,9 @@ package final class IRCCodec: WireCodec {
             reply(session, state, "341", person.nick, room.name)
             if person.encoder === self { person.output.enqueue(SharedBuffer(":\(prefix(session.nick)) INVITE \(person.nick) :\(room.name)\r\n")) }
         case "INFO":
+            if let target = params.first, Names.key(target) != Names.key(serverName), core.nicks[Names.key(target)] == nil {
+                return reply(session, state, "402", target, ":No such server")
+            }
             reply(session, state, "371", ":\(version), a chat server that also speaks IRC")
             reply(session, state, "374", ":End of /INFO list")
         case "WHOWAS":
@@ -413,10 +435,26 @@ package final class IRCCodec: WireCodec {
             if core.nicks[Names.key(target)] == nil { return reply(session, state, "401", target, ":No such nick/channel") }
             return reply(session, state, "502", ":Can't change mode for other users")
         }
-        if params.count == 1 { return reply(session, state, "221", "+") }
-        // No user modes are kept; asking for one changes nothing and is not an error (i, w...).
-        let unknown = params[1].unicodeScalars.filter { !"+-iwsr".unicodeScalars.contains($0) }
-        if !unknown.isEmpty { reply(session, state, "501", ":Unknown MODE flag") }
+        if params.count == 1 { return reply(session, state, "221", "+" + (state.isOperator ? "o" : "") + (state.wallops ? "w" : "")) }
+        // +w is kept (WALLOPS); -o drops operator status; i, s, r change nothing.
+        var adding = true
+        var changed = ""
+        var sign: Bool?
+        for flag in params[1] {
+            switch flag {
+            case "+": adding = true
+            case "-": adding = false
+            case "w" where state.wallops != adding, "o" where !adding && state.isOperator:
+                if flag == "w" { state.wallops = adding } else { state.isOperator = false }
+                if sign != adding { changed += adding ? "+" : "-"; sign = adding }
+                changed.append(flag)
+            case "i", "w", "s", "r", "o":
+                break
+            default:
+                reply(session, state, "501", ":Unknown MODE flag")
+            }
+        }
+        if !changed.isEmpty { send(session, ":\(session.nick) MODE \(session.nick) :\(changed)") }
     }
 
     /// `+nt`, `+k key`, `+l 5`... for 324.

@@ -72,7 +72,7 @@ public final class ChatServer: @unchecked Sendable {
         core = ChatCore(settings: settings)
         lineCodec = LineCodec(fallbackEncoding: configuration.fallbackEncoding, maxQueueBytes: configuration.maxQueueBytes)
         lineSlot = core.register(encoder: lineCodec)
-        ircCodec = IRCCodec()
+        ircCodec = IRCCodec(serverName: configuration.ircServerName, operators: configuration.ircOperators)
         ircSlot = core.register(encoder: ircCodec)
         acceptor = Acceptor(loop: loop, counters: counters)
         connections = Connections(loop: loop, settings: ConnectionSettings(

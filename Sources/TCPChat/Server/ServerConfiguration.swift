@@ -39,6 +39,10 @@ public struct ChatServerConfiguration: Sendable {
     /// after the delay: the guest it was given then leaves). 0 = no
     /// IRC: the line protocol's welcome goes out at connect. See docs/PROTOCOL.md.
     public var ircDetectionMilliseconds: Int = 50
+    /// The server's name in IRC replies (`:NAME 001 ...`).
+    public var ircServerName: String = "tcpchat"
+    /// IRC operators: OPER NAME PASSWORD (for WALLOPS). Empty: nobody may OPER.
+    public var ircOperators: [String: String] = [:]
     /// How long a graceful stop waits for queues to flush, in milliseconds.
     public var shutdownGraceMilliseconds: Int = 1000
     /// Join a cluster of servers that share rooms, nicks and history through Redis; nil = serve
@@ -61,6 +65,7 @@ public struct ChatServerConfiguration: Sendable {
         // 3-byte U+FFFD) plus a nick: the queue must hold a few such lines.
         if maxQueueBytes < maxLineBytes * 8 { return "max queue must be at least 8 times max line (\(maxLineBytes * 8) bytes; got \(maxQueueBytes))" }
         if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
+        if ircServerName.isEmpty || ircServerName.contains(where: { $0 == " " || $0 == ":" || $0.isNewline }) { return "IRC server name must be one word without ':' (got \(ircServerName))" }
         if !(0...10_000).contains(ircDetectionMilliseconds) { return "IRC detection must be 0 (off) to 10000 ms (got \(ircDetectionMilliseconds))" }
         if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
         if !(linesPerSecond == 0 || (linesPerSecond >= 0.001 && linesPerSecond <= 1_000_000)) { return "rate must be 0 (no limit) or 0.001 to 1000000 lines per second (got \(linesPerSecond))" }
