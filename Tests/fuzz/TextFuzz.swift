@@ -83,6 +83,8 @@ func checkCommand(_ text: String) -> String? {
         check(reason.map { !$0.isEmpty } ?? true, "empty /quit reason")
     case .invalid(let problem):
         check(!problem.isEmpty, "an invalid command without a reason")
+    case .topic(let text):
+        check(text.map { !$0.isEmpty } ?? true, "empty /topic text")
     case .who, .rooms, .help:
         break
     }

@@ -29,7 +29,7 @@ struct IRCMessage: Equatable {
         if rest.first == "@" { _ = word(); skipSpaces() }
         if rest.first == ":" { _ = word(); skipSpaces() }
         let command = word()
-        guard !command.isEmpty else { return nil }
+        guard let first = command.first, first != ":", first != "@" else { return nil }
         var params: [String] = []
         while true {
             skipSpaces()
