@@ -762,8 +762,8 @@ package final class IRCCodec: WireCodec {
                 ":\(serverName) 001 \(nick) :Welcome to the tcpchat IRC network \(me)",
                 ":\(serverName) 002 \(nick) :Your host is \(serverName), running version \(version)",
                 ":\(serverName) 003 \(nick) :This server was created \(created)",
-                ":\(serverName) 004 \(nick) \(serverName) \(version) iw nt",
-                ":\(serverName) 005 \(nick) CASEMAPPING=ascii CHANTYPES=# CHANLIMIT=#: CHANNELLEN=\(Names.maxLength + 1) NICKLEN=\(Names.maxLength) PREFIX=(o)@ CHANMODES=,,,nt NETWORK=tcpchat MODES=1 :are supported by this server",
+                ":\(serverName) 004 \(nick) \(serverName) \(version) iow biklmnostv",
+                ":\(serverName) 005 \(nick) CASEMAPPING=ascii CHANTYPES=# CHANLIMIT=#: CHANNELLEN=\(Names.maxLength + 1) NICKLEN=\(Names.maxLength) PREFIX=(ov)@+ CHANMODES=b,k,l,imnst NETWORK=tcpchat MODES=4 :are supported by this server",
             ]
         case .youJoined(let room, _, _):
             guard let session else { return nil }
