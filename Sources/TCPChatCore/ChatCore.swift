@@ -38,6 +38,9 @@ package final class ChatCore {
     var lastReservedGuest = 0
     /// Nicks being claimed in the cluster, by key: nobody else here may take them meanwhile.
     var nicksBeingClaimed: [String: ChatSession] = [:]
+    /// Numbers an announcement made in several rooms at once (a quit, a rename), so that a
+    /// member of several of them hears it once (ChatSession.lastAnnouncement).
+    private var announcementSerial = 0
     private var encoders: [any EventEncoder] = []
     /// Per encoder slot, the bytes of the event being fanned out (scratch, emptied after).
     private var rendered: [SharedBuffer?] = []
@@ -225,10 +228,11 @@ package final class ChatCore {
         }
         nicks[Names.key(name)] = session
         session.nick = name
+        announcementSerial += 1
         for room in session.rooms {
             cluster?.left(nick: old, roomKey: room.key, lastHere: false)
             cluster?.entered(nick: name, roomKey: room.key, roomName: room.name)
-            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session)
+            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session, once: announcementSerial)
         }
     }
 
@@ -296,10 +300,10 @@ package final class ChatCore {
     }
 
     /// Takes the session out of `room`; the others hear why.
-    private func leave(_ session: ChatSession, _ room: Room, reason: LeaveReason?) {
+    private func leave(_ session: ChatSession, _ room: Room, reason: LeaveReason?, once serial: Int? = nil) {
         room.remove(session)
         cluster?.left(nick: session.nick, roomKey: room.key, lastHere: room.isEmpty)
-        if let reason { announce(.left(room: room.name, nick: session.nick, reason: reason), in: room, except: nil) }
+        if let reason { announce(.left(room: room.name, nick: session.nick, reason: reason), in: room, except: nil, once: serial) }
         if room.isEmpty && !settings.permanentRooms.contains(room.name) { rooms.removeValue(forKey: room.key) }
     }
 
@@ -331,7 +335,8 @@ package final class ChatCore {
     /// `announce`. Called by the transport when the connection ends, and for quit.
     package func detach(_ session: ChatSession, reason: String, announce: Bool) {
         guard session.isRegistered else { return }
-        for room in session.rooms { leave(session, room, reason: announce ? .disconnected(reason) : nil) }
+        announcementSerial += 1
+        for room in session.rooms { leave(session, room, reason: announce ? .disconnected(reason) : nil, once: announcementSerial) }
         session.isRegistered = false
         let key = Names.key(session.nick)
         if nicks[key] === session {
@@ -367,11 +372,23 @@ package final class ChatCore {
     /// A presence event (join, leave, nick change) for the room. Rooms larger than
     /// `announceLimit` stay quiet: announcing every arrival to everyone costs O(members²) and
     /// would fill the queues of people who only listen.
-    func announce(_ event: ChatEvent, in room: Room, except sender: ChatSession?) {
+    /// `once`: the serial of an announcement made in several rooms (a quit, a rename): members
+    /// who already heard it in another room are skipped.
+    func announce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, once serial: Int? = nil) {
         let limit = settings.announceLimit
         guard limit == 0 || room.members.count <= limit else { return }
-        fanOut(event, in: room, except: sender)
+        if let serial { fanOutOnce(event, in: room, except: sender, serial: serial) } else { fanOut(event, in: room, except: sender) }
         cluster?.announce(event, inRoom: room.key)
+    }
+
+    /// fanOut for an announcement made in several rooms: each member hears it once.
+    private func fanOutOnce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, serial: Int) {
+        for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
+        for member in room.members where member !== sender && member.lastAnnouncement != serial {
+            member.lastAnnouncement = serial
+            if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
+        }
+        for slot in rendered.indices { rendered[slot] = nil }
     }
 
     /// Sends `event` to every member of `room` but `sender`, encoded once per protocol.

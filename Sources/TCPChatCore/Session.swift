@@ -49,6 +49,8 @@ package final class ChatSession {
     /// line to another server, a join's history): its next intents wait too, so that replies
     /// come in the order asked.
     package internal(set) var waitingForCluster = false
+    /// The last multi-room announcement this session heard (ChatCore.fanOutOnce).
+    var lastAnnouncement = 0
     /// For the host's log lines: the peer's address.
     package let label: String
 

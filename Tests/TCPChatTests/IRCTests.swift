@@ -326,4 +326,21 @@ func expectNext(_ client: TestClient, _ expected: String, sourceLocation: Source
         _ = try slow.waitFor { $0.hasPrefix(":tcpchat 001 late ") }
         _ = try watcher.waitFor { $0.hasSuffix("left (speaks IRC)") }
     }
+
+    @Test func aQuitOrRenameIsHeardOnceAcrossSharedRooms() throws {
+        let server = try RunningServer()
+        let alice = try IRCTestClient(server, nick: "alice")
+        let bob = try IRCTestClient(server, nick: "bob")
+        for client in [alice, bob] {
+            try client.send("JOIN #one,#two")
+            _ = try client.waitFor { $0.hasPrefix(":tcpchat 366 \(client.nick) #two") }
+        }
+        _ = try alice.linesBeforeSync()
+        try bob.send("NICK robert")
+        _ = try bob.waitFor { $0.hasSuffix("NICK :robert") }
+        try bob.send("QUIT :bye")
+        _ = try bob.waitFor { $0.hasPrefix("ERROR") }
+        let seen = try alice.linesBeforeSync()
+        #expect(seen == [":bob!bob@127.0.0.1 NICK :robert", ":robert!bob@127.0.0.1 QUIT :Quit: bye"])
+    }
 }
