@@ -274,6 +274,10 @@ func expectNext(_ client: TestClient, _ expected: String, sourceLocation: Source
         _ = try alice.waitFor { $0 == ":tcpchat 305 alice :You are no longer marked as being away" }
         try bob.send("MODE bob")
         try expectNext(bob, ":tcpchat 221 bob +")
+        try bob.send("MODE bob +i")
+        try expectNext(bob, ":bob MODE bob :+i")
+        try bob.send("MODE bob")
+        try expectNext(bob, ":tcpchat 221 bob +i")
         try bob.send("MODE #a")
         try expectNext(bob, ":tcpchat 324 bob #a +n")
         try bob.send("OPER bob secret")

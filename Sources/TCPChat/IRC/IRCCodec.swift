@@ -23,6 +23,8 @@ package final class IRCCodec: WireCodec {
         var isOperator = false
         /// User mode +w: receives WALLOPS.
         var wallops = false
+        /// User mode +i: kept and shown, changes nothing here (WHO lists members of your rooms only anyway).
+        var invisible = false
         /// For numerics that name what was asked (432, 403), the core's errors do not.
         var lastNickAsked = ""
         var lastChannelAsked = ""
@@ -435,8 +437,11 @@ package final class IRCCodec: WireCodec {
             if core.nicks[Names.key(target)] == nil { return reply(session, state, "401", target, ":No such nick/channel") }
             return reply(session, state, "502", ":Can't change mode for other users")
         }
-        if params.count == 1 { return reply(session, state, "221", "+" + (state.isOperator ? "o" : "") + (state.wallops ? "w" : "")) }
-        // +w is kept (WALLOPS); -o drops operator status; i, s, r change nothing.
+        if params.count == 1 {
+            return reply(session, state, "221", "+" + (state.invisible ? "i" : "") + (state.isOperator ? "o" : "") + (state.wallops ? "w" : ""))
+        }
+        // +w is kept (WALLOPS), +i kept and echoed (irssi waits for the echo before its next
+        // commands); -o drops operator status; s, r change nothing.
         var adding = true
         var changed = ""
         var sign: Bool?
@@ -444,8 +449,8 @@ package final class IRCCodec: WireCodec {
             switch flag {
             case "+": adding = true
             case "-": adding = false
-            case "w" where state.wallops != adding, "o" where !adding && state.isOperator:
-                if flag == "w" { state.wallops = adding } else { state.isOperator = false }
+            case "w" where state.wallops != adding, "i" where state.invisible != adding, "o" where !adding && state.isOperator:
+                if flag == "w" { state.wallops = adding } else if flag == "i" { state.invisible = adding } else { state.isOperator = false }
                 if sign != adding { changed += adding ? "+" : "-"; sign = adding }
                 changed.append(flag)
             case "i", "w", "s", "r", "o":
