@@ -73,7 +73,7 @@ extension ChatCore: ClusterHost {
         askCluster(for: sender) { answered in
             cluster.sendPrivate(event, toNick: Names.key(target)) { sent in
                 switch sent {
-                case true?: sender.send(event)
+                case true?: if sender.encoder.echoesPrivateMessages { sender.send(event) }
                 case false?: sender.send(.error(.noSuchNick(target, linkDown: false)))
                 case nil: sender.send(.error(.noSuchNick(target, linkDown: true)))
                 }

@@ -5,6 +5,10 @@
 //
 // Threading: the core belongs to its server's loop thread, like everything it touches.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 package struct CoreSettings {
     /// Lines of history a room keeps and replays to people who join.
     package var historyLength = 20
@@ -38,6 +42,9 @@ package final class ChatCore {
     var lastReservedGuest = 0
     /// Nicks being claimed in the cluster, by key: nobody else here may take them meanwhile.
     var nicksBeingClaimed: [String: ChatSession] = [:]
+    /// Numbers an announcement made in several rooms at once (a quit, a rename), so that a
+    /// member of several of them hears it once (ChatSession.lastAnnouncement).
+    private var announcementSerial = 0
     private var encoders: [any EventEncoder] = []
     /// Per encoder slot, the bytes of the event being fanned out (scratch, emptied after).
     private var rendered: [SharedBuffer?] = []
@@ -63,6 +70,7 @@ package final class ChatCore {
     /// Applies the rules to what `session` asks. Loop thread.
     package func handle(_ intent: Intent, from session: ChatSession) {
         if case .register(let nick, let rooms) = intent { return register(session, nick: nick, rooms: rooms) }
+        if case .registerAs(let nick) = intent { return register(session, exactly: nick) }
         guard session.isRegistered else { return }
         var intent = intent
         if settings.filter != nil {
@@ -70,10 +78,10 @@ package final class ChatCore {
             intent = allowed
         }
         switch intent {
-        case .register:
+        case .register, .registerAs:
             break
         case .say(let roomName, let text):
-            guard let room = room(named: roomName, for: session) else { return }
+            guard let room = room(named: roomName, for: session, orOpen: true) else { return }
             say(.said(room: room.name, nick: session.nick, text: text), in: room, from: session)
             settings.onMessage?(ChatMessage(room: room.name, nick: session.nick, text: text))
             emit(.said, session, room: room.name, text: text)
@@ -106,7 +114,30 @@ package final class ChatCore {
                 return session.send(.error(.notInRoom(name)))
             }
             room.topic = text
+            room.topicSetter = session.nick
+            room.topicTime = Int(time(nil))
             fanOut(.topic(room: room.name, nick: session.nick, text: text), in: room, except: nil)
+        case .notice(let roomName, let text):
+            guard let room = room(named: roomName, for: session, orOpen: true) else { return }
+            fanOut(.noticed(room: room.name, nick: session.nick, text: text), in: room, except: session)
+            cluster?.say(.noticed(room: room.name, nick: session.nick, text: text), inRoom: room.key)
+        case .privateNotice(let target, let text):
+            guard let receiver = nicks[Names.key(target)] else { return }
+            receiver.send(.privateNotice(from: session.nick, to: receiver.nick, text: text))
+        case .kick(let roomName, let nick, let reason):
+            guard let room = rooms[Names.key(roomName)], session.isMember(of: room) else {
+                return session.send(.error(.notInRoom(roomName)))
+            }
+            guard room.isOperator(session) else { return session.send(.error(.notOperator(room.name))) }
+            guard let victim = nicks[Names.key(nick)], victim.isMember(of: room) else {
+                return session.send(.error(.notInRoomThemselves(nick: nick, room: room.name)))
+            }
+            fanOut(.kicked(room: room.name, nick: victim.nick, by: session.nick, reason: reason), in: room, except: nil)
+            cluster?.announce(.kicked(room: room.name, nick: victim.nick, by: session.nick, reason: reason), inRoom: room.key)
+            leave(victim, room, reason: .parted("kicked by \(session.nick): \(reason)"), announce: false)
+        case .announceModes(let roomName, let change):
+            guard let room = rooms[Names.key(roomName)] else { return }
+            fanOut(.modeChanged(room: room.name, nick: session.nick, change: change), in: room, except: nil)
         case .quit(let reason):
             session.send(.goodbye(nick: session.nick))
             let why = reason.map { "quit: \($0)" } ?? "quit"
@@ -223,9 +254,9 @@ package final class ChatCore {
 
     /// The room an intent names, or the session's room; nil (after telling the session, when it
     /// named one it is not in) when there is none.
-    private func room(named name: String?, for session: ChatSession) -> Room? {
+    private func room(named name: String?, for session: ChatSession, orOpen: Bool = false) -> Room? {
         guard let name else { return session.room }
-        guard let room = rooms[Names.key(name)], session.isMember(of: room) else {
+        guard let room = rooms[Names.key(name)], session.isMember(of: room) || (orOpen && !room.modes.noExternal) else {
             session.send(.error(.notInRoom(name)))
             return nil
         }
@@ -247,6 +278,15 @@ package final class ChatCore {
         emit(.registered, session)
         for name in roomNames { enter(session, roomNamed: name) }
         if cluster != nil { clusterAdmitted(session) }
+    }
+
+    /// IRC's registration: the nick asked for or nothing (the session hears why and may try again).
+    private func register(_ session: ChatSession, exactly nick: String) {
+        guard !session.isRegistered else { return }
+        if let problem = Names.nickProblem(nick) { return session.send(.error(.nickInvalid(problem))) }
+        let key = Names.key(nick)
+        if nicks[key] != nil || nicksBeingClaimed[key] != nil { return session.send(.error(.nickTaken(nick))) }
+        register(session, nick: nick, rooms: [])
     }
 
     func nextGuestNick() -> String {
@@ -278,14 +318,15 @@ package final class ChatCore {
         }
         let event = ChatEvent.privateMessage(from: sender.nick, to: receiver.nick, text: text)
         emit(.privateMessage, sender, text: text, target: receiver.nick)
-        if receiver.encoderSlot == sender.encoderSlot, receiver !== sender,
+        let echo = sender.encoder.echoesPrivateMessages
+        if echo, receiver.encoderSlot == sender.encoderSlot, receiver !== sender,
            let buffer = receiver.encoder.encode(event, for: nil) {
             receiver.output.enqueue(buffer)
             sender.output.enqueue(buffer)
             return
         }
         receiver.send(event)
-        if receiver !== sender { sender.send(event) }
+        if receiver !== sender && echo { sender.send(event) }
     }
 
     private func changeNick(of session: ChatSession, to name: String) {
@@ -314,10 +355,11 @@ package final class ChatCore {
         nicks[Names.key(name)] = session
         session.nick = name
         emit(.renamed, session, target: old)
+        announcementSerial += 1
         for room in session.rooms {
             cluster?.left(nick: old, roomKey: room.key, lastHere: false)
             cluster?.entered(nick: name, roomKey: room.key, roomName: room.name)
-            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session)
+            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session, once: announcementSerial)
         }
     }
 
@@ -361,6 +403,7 @@ package final class ChatCore {
         } else {
             room = Room(name: name, historyLength: settings.historyLength)
             rooms[key] = room
+            room.operators.insert(ObjectIdentifier(session))  // who makes a room runs it
         }
         announce(.joined(room: room.name, nick: session.nick), in: room, except: nil)
         room.add(session)
@@ -385,10 +428,10 @@ package final class ChatCore {
     }
 
     /// Takes the session out of `room`; the others hear why.
-    private func leave(_ session: ChatSession, _ room: Room, reason: LeaveReason, announce announced: Bool) {
+    private func leave(_ session: ChatSession, _ room: Room, reason: LeaveReason, announce announced: Bool, once serial: Int? = nil) {
         room.remove(session)
         cluster?.left(nick: session.nick, roomKey: room.key, lastHere: room.isEmpty)
-        if announced { announce(.left(room: room.name, nick: session.nick, reason: reason), in: room, except: nil) }
+        if announced { announce(.left(room: room.name, nick: session.nick, reason: reason), in: room, except: nil, once: serial) }
         if settings.onEvent != nil {
             let why: String
             switch reason {
@@ -429,7 +472,8 @@ package final class ChatCore {
     /// `announce`. Called by the transport when the connection ends, and for quit.
     package func detach(_ session: ChatSession, reason: String, announce: Bool) {
         guard session.isRegistered else { return }
-        for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce) }
+        announcementSerial += 1
+        for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: announcementSerial) }
         session.isRegistered = false
         let key = Names.key(session.nick)
         if nicks[key] === session {
@@ -469,11 +513,23 @@ package final class ChatCore {
     /// A presence event (join, leave, nick change) for the room. Rooms larger than
     /// `announceLimit` stay quiet: announcing every arrival to everyone costs O(members²) and
     /// would fill the queues of people who only listen.
-    func announce(_ event: ChatEvent, in room: Room, except sender: ChatSession?) {
+    /// `once`: the serial of an announcement made in several rooms (a quit, a rename): members
+    /// who already heard it in another room are skipped.
+    func announce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, once serial: Int? = nil) {
         let limit = settings.announceLimit
         guard limit == 0 || room.members.count <= limit else { return }
-        fanOut(event, in: room, except: sender)
+        if let serial { fanOutOnce(event, in: room, except: sender, serial: serial) } else { fanOut(event, in: room, except: sender) }
         cluster?.announce(event, inRoom: room.key)
+    }
+
+    /// fanOut for an announcement made in several rooms: each member hears it once.
+    private func fanOutOnce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, serial: Int) {
+        for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
+        for member in room.members where member !== sender && member.lastAnnouncement != serial {
+            member.lastAnnouncement = serial
+            if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
+        }
+        for slot in rendered.indices { rendered[slot] = nil }
     }
 
     /// Sends `event` to every member of `room` but `sender`, encoded once per protocol.

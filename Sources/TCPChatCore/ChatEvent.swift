@@ -38,6 +38,10 @@ package enum ChatError: Equatable, Sendable {
     case roomInvalid(String)
     case alreadyInRoom(String)
     case notInRoom(String)
+    /// Only the room's operators may do that.
+    case notOperator(String)
+    /// `nick` is not in `room` (a kick).
+    case notInRoomThemselves(nick: String, room: String)
     /// Refused at the door: the server is at `--max-clients`.
     case serverFull(Int)
     /// Refused at the door: `--max-per-ip` connections from this address already.
@@ -70,6 +74,14 @@ package enum ChatEvent: Equatable, Sendable {
     case renamed(room: String?, old: String, new: String)
     case topic(room: String, nick: String?, text: String)
     case privateMessage(from: String, to: String, text: String)
+    /// `nick` was put out of `room` by the operator `by`.
+    case kicked(room: String, nick: String, by: String, reason: String)
+    /// An operator changed the room's rules (IRC mode text: `+k key`, `-m`, `+o bob`).
+    case modeChanged(room: String, nick: String, change: String)
+    /// A notice said to a room by a person (IRC's NOTICE).
+    case noticed(room: String, nick: String, text: String)
+    /// A notice from one person to another (IRC's NOTICE to a nick).
+    case privateNotice(from: String, to: String, text: String)
     /// A notice from the server or its host (`tcpchat_server_broadcast`).
     case notice(String)
     /// A line in the line protocol's wire form, from a cluster server older than the event

@@ -30,6 +30,8 @@ extension ChatEvent {
         case .topic(let room, let nick, let text): return ChatEvent.join("T", [room, nick ?? "", text])
         case .privateMessage(let from, let to, let text): return ChatEvent.join("P", [from, to, text])
         case .notice(let text): return ChatEvent.join("N", [text])
+        case .noticed(let room, let nick, let text): return ChatEvent.join("O", [room, nick, text])
+        case .kicked(let room, let nick, let by, let reason): return ChatEvent.join("K", [room, nick, by, reason])
         default: return nil
         }
     }
@@ -62,6 +64,8 @@ extension ChatEvent {
         case "T": guard let f = split(3) else { return nil }; self = .topic(room: f[0], nick: f[1].isEmpty ? nil : f[1], text: f[2])
         case "P": guard let f = split(3) else { return nil }; self = .privateMessage(from: f[0], to: f[1], text: f[2])
         case "N": self = .notice(String(body))
+        case "K": guard let f = split(4) else { return nil }; self = .kicked(room: f[0], nick: f[1], by: f[2], reason: f[3])
+        case "O": guard let f = split(3) else { return nil }; self = .noticed(room: f[0], nick: f[1], text: f[2])
         default: return nil
         }
     }

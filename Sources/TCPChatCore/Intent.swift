@@ -6,6 +6,9 @@ package enum Intent: Equatable, Sendable {
     /// The session is ready to chat: it gets `nick` (a guest nick when nil), is welcomed, and
     /// enters `rooms` (the line protocol starts everyone in #lobby; IRC joins nothing).
     case register(nick: String?, rooms: [String])
+    /// Register with exactly `nick` (IRC): when it is invalid or taken the session is told
+    /// (`.error(.nickInvalid / .nickTaken)`) and stays unregistered, free to try another.
+    case registerAs(nick: String)
     case say(room: String?, text: String)
     case act(room: String?, text: String)
     case privateMessage(to: String, text: String)
@@ -23,6 +26,15 @@ package enum Intent: Equatable, Sendable {
     case command(String, problem: String)
     /// The host's filter answered a command with `text` (a notice to its sender alone).
     case commandAnswered(String)
+    /// A notice to a room (IRC's NOTICE): relayed like `.say`, never answered automatically.
+    case notice(room: String, text: String)
+    /// A notice to one person (IRC's NOTICE to a nick); errors are not reported back.
+    case privateNotice(to: String, text: String)
+    /// An operator of `room` puts `nick` out of it.
+    case kick(room: String, nick: String, reason: String)
+    /// Tell `room` that its rules changed (IRC's MODE line, `+m`, `+o bob`), after the codec
+    /// changed them.
+    case announceModes(room: String, change: String)
     /// Leave the server, with the person's reason.
     case quit(reason: String?)
 }

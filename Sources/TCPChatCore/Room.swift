@@ -6,6 +6,18 @@ package final class Room {
     package let key: String
     package private(set) var members: [ChatSession] = []
     package var topic: String?
+    /// Who set the topic and when (seconds since 1970), for IRC's 333.
+    package var topicSetter: String?
+    package var topicTime: Int = 0
+    /// Channel operators (IRC's `@`): whoever made the room (not a permanent one) and whom an
+    /// operator names; kept by session, forgotten when they leave.
+    package var operators: Set<ObjectIdentifier> = []
+    /// Voiced members (IRC's `+`): may speak in a moderated room.
+    package var voiced: Set<ObjectIdentifier> = []
+    /// Rules an operator set (IRC channel modes); the IRC codec applies them to IRC users.
+    package var modes = RoomModes()
+
+    package func isOperator(_ session: ChatSession) -> Bool { operators.contains(ObjectIdentifier(session)) }
     private var history: [ChatEvent] = []
     private var historyStart = 0
     private let historyLength: Int
@@ -30,6 +42,7 @@ package final class Room {
     func slotIsUsed(_ slot: Int) -> Bool { slot < membersPerSlot.count && membersPerSlot[slot] > 0 }
 
     func add(_ member: ChatSession) {
+
         member.memberships.append(ChatSession.Membership(room: self, index: members.count))
         members.append(member)
         let slot = member.encoderSlot
@@ -41,6 +54,8 @@ package final class Room {
     /// O(1) in the room (the last member takes the leaver's slot); linear in the few rooms a
     /// session is in.
     func remove(_ member: ChatSession) {
+        operators.remove(ObjectIdentifier(member))
+        voiced.remove(ObjectIdentifier(member))
         guard let position = member.memberships.firstIndex(where: { $0.room === self }) else { return }
         let index = member.memberships[position].index
         member.memberships.remove(at: position)
@@ -70,4 +85,28 @@ package final class Room {
     package var recentHistory: [ChatEvent] {
         Array(history[historyStart...] + history[..<historyStart])
     }
+}
+
+/// A room's rules, as IRC's channel modes.
+package struct RoomModes {
+    /// +n: only members may speak in it.
+    package var noExternal = true
+    /// +t: only operators may set the topic.
+    package var topicLocked = false
+    /// +m: only operators and voiced members may speak.
+    package var moderated = false
+    /// +i: only invited people may join.
+    package var inviteOnly = false
+    /// +s: not listed to non-members.
+    package var secret = false
+    /// +k: the key to join.
+    package var key: String?
+    /// +l: most members.
+    package var limit: Int?
+    /// +b: `nick!user@host` masks (with * and ?) that may not join.
+    package var bans: [String] = []
+    /// Nick keys invited (INVITE), until they join.
+    package var invited: Set<String> = []
+
+    package init() {}
 }

@@ -18,6 +18,13 @@ package protocol SessionOutput: AnyObject {
 /// once per member); nil as a result means the event has no form in this protocol.
 package protocol EventEncoder: AnyObject {
     func encode(_ event: ChatEvent, for session: ChatSession?) -> SharedBuffer?
+    /// Whether the sender of a private message gets it back (the line protocol shows
+    /// `<me -> them> text`; IRC does not echo).
+    var echoesPrivateMessages: Bool { get }
+}
+
+extension EventEncoder {
+    package var echoesPrivateMessages: Bool { true }
 }
 
 package final class ChatSession {
@@ -43,6 +50,8 @@ package final class ChatSession {
     /// line to another server, a join's history): its next intents wait too, so that replies
     /// come in the order asked.
     package internal(set) var waitingForCluster = false
+    /// The last multi-room announcement this session heard (ChatCore.fanOutOnce).
+    var lastAnnouncement = 0
     /// For the host's log lines and events: the peer's address.
     package let label: String
     /// The host's id of the connection (HostEvent.id); 0 when the front gives none.

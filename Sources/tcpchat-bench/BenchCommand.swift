@@ -68,6 +68,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A line each client sends first, e.g. '/nick bench{n}' ({n} = the client's number).", valueName: "line"))
     var firstLine: String?
 
+    @Option(help: ArgumentHelp("Written before every message and probe, e.g. 'PRIVMSG #lobby :' for IRC (with --first-line 'NICK b{n}\\r\\nUSER b 0 * :b\\r\\nJOIN #lobby', \\r\\n written as such).", valueName: "text"))
+    var messagePrefix: String = ""
+
     @Flag(help: "Find the payload anywhere in a received line, for servers that do not prefix lines with `<nick> `.")
     var prefixAgnostic = false
 
@@ -120,7 +123,7 @@ struct BenchCommand: ParsableCommand {
         let plan = LoadPlan(
             host: host, ports: port.values, clients: clients, slowReaders: slowReaders, senders: senders,
             messagesPerSender: senders > 0 ? messages : 0, messageBytes: bytes, rate: rate, window: window,
-            firstLine: firstLine, prefixAgnostic: prefixAgnostic, connectRate: connectRate,
+            firstLine: firstLine?.replacing("\\r\\n", with: "\r\n"), messagePrefix: Array(messagePrefix.utf8), prefixAgnostic: prefixAgnostic, connectRate: connectRate,
             sourceAddresses: sourceAddresses ?? max(1, (total + 19_999) / 20_000),
             serverPIDs: serverPid?.values.map { Int32($0) } ?? [], holdSeconds: hold, registerTimeoutSeconds: registerTimeout,
             idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet)

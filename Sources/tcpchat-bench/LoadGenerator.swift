@@ -288,7 +288,7 @@ final class LoadGenerator {
             if now >= deadline || first.state != .open { break }
             if now >= nextProbe {
                 probeID &+= 1
-                enqueue(Payload.probe(probeID), on: first)
+                enqueue(plan.messagePrefix + Payload.probe(probeID), on: first)
                 nextProbe = now + 500_000_000
             }
             poll(timeoutMilliseconds: 50)
@@ -356,7 +356,12 @@ final class LoadGenerator {
         let sender = number % plan.senders
         let connection = connections[senderClients[sender]]
         guard connection.state == .open else { return }
-        let at = connection.outbox.reserve(plan.messageBytes)
+        let prefix = plan.messagePrefix.count
+        var at = connection.outbox.reserve(prefix + plan.messageBytes)
+        if prefix > 0 {
+            plan.messagePrefix.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: prefix) }
+            at += prefix
+        }
         Payload.writeMessage(to: at, size: plan.messageBytes, sender: sender, sequence: number / plan.senders,
                              sentNanoseconds: monotonicNanoseconds())
     }

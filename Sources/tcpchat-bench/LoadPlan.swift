@@ -21,6 +21,8 @@ struct LoadPlan {
     var window: Int
     /// Sent by each connection right after it connects; `{n}` becomes the connection's number.
     var firstLine: String?
+    /// Bytes before every message and probe (IRC: `PRIVMSG #lobby :`); not counted in messageBytes.
+    var messagePrefix: [UInt8] = []
     /// Find the payload anywhere in a received line, not only after `<nick> `.
     var prefixAgnostic: Bool
     /// New connections per second; 0 = as fast as 128 at a time allow. Servers with a short

@@ -70,6 +70,15 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Disconnect a client that sends nothing for this many seconds; 0 = never (TCP keepalive still finds dead peers).", valueName: "seconds"))
     var idleTimeout: Int = 0
 
+    @Option(help: ArgumentHelp("IRC on the same port: milliseconds a new connection has to send a first line that opens IRC (CAP, NICK, USER, PASS) before it is welcomed in the line protocol; 0 = no IRC, the welcome goes out at connect.", valueName: "ms"))
+    var ircDetection: Int = 50
+
+    @Option(help: ArgumentHelp("The server's name in IRC replies.", valueName: "name"))
+    var ircServerName: String = "tcpchat"
+
+    @Option(help: ArgumentHelp("An IRC operator (OPER NAME PASSWORD); may be repeated.", valueName: "name:password"))
+    var ircOper: [String] = []
+
     @Option(help: ArgumentHelp("Share rooms, nicks and history with the other servers using this Redis (e.g. redis://127.0.0.1:6379/0). Chat on this server goes on while Redis is unreachable.", valueName: "redis://host:port[/db]"))
     var cluster: String?
 
@@ -108,6 +117,12 @@ struct ServerCommand: ParsableCommand {
         settings.maxConnectionsPerAddress = maxPerIp
         settings.firstLineTimeoutSeconds = firstLineTimeout
         settings.idleTimeoutSeconds = idleTimeout
+        settings.ircDetectionMilliseconds = ircDetection
+        settings.ircServerName = ircServerName
+        for entry in ircOper {
+            guard let colon = entry.firstIndex(of: ":") else { continue }
+            settings.ircOperators[String(entry[..<colon])] = String(entry[entry.index(after: colon)...])
+        }
         if let url = cluster {
             do {
                 var clusterSettings = ClusterConfiguration(redis: try RedisEndpoint(url: url))

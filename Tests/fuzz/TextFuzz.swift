@@ -85,6 +85,8 @@ func checkCommand(_ text: String) -> String? {
         check(!problem.isEmpty, "an invalid command without a reason")
     case .unknown(let name):
         check(!name.contains(" ") && !name.contains("\t"), "bad unknown command name \(name.debugDescription)")
+    case .topic(let text):
+        check(text.map { !$0.isEmpty } ?? true, "empty /topic text")
     case .who, .rooms, .help:
         break
     }

@@ -10,6 +10,8 @@ public enum Command: Equatable, Sendable {
     case me(String)
     case join(String)
     case rooms
+    /// Show the room's topic (nil), or set it.
+    case topic(String?)
     case help
     case quit(reason: String?)
     /// A line that cannot be run; the associated text is the error to send back (without `! `).
@@ -29,13 +31,14 @@ public enum Command: Equatable, Sendable {
         ("/me ACTION", "tell the room what you are doing"),
         ("/join #ROOM", "leave your room and join (or create) #ROOM"),
         ("/rooms", "list the rooms and how many people are in each"),
+        ("/topic [TEXT]", "show the topic of your room, or set it to TEXT"),
         ("/help", "show this list"),
         ("/quit [REASON]", "leave the server"),
         ("//TEXT", "send a line that starts with / as chat"),
     ]
 
     /// Command names, for completion and /help.
-    public static let names = ["/nick", "/who", "/msg", "/me", "/join", "/rooms", "/help", "/quit"]
+    public static let names = ["/nick", "/who", "/msg", "/me", "/join", "/rooms", "/topic", "/help", "/quit"]
 
     /// Parses one cleaned line (non-empty, no terminator).
     public static func parse(_ line: String) -> Command {
@@ -71,6 +74,8 @@ public enum Command: Equatable, Sendable {
             return .join(argument.hasPrefix("#") ? argument : "#" + argument)
         case "rooms":
             return .rooms
+        case "topic":
+            return .topic(argument.isEmpty ? nil : argument)
         case "help":
             return .help
         case "quit":

@@ -46,6 +46,13 @@ package final class LineCodec: WireCodec {
         case .me(let action): intent = .act(room: nil, text: action)
         case .join(let name): intent = .join(name, exclusive: true)
         case .rooms: intent = .listRooms
+        case .topic(let text):
+            guard let room = session.room else { return }
+            guard let text else {
+                let topic = room.topic ?? ""
+                return session.output.enqueue(SharedBuffer(Wire.notice(topic.isEmpty ? "\(room.name) has no topic" : "topic of \(room.name): \(topic)")))
+            }
+            intent = .setTopic(room: room.name, text: text)
         case .quit(let reason): intent = .quit(reason: reason)
         case .help: return session.output.enqueue(SharedBuffer(help))
         case .invalid(let problem): return session.output.enqueue(SharedBuffer(Wire.error(problem)))
@@ -74,8 +81,17 @@ package final class LineCodec: WireCodec {
             case .parted(let why): return Wire.notice("\(nick) left \(room)" + (why.map { " (\($0))" } ?? ""))
             }
         case .renamed(_, let old, let new): return Notice.renamed(old: old, new: new).line
-        case .topic: return nil
-        case .privateMessage(let from, let to, let text): return Wire.privateMessage(from: from, to: to, text)
+        case .topic(let room, let nick, let text):
+            guard let nick else { return text.isEmpty ? nil : Wire.notice("topic of \(room): \(text)") }
+            return Wire.notice(text.isEmpty ? "\(nick) cleared the topic of \(room)" : "\(nick) set the topic of \(room): \(text)")
+        case .privateMessage(let from, let to, let text):
+            if let action = LineCodec.ctcpAction(text) { return Wire.privateMessage(from: from, to: to, "* \(from) \(action)") }
+            return Wire.privateMessage(from: from, to: to, text)
+        case .noticed(_, let nick, let text): return Wire.chat(from: nick, text)
+        case .kicked(let room, let nick, let by, let reason):
+            return Wire.notice("\(nick) was put out of \(room) by \(by)" + (reason.isEmpty ? "" : " (\(reason))"))
+        case .modeChanged: return nil
+        case .privateNotice(let from, let to, let text): return Wire.privateMessage(from: from, to: to, text)
         case .notice(let text): return Wire.notice(text)
         case .legacyLine(let line): return line
         case .welcome(let nick): return Notice.welcome(nick: nick).line
@@ -97,6 +113,15 @@ package final class LineCodec: WireCodec {
         }
     }
 
+    /// The action of a private CTCP ACTION (`\u{1}ACTION text\u{1}`, as IRC sends `/me` to a
+    /// nick), or nil.
+    static func ctcpAction(_ text: String) -> String? {
+        guard text.hasPrefix("\u{1}ACTION ") else { return nil }
+        var action = text.dropFirst(8)
+        if action.hasSuffix("\u{1}") { action = action.dropLast() }
+        return String(action)
+    }
+
     /// The error's text in this protocol (after `! `).
     static func describe(_ error: ChatError) -> String {
         switch error {
@@ -108,6 +133,8 @@ package final class LineCodec: WireCodec {
         case .roomInvalid(let problem): return "cannot join: \(problem)"
         case .alreadyInRoom(let room): return "you are already in \(room)"
         case .notInRoom(let room): return "you are not in \(room)"
+        case .notOperator(let room): return "only the operators of \(room) may do that"
+        case .notInRoomThemselves(let nick, let room): return "\(nick) is not in \(room)"
         case .serverFull(let limit): return "server full (\(limit) clients); try again later"
         case .tooManyFromAddress(let limit): return "too many connections from your address (\(limit)); close some and try again"
         case .outOfDescriptors: return "server out of file descriptors; try again later"

@@ -13,4 +13,10 @@ package protocol WireCodec: EventEncoder {
     func opened(_ session: ChatSession, core: ChatCore)
     /// One framed line (without its terminator) from `session`; valid during the call.
     func received(line: UnsafeRawBufferPointer, from session: ChatSession, core: ChatCore)
+    /// The session's connection closed (after the core detached it): forget what is kept for it.
+    func closed(_ session: ChatSession)
+}
+
+extension WireCodec {
+    package func closed(_ session: ChatSession) {}
 }

@@ -58,6 +58,8 @@ public final class ChatServer: @unchecked Sendable {
     private let connections: Connections
     private let lineCodec: LineCodec
     private let lineSlot: Int
+    private let ircCodec: IRCCodec
+    private let ircSlot: Int
     private var cluster: ClusterLink?
     private var shuttingDown = false
     private var finished = false     // serving ended: sockets closed, "stopped" logged
@@ -95,6 +97,8 @@ public final class ChatServer: @unchecked Sendable {
         core = ChatCore(settings: settings)
         lineCodec = LineCodec(fallbackEncoding: configuration.fallbackEncoding, maxQueueBytes: configuration.maxQueueBytes)
         lineSlot = core.register(encoder: lineCodec)
+        ircCodec = IRCCodec(serverName: configuration.ircServerName, operators: configuration.ircOperators)
+        ircSlot = core.register(encoder: ircCodec)
         acceptor = Acceptor(loop: loop, counters: counters)
         connections = Connections(loop: loop, settings: ConnectionSettings(
             maxLineBytes: configuration.maxLineBytes, maxQueueBytes: configuration.maxQueueBytes,
@@ -367,14 +371,47 @@ extension ChatServer: AcceptorHandler {
             log(.error, "cannot watch \(peer): epoll refused it")
             return
         }
+        // Until its first line (or the detection delay) the connection has a session of the
+        // line protocol that is not registered: it is in no room and has no nick, and errors
+        // (a line too long, a deadline) reach it in the line protocol.
         let session = ChatSession(encoder: lineCodec, slot: lineSlot, output: connection, label: peer)
         lastConnectionID += 1
         session.id = lastConnectionID
         sessionsByID[session.id] = session
         connection.session = session
         configuration.onEvent?(HostEvent(kind: .connected, id: session.id, address: peer, nick: ""))
-        lineCodec.opened(session, core: core)
-        log(.info, "connect \(peer) as \(session.nick)")
+        let delay = configuration.ircDetectionMilliseconds
+        guard delay > 0 else { return decideProtocol(of: connection, irc: false) }
+        connection.detecting = true
+        connection.awaitingFirstLine = true
+        connection.detection = loop.schedule(after: Int64(delay)) { [weak self, weak connection] in
+            guard let self, let connection, connection.detecting, connection.isOpen else { return }
+            connection.detection = nil
+            decideProtocol(of: connection, irc: false)
+            settle()
+        }
+    }
+
+    /// The connection speaks IRC or the line protocol from now on: its codec opens its session
+    /// (the line protocol's welcome and #lobby; IRC waits for NICK and USER).
+    private func decideProtocol(of connection: Connection, irc: Bool) {
+        connection.detecting = false
+        if let timer = connection.detection {
+            loop.cancel(timer)
+            connection.detection = nil
+        }
+        if irc {
+            let session = ChatSession(encoder: ircCodec, slot: ircSlot, output: connection, label: connection.address)
+            session.id = connection.session.id  // the same connection, the same id for the host
+            sessionsByID[session.id] = session
+            connection.session = session
+            connection.codec = ircCodec
+            ircCodec.opened(connection.session, core: core)
+            log(.info, "connect \(connection.address) (IRC)")
+        } else {
+            lineCodec.opened(connection.session, core: core)
+            log(.info, "connect \(connection.address) as \(connection.session.nick)")
+        }
     }
 }
 
@@ -382,6 +419,18 @@ extension ChatServer: AcceptorHandler {
 
 extension ChatServer: ConnectionsHandler {
     func received(line: UnsafeRawBufferPointer, on connection: Connection) {
+        if connection.awaitingFirstLine {
+            connection.awaitingFirstLine = false
+            if connection.detecting {
+                decideProtocol(of: connection, irc: IRCMessage.opensIRC(line))
+            } else if configuration.ircDetectionMilliseconds > 0, IRCMessage.opensIRC(line) {
+                // An IRC client slower than the detection delay: it was welcomed as a guest of
+                // the line protocol (and ignored those lines); it leaves as a guest and goes on
+                // as IRC.
+                core.detach(connection.session, reason: "speaks IRC", announce: true)
+                decideProtocol(of: connection, irc: true)
+            }
+        }
         connection.codec.received(line: line, from: connection.session, core: core)
     }
 
@@ -400,6 +449,10 @@ extension ChatServer: ConnectionsHandler {
     func closed(_ connection: Connection, reason: String) {
         let session: ChatSession = connection.session
         log(.info, "disconnect \(connection.address) \(session.nick): \(reason)")
+        if let timer = connection.detection { loop.cancel(timer) }
+        connection.detection = nil
+        connection.detecting = false
+        connection.codec.closed(session)
         sessionsByID.removeValue(forKey: session.id)
         configuration.onEvent?(HostEvent(kind: .disconnected, id: session.id, address: session.label, nick: session.nick,
                                          reason: reason))

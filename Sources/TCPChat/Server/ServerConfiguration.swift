@@ -45,6 +45,16 @@ public struct ChatServerConfiguration: Sendable {
     /// A client that sends nothing for this many seconds is disconnected; 0 = never.
     /// (TCP keepalive is always on, so dead peers are found even with this off.)
     public var idleTimeoutSeconds: Int = 0
+    /// IRC on the same port: a new connection is given this many milliseconds to send its
+    /// first line before it is taken for the line protocol and welcomed; a first line that
+    /// opens IRC (`CAP LS`, `NICK x`, `USER ...`, `PASS x`) makes it an IRC connection (even
+    /// after the delay: the guest it was given then leaves). 0 = no
+    /// IRC: the line protocol's welcome goes out at connect. See docs/PROTOCOL.md.
+    public var ircDetectionMilliseconds: Int = 50
+    /// The server's name in IRC replies (`:NAME 001 ...`).
+    public var ircServerName: String = "tcpchat"
+    /// IRC operators: OPER NAME PASSWORD (for WALLOPS). Empty: nobody may OPER.
+    public var ircOperators: [String: String] = [:]
     /// How long a graceful stop waits for queues to flush, in milliseconds.
     public var shutdownGraceMilliseconds: Int = 1000
     /// Join a cluster of servers that share rooms, nicks and history through Redis; nil = serve
@@ -82,6 +92,8 @@ public struct ChatServerConfiguration: Sendable {
         if softQueueBytes < 1 { return "soft queue must be at least 1 byte (got \(softQueueBytes))" }
         if !(softQueueSeconds >= 0.01 && softQueueSeconds <= 31_536_000) { return "soft seconds must be 0.01 to 31536000 (got \(softQueueSeconds))" }
         if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
+        if ircServerName.isEmpty || ircServerName.contains(where: { $0 == " " || $0 == ":" || $0.isNewline }) { return "IRC server name must be one word without ':' (got \(ircServerName))" }
+        if !(0...10_000).contains(ircDetectionMilliseconds) { return "IRC detection must be 0 (off) to 10000 ms (got \(ircDetectionMilliseconds))" }
         if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
         if !(linesPerSecond == 0 || (linesPerSecond >= 0.001 && linesPerSecond <= 1_000_000)) { return "rate must be 0 (no limit) or 0.001 to 1000000 lines per second (got \(linesPerSecond))" }
         if announceLimit < 0 { return "announce limit must be 0 (always) or more members (got \(announceLimit))" }

@@ -27,7 +27,15 @@ final class Connection: EventHandler, SessionOutput {
     let address: String
     /// The peer's IP address alone, for the per-address connection cap.
     let host: String
-    let codec: any WireCodec
+    /// Its protocol's codec; the line protocol's until the first line shows it speaks another
+    /// (ChatServer.detectProtocol).
+    var codec: any WireCodec
+    /// Waiting for its first line to tell its protocol (nil once decided); the timer that
+    /// decides for the line protocol when nothing comes.
+    var detection: EventLoop.TimerID?
+    var detecting = false
+    /// No line has been handed to a codec yet.
+    var awaitingFirstLine = false
     private(set) var life = Life.open {
         didSet { acceptsOutput = isWritable }
     }
