@@ -165,8 +165,8 @@ def check_every_client_congested(stallers=30, senders=10):
     `stallers` clients join and never read; `senders` clients flood them with 512-byte private
     messages (so no two queues share a line: a room's line is one buffer however many queues
     hold it), reading everything they are sent. Each staller's queue passes the soft mark once
-    the kernel's buffers are full; having never read, it holds nobody back, and is dropped at
-    the hard cap (or at the end of the soft time). Run twice:
+    the kernel's buffers are full, and it is dropped at the hard cap or at the end of the soft
+    time. Run twice:
     with the soft mark (defaults), and with it off (--soft-queue = --max-queue: queues grow to
     the hard cap). The server's peak RSS growth must stay under the documented bound:
     clients x (1.1 x max-queue + 64 KiB + max-line)."""

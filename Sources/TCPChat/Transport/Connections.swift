@@ -423,8 +423,8 @@ final class Connections {
     }
 
     /// Its peer acknowledged a soft mark's worth within the last soft period (by the samples
-    /// taken while its socket was full), or took everything queued after its socket had been
-    /// full.
+    /// taken while its socket was full). (A drain is no sign: the kernel's send buffer grows,
+    /// and takes a queue, for a peer that reads nothing.)
     private func isProgressing(_ receiver: Connection) -> Bool {
         receiver.progressAt != .min && monotonicMilliseconds() - receiver.progressAt < settings.softQueueMilliseconds
     }
@@ -508,7 +508,6 @@ final class Connections {
             if connection.isDraining { return release(connection, reason: connection.closeReason) }
             if connection.wantsWrite {
                 connection.wantsWrite = false
-                connection.progressAt = monotonicMilliseconds()  // it took all that waited
                 updateInterest(connection)
             }
         case .pending:
