@@ -97,6 +97,12 @@ final class CoreHarness {
         lineSlot = core.register(encoder: line)
     }
 
+    /// Sessions in rooms and their rooms hold each other (a membership holds its room): detach
+    /// everyone, as the transport does when connections close, or LeakSanitizer reports them.
+    deinit {
+        for session in Array(core.nicks.values) { core.detach(session, reason: "test over", announce: false) }
+    }
+
     /// A registered session speaking JSON (or the line protocol), in `rooms`.
     func session(_ nick: String?, rooms: [String] = ["#lobby"], lineProtocol: Bool = false) -> (ChatSession, RecordingOutput) {
         let output = RecordingOutput()
@@ -356,6 +362,7 @@ final class CoreHarness {
         core.handle(.act(room: nil, text: "waves"), from: session)
         core.handle(.privateMessage(to: "ann", text: "self"), from: session)
         #expect(heard == [ChatMessage(room: "#lobby", nick: "ann", text: "hello")])
+        core.detach(session, reason: "test over", announce: false)  // the session and #lobby hold each other
     }
 }
 
