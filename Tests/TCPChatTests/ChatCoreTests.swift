@@ -97,8 +97,7 @@ final class CoreHarness {
         lineSlot = core.register(encoder: line)
     }
 
-    /// A session and its rooms hold each other until it is detached (the transport does it when a
-    /// connection closes); the harness has no transport, so it detaches what is left.
+    /// Tidy, as the transport is when connections close: every session left is detached.
     deinit {
         for session in Array(core.nicks.values) { core.detach(session, reason: "test over", announce: false) }
     }
