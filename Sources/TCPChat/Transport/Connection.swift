@@ -78,6 +78,8 @@ final class Connection: EventHandler, SessionOutput {
     // given since, until it drains to half the mark or is dropped (at the soft time).
     /// Above the soft mark and not drained yet.
     var isCongested = false
+    /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
+    @exclusivity(unchecked) var pressSerial = -1
     /// The senders it holds (a sender may appear more than once: each entry is one count in
     /// its `heldBy`).
     var holding: [Connection] = []
@@ -107,15 +109,20 @@ final class Connection: EventHandler, SessionOutput {
     /// Past this many queued bytes a delivery takes the slow path (Connections.pressed): the
     /// soft mark (which is the hard cap when there is no soft mark).
     private let softQueueBytes: Int
+    private let maxQueueBytes: Int
+    /// Connections.senderClock: which sender's lines are being delivered now.
+    private let senderClock: UnsafeMutablePointer<Int>
 
     init(fd: Int32, address: String, host: String, codec: any WireCodec, connections: Connections,
-         maxLineBytes: Int, softQueueBytes: Int, now: Int64) {
+         maxLineBytes: Int, softQueueBytes: Int, maxQueueBytes: Int, now: Int64) {
         self.fd = fd
         self.address = address
         self.host = host
         self.codec = codec
         self.connections = connections
         self.softQueueBytes = softQueueBytes
+        self.maxQueueBytes = maxQueueBytes
+        senderClock = connections.senderClock
         connectedAt = now
         lastInputAt = now
         framer = LineFramer(maxLineBytes: maxLineBytes)
@@ -166,7 +173,10 @@ final class Connection: EventHandler, SessionOutput {
     @inline(__always)
     func enqueue(_ buffer: SharedBuffer) {
         guard acceptsOutput else { return }
-        if output.append(buffer) > softQueueBytes {
+        let queued = output.append(buffer)
+        // Past the soft mark, Connections decides, once per sender's read (pressSerial): the
+        // rest of a burst costs a compare here. Past the hard cap it always decides.
+        if queued > softQueueBytes && (pressSerial != senderClock.pointee || queued > maxQueueBytes) {
             connections.pressed(self)
         } else if !isDirty {
             connections.markDirty(self)

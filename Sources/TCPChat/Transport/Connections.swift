@@ -58,7 +58,19 @@ final class Connections {
     /// Senders no receiver holds any more: read again at the end of the iteration.
     private var resuming: [Connection] = []
     /// The connection whose input is being handled: a delivery that congests a receiver holds it.
-    private var current: Connection?
+    private var current: Connection? {
+        didSet {
+            currentSerial &+= 1
+            senderClock.pointee = current == nil ? Connections.noSender : currentSerial
+        }
+    }
+    private var currentSerial = 0
+    /// Which sender's input is being handled, as a number that changes with `current` (and is
+    /// `noSender` while there is none): a receiver already pressed under the same number (the
+    /// next line of the same read, fanned out to it) has nothing new to decide, and
+    /// Connection.enqueue reads it through a pointer to skip `pressed` at the cost of a compare.
+    let senderClock: UnsafeMutablePointer<Int>
+    static let noSender = -2
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// Where a flush gathers short lines into one segment. Not the read buffer: a queue may be
     /// flushed in the middle of a fan-out, while the line being relayed still sits in there.
@@ -72,10 +84,13 @@ final class Connections {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         flushScratch = .allocate(byteCount: 64 * 1024, alignment: 16)
         iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
+        senderClock = .allocate(capacity: 1)
+        senderClock.initialize(to: Connections.noSender)
     }
 
     deinit {
         for connection in all where !connection.isClosed { Sys.close(connection.fd) }
+        senderClock.deallocate()
         readBuffer.deallocate()
         flushScratch.deallocate()
         iovecs.deallocate()
@@ -92,7 +107,8 @@ final class Connections {
     func adopt(_ fd: Int32, address: String, host: String, codec: any WireCodec) -> Connection? {
         let now = monotonicMilliseconds()
         let connection = Connection(fd: fd, address: address, host: host, codec: codec, connections: self,
-                                    maxLineBytes: settings.maxLineBytes, softQueueBytes: settings.softQueueBytes, now: now)
+                                    maxLineBytes: settings.maxLineBytes, softQueueBytes: settings.softQueueBytes,
+                                    maxQueueBytes: settings.maxQueueBytes, now: now)
         if settings.linesPerSecond > 0 {
             connection.bucket = TokenBucket(linesPerSecond: settings.linesPerSecond, burst: settings.burstLines, now: now)
         }
@@ -371,6 +387,17 @@ final class Connections {
     func pressed(_ receiver: Connection) {
         if receiver.output.queuedBytes > settings.maxQueueBytes {
             overflowed(receiver)
+        }
+        // Once per receiver and read: a burst of lines from one sender (hundreds per read under
+        // a flood) fanned out to a congested receiver is decided by the first of them; the
+        // rest cost one compare, not the holding bookkeeping and its retains.
+        // (Lines with no sender, from the cluster or the host, are each counted below.)
+        if current != nil {
+            if receiver.pressSerial == currentSerial && receiver.isOpen {
+                if !receiver.isDirty { markDirty(receiver) }
+                return
+            }
+            receiver.pressSerial = currentSerial
         }
         guard receiver.isOpen else {
             if !receiver.isDirty { markDirty(receiver) }
