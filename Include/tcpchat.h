@@ -66,7 +66,7 @@
 ** removed, renamed, reordered or retyped, so a program built against 1.x runs on every later
 ** 1.y. scripts/test checks each build with libabigail's abidiff against the ABI of the release.
 ** Every exported function carries the symbol version of the release that added it (1.0.0:
-** TCPCHAT_1.0); only tcpchat_* functions (and the Swift module's own symbols, for Swift) are
+** TCPCHAT_1.0; 1.1.0: TCPCHAT_1.1); only tcpchat_* functions (and the Swift module's own symbols, for Swift) are
 ** exported.
 **
 ** GROWING STRUCTS. A struct the caller allocates (tcpchat_server_config,
@@ -102,9 +102,9 @@ extern "C" {
 ** CMake build takes the SONAME from TCPCHAT_VERSION_MAJOR (libtcpchat.so.1).
 */
 #define TCPCHAT_VERSION_MAJOR 1
-#define TCPCHAT_VERSION_MINOR 0
+#define TCPCHAT_VERSION_MINOR 1
 #define TCPCHAT_VERSION_PATCH 0
-#define TCPCHAT_VERSION_STRING "1.0.0"
+#define TCPCHAT_VERSION_STRING "1.1.0"
 #define TCPCHAT_VERSION_NUMBER \
     (TCPCHAT_VERSION_MAJOR * 1000000 + TCPCHAT_VERSION_MINOR * 1000 + TCPCHAT_VERSION_PATCH)
 
@@ -148,7 +148,7 @@ extern "C" {
 /* ========================================================================================= */
 
 /*
-** tcpchat_version -- the version of the loaded library, e.g. "1.0.0".
+** tcpchat_version -- the version of the loaded library, e.g. "1.1.0".
 **
 ** Returns a static string the caller must not free; it stays valid for the life of the
 ** process. Any thread.
