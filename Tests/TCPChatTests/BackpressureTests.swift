@@ -27,17 +27,7 @@ private final class FloodPeer {
     init(port: Int, nick: String, receiveBuffer: Int32, senders: Int) throws {
         self.nick = nick
         expected = Array(repeating: 0, count: senders)
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var size = receiveBuffer
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if rc != 0 { throw TestFailure("connect failed: errno \(errno)") }
+        fd = try connectToLoopback(port: port, receiveBuffer: receiveBuffer)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         outbound = Array("/nick \(nick)\n".utf8)
     }

@@ -58,18 +58,7 @@ final class TestClient {
     /// A client on IPv4 loopback whose receive buffer is set to `receiveBuffer` bytes before it
     /// connects (so the TCP window stays small: a reader that stops reading stalls quickly).
     init(port: Int, receiveBuffer: Int32) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var size = receiveBuffer
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if rc != 0 { throw TestFailure("connect failed: errno \(errno)") }
-        connection = ChatConnection.adopting(fd: fd)
+        connection = ChatConnection.adopting(fd: try connectToLoopback(port: port, receiveBuffer: receiveBuffer))
     }
 
     func send(_ line: String) throws { try connection.send(line) }
@@ -144,4 +133,26 @@ func productsDirectory() -> URL {
         directory = directory.deletingLastPathComponent()
     }
     return executable.deletingLastPathComponent()
+}
+
+/// A blocking TCP socket connected to 127.0.0.1:`port`, its receive buffer set to
+/// `receiveBuffer` bytes before it connects (so the TCP window stays small: a reader that stops
+/// reading stalls quickly).
+func connectToLoopback(port: Int, receiveBuffer: Int32) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var size = receiveBuffer
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    if rc != 0 {
+        let code = errno
+        close(fd)
+        throw TestFailure("connect failed: errno \(code)")
+    }
+    return fd
 }
