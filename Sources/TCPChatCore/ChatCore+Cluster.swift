@@ -1,6 +1,10 @@
 // The core's side of a cluster: what it asks the link (ClusterBackend) and what it does with
 // what the link delivers. Without `--cluster` none of this runs: `cluster` is nil.
 
+#if canImport(Glibc)
+import Glibc  // time()
+#endif
+
 extension ChatCore: ClusterHost {
     // MARK: Asking the cluster
 
@@ -99,7 +103,14 @@ extension ChatCore: ClusterHost {
         case .said, .acted, .legacyLine: isChat = true
         default: isChat = false
         }
-        if !isChat {
+        if case .topic(_, let nick, let text) = event {
+            // A topic set on another server is this room's topic here too, for newcomers and
+            // for IRC's TOPIC query (rooms are per server: one that had nobody here when it was
+            // set does not know it).
+            room.topic = text
+            room.topicSetter = nick
+            room.topicTime = Int(time(nil))
+        } else if !isChat {
             let limit = settings.announceLimit
             guard limit == 0 || room.members.count <= limit else { return }
         }

@@ -117,6 +117,7 @@ package final class ChatCore {
             room.topicSetter = session.nick
             room.topicTime = Int(time(nil))
             fanOut(.topic(room: room.name, nick: session.nick, text: text), in: room, except: nil)
+            cluster?.announce(.topic(room: room.name, nick: session.nick, text: text), inRoom: room.key)
         case .notice(let roomName, let text):
             guard let room = room(named: roomName, for: session, orOpen: true) else { return }
             fanOut(.noticed(room: room.name, nick: session.nick, text: text), in: room, except: session)

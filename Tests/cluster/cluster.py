@@ -758,6 +758,99 @@ def check_bad_flags():
         assert mentions in err, f"{shown}: stderr does not mention {mentions}: {err!r}"
 
 
+class IRCClient:
+    """An IRC client on a raw socket (RFC 2812 registration), for the cross-protocol check."""
+
+    def __init__(self, server, nick):
+        self.server = server
+        self.nick = nick
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=GUARD)
+        self.buffer = b""
+        self.transcript = []
+        self.send(f"NICK {nick}")
+        self.send(f"USER {nick} 0 * :{nick} on IRC")
+        self.expect_match(lambda line: f" 001 {nick} " in line, "the 001 welcome")
+
+    def send(self, text):
+        self.transcript.append(("<<", text))
+        self.sock.sendall(text.encode() + b"\r\n")
+
+    def expect_match(self, matches, what, guard=GUARD):
+        """The first line that `matches` (answering PINGs meanwhile); others are skipped."""
+        deadline = time.monotonic() + guard
+        while True:
+            while b"\n" not in self.buffer:
+                left = deadline - time.monotonic()
+                assert left > 0, f"IRC {self.nick}@{self.server.name}: waited {guard:g} s for {what}; saw {self.transcript[-8:]!r}"
+                self.sock.settimeout(left)
+                try:
+                    data = self.sock.recv(65536)
+                except socket.timeout:
+                    continue
+                assert data, f"IRC {self.nick}@{self.server.name}: connection closed while waiting for {what}"
+                self.buffer += data
+            raw, self.buffer = self.buffer.split(b"\n", 1)
+            line = raw.decode(errors="replace").rstrip("\r")
+            self.transcript.append((">>", line))
+            if line.startswith("PING "):
+                self.send("PONG " + line[5:])
+                continue
+            if matches(line):
+                return line
+
+    def expect_suffix(self, command_and_text):
+        """A line `:prefix COMMAND_AND_TEXT`."""
+        return self.expect_match(lambda line: line.startswith(":") and line.split(" ", 1)[-1] == command_and_text,
+                                 repr(command_and_text))
+
+
+def check_irc_across_servers():
+    """An IRC client on server A and line-protocol clients on A and B share #lobby: chat, /me,
+    private lines, a topic and a quit cross both protocols and both servers."""
+    redis = Redis()
+    a, b = Server("A", redis.url), Server("B", redis.url)
+    bob = Client(b, "bob")
+    carol = Client(a, "carol")
+    bob.ask("/rooms", "* rooms (")
+    carol.ask("/rooms", "* rooms (")
+    irc = IRCClient(a, "ircy")
+    irc.send("JOIN #lobby")
+    irc.expect_match(lambda line: " 366 ircy #lobby " in line, "the end of NAMES for #lobby")
+    for person in (bob, carol):
+        person.expect("* ircy joined #lobby")
+    # Give the join a round trip through Redis before anything else is said.
+    bob.ask("/who", "* people in #lobby")
+
+    bob.send("hello from B")
+    irc.expect_suffix("PRIVMSG #lobby :hello from B")
+    carol.expect("<bob> hello from B")
+    irc.send("PRIVMSG #lobby :hello from IRC on A")
+    bob.expect("<ircy> hello from IRC on A")
+    carol.expect("<ircy> hello from IRC on A")
+    irc.send("PRIVMSG #lobby :\x01ACTION waves\x01")
+    bob.expect("* ircy waves")
+    bob.send("/me waves back")
+    irc.expect_suffix("PRIVMSG #lobby :\x01ACTION waves back\x01")
+
+    bob.send("/msg ircy psst from B")
+    bob.expect("<bob -> ircy> psst from B")
+    irc.expect_suffix("PRIVMSG ircy :psst from B")
+    irc.send("PRIVMSG bob :and back")
+    bob.expect("<ircy -> bob> and back")
+
+    irc.send("TOPIC #lobby :one room, two protocols")
+    bob.expect("* ircy set the topic of #lobby: one room, two protocols")
+    # The topic is server B's too: asked there, it answers without IRC's server.
+    bob.ask("/topic", "* topic of #lobby: one room, two protocols")
+
+    irc.send("QUIT :bye now")
+    for person in (bob, carol):
+        person.expect_prefix("* ircy left (")
+    for server in (a, b):
+        server.stop()
+    redis.stop()
+
+
 CHECKS = {
     "chat": check_chat,
     "three": check_three_servers,
@@ -770,6 +863,7 @@ CHECKS = {
     "unreachable": check_redis_unreachable,
     "stalled": check_redis_stalled,
     "badflags": check_bad_flags,
+    "irc": check_irc_across_servers,
 }
 
 
