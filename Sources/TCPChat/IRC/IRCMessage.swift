@@ -17,14 +17,17 @@ struct IRCMessage: Equatable {
     }
 
     static func parse(_ line: String) -> IRCMessage? {
-        var rest = Substring(line)
+        // By Unicode scalar, not by Character: a combining mark right after a space fuses with
+        // it into one Character, which would hide the space (found by Tests/fuzz/IRCFuzz.swift).
+        var rest = Substring(line).unicodeScalars
         func skipSpaces() { rest = rest.drop { $0 == " " } }
-        func word() -> Substring {
+        func word() -> Substring.UnicodeScalarView {
             let end = rest.firstIndex(of: " ") ?? rest.endIndex
             let taken = rest[..<end]
             rest = rest[end...]
             return taken
         }
+        func text(_ scalars: Substring.UnicodeScalarView) -> String { String(Substring(scalars)) }
         skipSpaces()
         if rest.first == "@" { _ = word(); skipSpaces() }
         if rest.first == ":" { _ = word(); skipSpaces() }
@@ -35,12 +38,12 @@ struct IRCMessage: Equatable {
             skipSpaces()
             if rest.isEmpty { break }
             if rest.first == ":" || params.count == 14 {
-                params.append(String(rest.first == ":" ? rest.dropFirst() : rest))
+                params.append(text(rest.first == ":" ? rest.dropFirst() : rest))
                 break
             }
-            params.append(String(word()))
+            params.append(text(word()))
         }
-        return IRCMessage(command: command.uppercased(), params: params)
+        return IRCMessage(command: text(command).uppercased(), params: params)
     }
 
     /// Whether the first line of a connection is IRC: what IRC clients send first, written as
@@ -50,8 +53,8 @@ struct IRCMessage: Equatable {
     static func opensIRC(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard bytes.count <= 4096, let message = parse(String(decoding: bytes, as: UTF8.self)) else { return false }
         let line = String(decoding: bytes, as: UTF8.self)
-        let first = line.drop { $0 == " " }.prefix { $0 != " " }
-        guard first == Substring(message.command) else { return false }  // upper case as sent, no prefix
+        let first = Substring(line).unicodeScalars.drop { $0 == " " }.prefix { $0 != " " }
+        guard String(Substring(first)) == message.command else { return false }  // upper case as sent, no prefix
         switch message.command {
         case "CAP": return ["LS", "REQ", "END", "LIST"].contains(message.params.first ?? "")
         case "NICK": return message.params.count == 1 && (!message.params[0].isEmpty || line.hasSuffix(" :"))
