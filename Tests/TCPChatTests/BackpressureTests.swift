@@ -132,7 +132,7 @@ private func monotonicNow() -> Int64 {
         let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_wmem", encoding: .utf8)) ?? ""
         return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).last.flatMap { Int($0) } ?? 4 * 1024 * 1024
     }
-    static let maxQueue = 256 * 1024
+    static let maxQueue = 1024 * 1024  // roomy: a reader starved of CPU by parallel tests must not reach it
     static let softQueue = 8 * 1024
     /// Bytes each steady reader takes per tick, and the tick.
     static let readBytes = 16 * 1024
