@@ -250,6 +250,6 @@ private func monotonicNow() -> Int64 {
         let sanitized = ProcessInfo.processInfo.environment["ASAN_OPTIONS"] != nil || ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil
         #expect(sanitized || (peakKiB > 0 && peakKiB <= boundKiB), "peak RSS \(peakKiB) KiB; bound \(boundKiB) KiB (baseline \(baselineKiB) KiB)")
         server.process.terminate()
-        #expect(server.exitStatus() == 0)
+        server.expectExitZero()
     }
 }
