@@ -59,6 +59,7 @@ package final class IRCCodec: WireCodec {
     }
 
     package var echoesPrivateMessages: Bool { false }
+    package var listsPeopleOnJoin: Bool { true }
 
     func state(of session: ChatSession) -> State {
         if let state = states[ObjectIdentifier(session)] { return state }
@@ -170,10 +171,7 @@ package final class IRCCodec: WireCodec {
                     }
                     room.modes.invited.remove(Names.key(session.nick))
                 }
-                core.handle(.join(name, exclusive: false), from: session)
-                if let room = core.rooms[Names.key(name)], session.isMember(of: room) {
-                    core.handle(.who(room: room.name), from: session)
-                }
+                core.handle(.join(name, exclusive: false), from: session)  // NAMES follows (listsPeopleOnJoin)
             }
         case "PART":
             guard need(1) else { return }
@@ -415,10 +413,13 @@ package final class IRCCodec: WireCodec {
             return
         }
         guard let receiver = core.nicks[Names.key(target)] else {
-            if notice { return }
             if core.cluster != nil, action == nil, !text.hasPrefix("\u{1}") {
-                return core.handle(.privateMessage(to: target, text: TextSanitizer.strip(text)), from: session)
+                // Maybe on another server of the cluster (which answers 401 for a PRIVMSG).
+                let body = TextSanitizer.strip(text)
+                if body.isEmpty { return }
+                return core.handle(notice ? .privateNotice(to: target, text: body) : .privateMessage(to: target, text: body), from: session)
             }
+            if notice { return }
             return reply(session, state, "401", target, ":No such nick/channel")
         }
         let body: String
