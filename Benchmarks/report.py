@@ -4,7 +4,8 @@
     python3 Benchmarks/report.py RESULTS_DIR OUT.md [EARLIER_RESULTS_DIR]
 
 RESULTS_DIR holds SCENARIO.PEER.REP.json (one tcpchat-bench --json each) and environment.txt;
-the cluster scenario's PEER is its setup, `one` server or `two` sharing the room through Redis.
+the cluster scenario's PEER is its setup, `one` server or `two` sharing the room through Redis;
+the irc100 scenario's peers are `tcpchat` and `ngircd`, both spoken to in IRC.
 With EARLIER_RESULTS_DIR (scripts/bench --merge), every scenario RESULTS_DIR has no result for
 comes from there, and the report says which run each scenario comes from.
 Every figure is the median over the repetitions. The hand-written part of the report (what
@@ -22,6 +23,8 @@ PEER_NAMES = {"tcpchat": "tcpchat", "c": "C broadcaster", "nio": "NIOChatServer"
 SCENARIOS = ["room100", "room1000", "latency", "idle10k", "slowreader", "flood"]
 # The cluster scenario's setups, in place of peers (tcpchat alone takes part).
 CLUSTER_SETUPS = ["one", "two"]
+# The irc100 scenario's servers (room100's load through IRC clients).
+IRC_PEERS = ["tcpchat", "ngircd"]
 QUEUE_CAP_KIB = 256
 
 
@@ -60,7 +63,7 @@ def load_earlier(directory):
 
 
 def scenario_order(scenario):
-    order = SCENARIOS + ["cluster", "maxconn"]
+    order = SCENARIOS + ["cluster", "irc100", "maxconn"]
     return order.index(scenario) if scenario in order else len(order)
 
 
@@ -120,6 +123,7 @@ def verdict(ok):
 def build(runs, env, notes, sources=None):
     S = {(sc, p): summary(runs.get((sc, p), [])) for sc in SCENARIOS + ["maxconn"] for p in PEERS}
     S.update({("cluster", setup): summary(runs.get(("cluster", setup), [])) for setup in CLUSTER_SETUPS})
+    S.update({("irc100", p): summary(runs.get(("irc100", p), [])) for p in IRC_PEERS})
     get = lambda sc, p, k: (S[(sc, p)] or {}).get(k)
     # The environment a scenario's figures come from (this run's unless merged from an earlier one).
     env_of = lambda sc: next((e for scs, e in sources or [] if sc in scs), env)
@@ -201,6 +205,15 @@ def build(runs, env, notes, sources=None):
         out("| cluster | deliveries/s: one server → two + Redis | " + compare("deliveriesPerSecond", cell=delivery_cell) + " | | | |")
         out("| cluster | p99 latency ms: one server → two + Redis | " + compare("latencyP99Ms", 1) + " | | | |")
         out("| cluster | CPU ns per delivery: one server → two servers + Redis | " + compare("serverNanosecondsPerDelivery") + " | | | |")
+    irc_t, irc_n = S[("irc100", "tcpchat")], S[("irc100", "ngircd")]
+    if irc_t or irc_n:
+        def versus(key, digits=0, cell=None):
+            shown = cell or (lambda s: num((s or {}).get(key), digits))
+            return f"{shown(irc_t)} vs {shown(irc_n)} ({ratio(get('irc100', 'tcpchat', key), get('irc100', 'ngircd', key))})"
+        out("| irc100 | deliveries/s: tcpchat (IRC) vs ngIRCd | " + versus("deliveriesPerSecond", cell=delivery_cell) + " | | | |")
+        out("| irc100 | server CPU ns per delivery: tcpchat vs ngIRCd | " + versus("serverNanosecondsPerDelivery") + " | | | |")
+        out("| irc100 | p99 latency ms: tcpchat vs ngIRCd | " + versus("latencyP99Ms", 1) + " | | | |")
+        out("| irc100 | lost: tcpchat vs ngIRCd | " + versus("lost") + " | | | |")
     out("")
     out("Deliveries/s: lines received by clients other than their sender, per second, from the first "
         "send to the last delivery. Server CPU per delivery: the CPU time all the server's threads "
@@ -217,6 +230,13 @@ def build(runs, env, notes, sources=None):
             "where the one server runs alone, and the load generator on CPU 1: on two CPUs there is "
             "no core to scale out to, so the row prices the cluster path rather than showing a gain. "
             "Its CPU per delivery adds up both servers and Redis.")
+        out("")
+    if irc_t or irc_n:
+        out("irc100: room100's load (100 clients, 10 senders, 1 000 lines of 64 bytes each) with every "
+            "client speaking IRC (`NICK`, `USER`, `JOIN #lobby`, then `PRIVMSG #lobby :...`), on "
+            "`tcpchat-server` and on Debian's ngIRCd (" + (env_of("irc100").get("ngircd_version") or "?") + ") "
+            "with its flood penalty off (`MaxPenaltyTime = 0`), one after the other in every repetition, "
+            "each pinned to CPU 0.")
         out("")
 
     # Targets.
@@ -281,7 +301,7 @@ def build(runs, env, notes, sources=None):
     out("")
     out("| scenario | tcpchat-bench flags |")
     out("|---|---|")
-    for sc in SCENARIOS + (["cluster"] if one or two else []) + ["maxconn"]:
+    for sc in SCENARIOS + (["cluster"] if one or two else []) + (["irc100"] if irc_t or irc_n else []) + ["maxconn"]:
         out(f"| {sc} | `{env_of(sc).get('scenario_' + sc)}` |")
     out("")
     if two:
@@ -291,6 +311,9 @@ def build(runs, env, notes, sources=None):
             "all three under `taskset -c 0`, waiting for both servers to log `cluster link up`; then "
             "`taskset -c 1 tcpchat-bench --port PORT1,PORT2 --server-pid REDIS,PID1,PID2 --json` with "
             "the flags above (connection i goes to server i mod 2).")
+        out("")
+    if irc_n:
+        out(f"irc100: ngIRCd is `{env_of('irc100').get('server_ngircd')}`.")
         out("")
     out("Reproduce with `scripts/bench` (about 15 minutes; `--quick` for a 4-minute look).")
     out("")

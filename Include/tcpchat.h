@@ -376,6 +376,19 @@ typedef struct tcpchat_server_config {
     ** soft_queue bytes in that time is disconnected as not reading (its room is told why).
     ** Default 10000. (Added in 1.1.0.) */
     int soft_queue_ms;
+    /* -- Added in 1.1.0: IRC on the same port, the server password. -- */
+    /* IRC on the same port: milliseconds a new connection has to send a first line that opens
+    ** IRC (CAP, NICK, USER, PASS) before it is welcomed in the line protocol, 1 to 10000; 0 =
+    ** the default (50); -1 = no IRC (the line protocol's welcome goes out at connect). */
+    int irc_detection_ms;
+    /* The server's name in IRC replies (":NAME 001 ..."): one word without ':'. NULL or "" =
+    ** "tcpchat". (The tcpchat-server program defaults to the host name.) Default NULL. */
+    const char *server_name;
+    /* A password every client must give first, 1 to 256 bytes without spaces: IRC clients
+    ** send PASS before NICK/USER (else 464 and ERROR, then closed); a line-protocol client's
+    ** first line must be "/pass PASSWORD" (else one error line, then closed). Compared in
+    ** constant time; copied at create. NULL or "" = no password. Default NULL. */
+    const char *password;
     /* (Fields added after 1.1.0 go here, each with the version that added it. A field added
     ** later must take its default when it is zero, so that a program built with this header
     ** and run with an older 1.x library can leave it zero.) */

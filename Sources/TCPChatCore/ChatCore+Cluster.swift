@@ -86,6 +86,15 @@ extension ChatCore: ClusterHost {
         }
     }
 
+    /// A private notice (IRC's NOTICE to a nick) to a nick not on this server: as a private
+    /// message, but nobody is told when it cannot be delivered (NOTICE is never answered).
+    func privateNoticeElsewhere(_ text: String, from sender: ChatSession, to target: String, through cluster: any ClusterBackend) {
+        let event = ChatEvent.privateNotice(from: sender.nick, to: target, text: text)
+        askCluster(for: sender) { answered in
+            cluster.sendPrivate(event, toNick: Names.key(target)) { _ in answered() }
+        }
+    }
+
     // MARK: What the cluster tells the core
 
     package func clusterLocalMembers() -> [(nick: String, roomKey: String, roomName: String)] {

@@ -123,7 +123,10 @@ package final class ChatCore {
             fanOut(.noticed(room: room.name, nick: session.nick, text: text), in: room, except: session)
             cluster?.say(.noticed(room: room.name, nick: session.nick, text: text), inRoom: room.key)
         case .privateNotice(let target, let text):
-            guard let receiver = nicks[Names.key(target)] else { return }
+            guard let receiver = nicks[Names.key(target)] else {
+                if let cluster { privateNoticeElsewhere(text, from: session, to: target, through: cluster) }
+                return  // a notice is never answered with an error
+            }
             receiver.send(.privateNotice(from: session.nick, to: receiver.nick, text: text))
         case .kick(let roomName, let nick, let reason):
             guard let room = rooms[Names.key(roomName)], session.isMember(of: room) else {
@@ -385,18 +388,32 @@ package final class ChatCore {
         let key = Names.key(name)
         askCluster(for: session) { answered in
             cluster.whenSubscribed(toRoom: key) { [weak self] in
-                guard let self, session.isRegistered, !session.memberships.contains(where: { $0.room.key == key }) else {
-                    if let self, self.rooms[key] == nil { cluster.roomUnused(key) }
-                    return answered()
+                guard let self else { return answered() }
+                // A room new to this server: its topic may have been set elsewhere before.
+                guard self.rooms[key] == nil else { return self.enterIfStillWanted(session, name, topic: nil, cluster, answered) }
+                cluster.topic(ofRoom: key) { [weak self] topic in
+                    guard let self else { return answered() }
+                    self.enterIfStillWanted(session, name, topic: topic, cluster, answered)
                 }
-                self.enterNow(session, roomNamed: name, then: answered)
             }
         }
     }
 
+    private func enterIfStillWanted(_ session: ChatSession, _ name: String, topic: SharedTopic?,
+                                    _ cluster: any ClusterBackend, _ answered: @escaping () -> Void) {
+        let key = Names.key(name)
+        guard session.isRegistered, !session.memberships.contains(where: { $0.room.key == key }) else {
+            if rooms[key] == nil { cluster.roomUnused(key) }
+            return answered()
+        }
+        enterNow(session, roomNamed: name, sharedTopic: topic, then: answered)
+    }
+
     /// Puts the session in the room, tells everyone, replays the history; `done` once the
-    /// history is out (it may come from the cluster).
-    private func enterNow(_ session: ChatSession, roomNamed name: String, then done: @escaping () -> Void) {
+    /// history is out (it may come from the cluster). `sharedTopic`: the cluster's topic, for
+    /// a room new to this server.
+    private func enterNow(_ session: ChatSession, roomNamed name: String, sharedTopic: SharedTopic? = nil,
+                          then joined: @escaping () -> Void) {
         let key = Names.key(name)
         let room: Room
         if let existing = rooms[key] {
@@ -405,6 +422,24 @@ package final class ChatCore {
             room = Room(name: name, historyLength: settings.historyLength)
             rooms[key] = room
             room.operators.insert(ObjectIdentifier(session))  // who makes a room runs it
+            if let sharedTopic {
+                room.topic = sharedTopic.text
+                room.topicSetter = sharedTopic.setter
+                room.topicTime = sharedTopic.time
+            }
+        }
+        // IRC's NAMES after JOIN: the room's people (across the cluster) once the join is done.
+        let done: () -> Void = !session.encoder.listsPeopleOnJoin ? joined : { [weak self, weak room] in
+            guard let self, let room, session.isMember(of: room) else { return joined() }
+            guard let cluster = self.cluster, cluster.isUp else {
+                session.send(.names(room: room.name, nicks: room.members.map(\.nick)))
+                return joined()
+            }
+            let local = room.members.map(\.nick)
+            cluster.who(inRoom: room.key) { everyone in
+                session.send(.names(room: room.name, nicks: everyone ?? local))
+                joined()
+            }
         }
         announce(.joined(room: room.name, nick: session.nick), in: room, except: nil)
         room.add(session)

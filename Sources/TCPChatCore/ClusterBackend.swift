@@ -26,6 +26,21 @@ package protocol ClusterBackend: AnyObject {
     var guestBlock: Int { get }
     /// A room's shared history, oldest first; nil when the link is down.
     func history(ofRoom roomKey: String, _ done: @escaping ([ChatEvent]?) -> Void)
+    /// A room's topic as the cluster last set it (text, who, when), for a server the room is
+    /// new to; nil when it has none or the link is down.
+    func topic(ofRoom roomKey: String, _ done: @escaping (SharedTopic?) -> Void)
+}
+
+/// A topic kept in the cluster for the servers that did not have the room when it was set.
+package struct SharedTopic: Sendable {
+    package var text: String
+    package var setter: String?
+    package var time: Int
+    package init(text: String, setter: String?, time: Int) {
+        self.text = text
+        self.setter = setter
+        self.time = time
+    }
 }
 
 /// What the link needs from the core. All calls come on the loop thread.

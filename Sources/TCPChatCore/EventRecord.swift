@@ -5,7 +5,8 @@
 //   record  = version TAB kind TAB field *(TAB field)
 //   version = "1"
 //   kind    = "S" said | "A" acted | "J" joined | "L" left | "R" renamed | "T" topic
-//           | "P" private message | "N" notice
+//           | "P" private message | "N" notice | "O" notice to a room | "K" kick
+//           | "Q" private notice (IRC's NOTICE to a nick; 1.1)
 //
 // Fields are in a fixed order per kind; names (nicks, rooms) never hold a TAB or LF, and the
 // one free text field, which may hold TABs, is always last. No field holds an LF. A record of a
@@ -29,6 +30,7 @@ extension ChatEvent {
         case .renamed(let room, let old, let new): return ChatEvent.join("R", [room ?? "", old, new])
         case .topic(let room, let nick, let text): return ChatEvent.join("T", [room, nick ?? "", text])
         case .privateMessage(let from, let to, let text): return ChatEvent.join("P", [from, to, text])
+        case .privateNotice(let from, let to, let text): return ChatEvent.join("Q", [from, to, text])
         case .notice(let text): return ChatEvent.join("N", [text])
         case .noticed(let room, let nick, let text): return ChatEvent.join("O", [room, nick, text])
         case .kicked(let room, let nick, let by, let reason): return ChatEvent.join("K", [room, nick, by, reason])
@@ -63,6 +65,7 @@ extension ChatEvent {
         case "R": guard let f = split(3) else { return nil }; self = .renamed(room: f[0].isEmpty ? nil : f[0], old: f[1], new: f[2])
         case "T": guard let f = split(3) else { return nil }; self = .topic(room: f[0], nick: f[1].isEmpty ? nil : f[1], text: f[2])
         case "P": guard let f = split(3) else { return nil }; self = .privateMessage(from: f[0], to: f[1], text: f[2])
+        case "Q": guard let f = split(3) else { return nil }; self = .privateNotice(from: f[0], to: f[1], text: f[2])
         case "N": self = .notice(String(body))
         case "K": guard let f = split(4) else { return nil }; self = .kicked(room: f[0], nick: f[1], by: f[2], reason: f[3])
         case "O": guard let f = split(3) else { return nil }; self = .noticed(room: f[0], nick: f[1], text: f[2])

@@ -21,10 +21,14 @@ package protocol EventEncoder: AnyObject {
     /// Whether the sender of a private message gets it back (the line protocol shows
     /// `<me -> them> text`; IRC does not echo).
     var echoesPrivateMessages: Bool { get }
+    /// Whether joining a room is followed by the list of its people (IRC's NAMES after JOIN),
+    /// once the join is done (in a cluster, after Redis answered).
+    var listsPeopleOnJoin: Bool { get }
 }
 
 extension EventEncoder {
     package var echoesPrivateMessages: Bool { true }
+    package var listsPeopleOnJoin: Bool { false }
 }
 
 package final class ChatSession {

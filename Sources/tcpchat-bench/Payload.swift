@@ -53,8 +53,15 @@ enum Payload {
     static func find(in line: UnsafePointer<UInt8>, count: Int, anywhere: Bool) -> Found {
         var start = 0
         if anywhere {
-            guard let tilde = memchr(line, Int32(UInt8(ascii: "~")), count) else { return .none }
-            start = UnsafeRawPointer(tilde) - UnsafeRawPointer(line)
+            // The first `~B ` or `~P `: a prefix may hold a `~` of its own (ngIRCd's
+            // `nick!~user@host` for a user without ident).
+            while true {
+                guard start < count, let tilde = memchr(line + start, Int32(UInt8(ascii: "~")), count - start) else { return .none }
+                start = UnsafeRawPointer(tilde) - UnsafeRawPointer(line)
+                if start + 2 < count && (line[start + 1] == UInt8(ascii: "B") || line[start + 1] == UInt8(ascii: "P"))
+                    && line[start + 2] == UInt8(ascii: " ") { break }
+                start += 1
+            }
         } else {
             // `<nick> ~B…`: a nick never contains a space, so the first "> " ends the prefix.
             guard count > 0, line[0] == UInt8(ascii: "<") else { return .none }

@@ -61,6 +61,9 @@ struct ClientCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Take this nick once connected (sends /nick NAME).", valueName: "name"))
     var nick: String?
 
+    @Option(help: ArgumentHelp("The server's password (its --password): sent first, as /pass PASSWORD. Visible in ps: prefer the environment variable TCPCHAT_PASSWORD, read when this option is not given.", valueName: "password"))
+    var password: String?
+
     @Flag(help: "Wait for one peer on the port and chat with it directly.")
     var listen = false
 
@@ -93,6 +96,7 @@ struct ClientCommand: ParsableCommand {
         }
         if listen {
             guard nick == nil else { throw ValidationError("--nick needs a server; with --listen there is none") }
+            guard password == nil else { throw ValidationError("--password needs a server; with --listen there is none") }
             guard host == nil else { throw ValidationError("with --listen the argument is the port; give the address to listen on with --host") }
             try ClientCommand.check(port: port ?? ClientCommand.defaultPort, allowingZero: true)
         } else {
@@ -135,7 +139,12 @@ struct ClientCommand: ParsableCommand {
         screen.note("connected: \(Self.describe(connection.localAddress)) -> \(Self.describe(connection.remoteAddress))")
         let conversation = RoomConversation(display: display, interactive: interactive)
         let loop = ChatLoop(connection: connection, conversation: conversation, screen: screen, interactive: interactive)
-        return loop.run(sending: nick.map { ["/nick \($0)"] } ?? [])
+        var firstLines: [String] = []
+        if let secret = password ?? getenv("TCPCHAT_PASSWORD").map({ String(cString: $0) }), !secret.isEmpty {
+            firstLines.append("/pass \(secret)")  // the first line, as a server with --password wants
+        }
+        if let nick { firstLines.append("/nick \(nick)") }
+        return loop.run(sending: firstLines)
     }
 
     static func describe(_ address: SocketAddress?) -> String {

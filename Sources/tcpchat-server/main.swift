@@ -73,8 +73,17 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("IRC on the same port: milliseconds a new connection has to send a first line that opens IRC (CAP, NICK, USER, PASS) before it is welcomed in the line protocol; 0 = no IRC, the welcome goes out at connect.", valueName: "ms"))
     var ircDetection: Int = 50
 
-    @Option(help: ArgumentHelp("The server's name in IRC replies.", valueName: "name"))
-    var ircServerName: String = "tcpchat"
+    @Option(help: ArgumentHelp("The server's name in IRC replies (:NAME 001 ...). (default: this machine's host name)", valueName: "name"))
+    var serverName: String?
+
+    @Option(help: .hidden)  // the name before 1.1's --server-name; kept for old scripts
+    var ircServerName: String?
+
+    @Option(help: ArgumentHelp("A password every client must give first: IRC clients with PASS, the line protocol with a first line /pass PASSWORD (tcpchat --password). Visible in ps: prefer --password-file on a shared machine.", valueName: "password"))
+    var password: String?
+
+    @Option(help: ArgumentHelp("Read --password from the first line of this file.", valueName: "path"))
+    var passwordFile: String?
 
     @Option(help: ArgumentHelp("An IRC operator (OPER NAME PASSWORD); may be repeated.", valueName: "name:password"))
     var ircOper: [String] = []
@@ -94,6 +103,12 @@ struct ServerCommand: ParsableCommand {
     func validate() throws {
         if cluster == nil && (clusterTtl != nil || clusterQueue != nil) {
             throw ValidationError("--cluster-ttl and --cluster-queue only apply with --cluster redis://HOST:PORT[/DB]")
+        }
+        if serverName != nil && ircServerName != nil {
+            throw ValidationError("--irc-server-name is the old name of --server-name: give one of them")
+        }
+        if password != nil && passwordFile != nil {
+            throw ValidationError("give --password or --password-file, not both")
         }
         guard FallbackEncoding(rawValue: fallbackEncoding) != nil else {
             throw ValidationError("--fallback-encoding must be gbk or none (got \(fallbackEncoding))")
@@ -118,7 +133,15 @@ struct ServerCommand: ParsableCommand {
         settings.firstLineTimeoutSeconds = firstLineTimeout
         settings.idleTimeoutSeconds = idleTimeout
         settings.ircDetectionMilliseconds = ircDetection
-        settings.ircServerName = ircServerName
+        settings.ircServerName = serverName ?? ircServerName ?? ServerCommand.hostName()
+        if let path = passwordFile {
+            guard let text = ServerCommand.firstLine(ofFile: path) else {
+                printError("tcpchat-server: cannot read --password-file \(path): \(String(cString: strerror(errno)))")
+                throw ExitCode(1)
+            }
+            settings.password = text
+        }
+        if let password { settings.password = password }
         for entry in ircOper {
             guard let colon = entry.firstIndex(of: ":") else { continue }
             settings.ircOperators[String(entry[..<colon])] = String(entry[entry.index(after: colon)...])
@@ -170,6 +193,30 @@ struct ServerCommand: ParsableCommand {
 }
 
 extension ServerCommand {
+    /// This machine's host name (gethostname), as IRC's server name; "tcpchat" when it has none
+    /// or one IRC cannot carry (a space or ':').
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "tcpchat" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if name.isEmpty || name.contains(where: { $0 == " " || $0 == ":" || $0.isNewline }) { return "tcpchat" }
+        return name
+    }
+
+    /// The first line of a file (without its line break), or nil when it cannot be read.
+    static func firstLine(ofFile path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        while bytes.count < 4096 {
+            let c = getc(file)
+            if c == EOF || c == 10 { break }
+            bytes.append(UInt8(truncatingIfNeeded: c))
+        }
+        if bytes.last == 13 { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// A failed bind, with what to do about it in this program's flags (the library's message
     /// names none: it does not know how its host is configured).
     static func message(for error: ChatServerError) -> String {

@@ -378,6 +378,7 @@ final class CoreHarness {
         .renamed(room: nil, old: "bob", new: "rob"),
         .topic(room: "#a", nick: nil, text: "t"),
         .privateMessage(from: "ann", to: "bob", text: ""),
+        .privateNotice(from: "ann", to: "bob", text: "psst\tx"),
         .notice("cluster link restored"),
     ]
 

@@ -78,6 +78,7 @@ static void check_invalid_configs(void) {
     CHECK(config.on_message == NULL && config.user_data == NULL);
     CHECK(config.cluster == NULL && config.cluster_ttl_s == 15 && config.cluster_queue == 8 << 20);
     CHECK(config.soft_queue == 65536 && config.soft_queue_ms == 10000);
+    CHECK(config.irc_detection_ms == 0 && config.server_name == NULL && config.password == NULL);
 
     CHECK_RC(tcpchat_server_create(NULL, &server), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_server_create(&config, NULL), TCPCHAT_EINVAL);
@@ -105,6 +106,11 @@ static void check_invalid_configs(void) {
     REJECT(soft_queue_ms, -1);
     REJECT(soft_queue_ms, 9);   /* under 10 ms */
     REJECT(fallback_encoding, "latin-9");
+    REJECT(irc_detection_ms, -2);
+    REJECT(irc_detection_ms, 10001);
+    REJECT(server_name, "two words");
+    REJECT(server_name, "a:b");
+    REJECT(password, "two words");
     REJECT(cluster, "http://127.0.0.1:6379");
     REJECT(cluster, "redis://127.0.0.1:99999");
     REJECT(cluster, "redis://127.0.0.1:6379/16");
@@ -136,6 +142,29 @@ static void check_invalid_configs(void) {
     config.soft_queue = config.max_queue * 2;
     config.soft_queue_ms = 10;
     CHECK_RC(tcpchat_server_create(&config, &server), TCPCHAT_OK);
+    tcpchat_server_destroy(server);
+}
+
+/* 1.1's password: a line-protocol client's first line must be "/pass PASSWORD". */
+static void check_password(void) {
+    tcpchat_server_config config = test_config();
+    tcpchat_server *server = NULL;
+    tcpchat_client *right = NULL, *wrong = NULL;
+    char line[4096];
+    config.password = "s3cret";
+    CHECK_RC(tcpchat_server_create(&config, &server), TCPCHAT_OK);
+    CHECK_RC(tcpchat_server_start(server), TCPCHAT_OK);
+    CHECK_RC(tcpchat_client_connect("127.0.0.1", tcpchat_server_port(server), &right), TCPCHAT_OK);
+    CHECK_RC(tcpchat_client_send(right, "/pass s3cret"), TCPCHAT_OK);
+    WAIT_FOR(right, "* you joined #lobby", line);
+    CHECK_RC(tcpchat_client_connect("127.0.0.1", tcpchat_server_port(server), &wrong), TCPCHAT_OK);
+    CHECK_RC(tcpchat_client_send(wrong, "/pass guess"), TCPCHAT_OK);
+    WAIT_FOR(wrong, "! wrong password", line);
+    WAIT_FOR_CLOSE(wrong);
+    tcpchat_client_close(wrong);
+    tcpchat_client_close(right);
+    tcpchat_server_stop(server);
+    tcpchat_server_wait(server);
     tcpchat_server_destroy(server);
 }
 
@@ -281,6 +310,7 @@ int main(void) {
     check_null_handles();
     check_invalid_configs();
     check_server_misuse();
+    check_password();
     check_client_misuse();
     check_cluster_without_redis();
     puts("test_misuse: ok");

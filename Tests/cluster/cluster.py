@@ -843,6 +843,31 @@ def check_irc_across_servers():
     # The topic is server B's too: asked there, it answers without IRC's server.
     bob.ask("/topic", "* topic of #lobby: one room, two protocols")
 
+    # A NOTICE to a nick on the other server crosses too (1.1), to IRC and to the line protocol.
+    ircb = IRCClient(b, "ircb")
+    irc.send("NOTICE ircb :a notice across")
+    ircb.expect_match(lambda line: line.startswith(":ircy!") and line.endswith(" NOTICE ircb :a notice across"),
+                      "ircy's NOTICE")
+    irc.send("NOTICE bob :noticed, bob?")
+    bob.expect("<ircy -> bob> noticed, bob?")
+    irc.send("NOTICE nobody-anywhere :lost")  # never answered, even with an error
+    # A room new to server B learns the topic set on A before (kept in Redis, 1.1); joins,
+    # topics and parts cross between IRC clients of both servers.
+    irc.send("JOIN #side")
+    irc.expect_match(lambda line: " 366 ircy #side " in line, "the end of NAMES for #side")
+    irc.send("TOPIC #side :set on A before B had the room")
+    irc.expect_suffix("TOPIC #side :set on A before B had the room")
+    ircb.send("JOIN #side")
+    ircb.expect_match(lambda line: line.split(" ", 1)[-1] == "332 ircb #side :set on A before B had the room",
+                      "332 with A's topic")
+    irc.expect_match(lambda line: line.startswith(":ircb!") and line.endswith(" JOIN #side"), "ircb's JOIN")
+    ircb.send("TOPIC #side :changed on B")
+    irc.expect_suffix("TOPIC #side :changed on B")
+    bob.send("/join #side")
+    bob.expect("* topic of #side: changed on B")
+    ircb.send("PART #side :off")
+    irc.expect_match(lambda line: line.startswith(":ircb!") and line.endswith(" PART #side :off"), "ircb's PART")
+
     irc.send("QUIT :bye now")
     for person in (bob, carol):
         person.expect_prefix("* ircy left (")

@@ -30,8 +30,6 @@ class TcpchatController(BaseServerController, DirectoryBasedController):
     ) -> None:
         if websocket_hostname is not None or websocket_port is not None:
             raise NotImplementedByController("Websocket")
-        if password is not None:
-            raise NotImplementedByController("PASS (server password)")
         if ssl:
             raise NotImplementedByController("TLS")
         if run_services:
@@ -55,8 +53,9 @@ class TcpchatController(BaseServerController, DirectoryBasedController):
                 "--no-rate-limit",
                 "--max-per-ip", "0",
                 "--history", "0",
-                "--irc-server-name", "My.Little.Server",
+                "--server-name", "My.Little.Server",
                 "--irc-oper", "operuser:operpassword",
+                *(["--password", password] if password is not None else []),
             ]
         )
 

@@ -75,6 +75,7 @@ private let serverConfigFieldOffsets: [Int] = {
         \C.on_message, \C.user_data, \C.cluster, \C.cluster_ttl_s, \C.cluster_queue,
         \C.on_event, \C.filter, \C.filter_connection,
         \C.soft_queue, \C.soft_queue_ms,
+        \C.irc_detection_ms, \C.server_name, \C.password,
     ]
     return fields.map { MemoryLayout<C>.offset(of: $0)! }
 }()
@@ -109,7 +110,10 @@ private func defaultServerConfig() -> tcpchat_server_config {
         filter: nil,
         filter_connection: nil,
         soft_queue: Int32(defaults.softQueueBytes),
-        soft_queue_ms: Int32((defaults.softQueueSeconds * 1000).rounded()))
+        soft_queue_ms: Int32((defaults.softQueueSeconds * 1000).rounded()),
+        irc_detection_ms: 0,
+        server_name: nil,
+        password: nil)
 }
 
 @c @implementation public func tcpchat_server_config_init_sized(
@@ -166,6 +170,9 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     settings.shutdownGraceMilliseconds = Int(c.shutdown_grace_ms)
     if c.soft_queue != 0 { settings.softQueueBytes = Int(c.soft_queue) }   // 0: the default
     if c.soft_queue_ms != 0 { settings.softQueueSeconds = Double(c.soft_queue_ms) / 1000 }
+    if c.irc_detection_ms != 0 { settings.ircDetectionMilliseconds = c.irc_detection_ms < 0 ? (c.irc_detection_ms == -1 ? 0 : -1) : Int(c.irc_detection_ms) }
+    if let name = c.server_name, name.pointee != 0 { settings.ircServerName = String(cString: name) }
+    if let secret = c.password, secret.pointee != 0 { settings.password = String(cString: secret) }
     if let name = c.fallback_encoding {
         let text = String(cString: name)
         guard let encoding = FallbackEncoding(rawValue: text) else {

@@ -68,6 +68,10 @@ final class ClusterLink: ClusterBackend {
     /// Room history in Redis: a list of event records per room. Servers before the records
     /// kept wire lines under `tcpchat:history:`; this key is new, so neither reads the other's.
     static let historyPrefix = "tcpchat:history:v1:"
+    /// A room's topic in Redis ("TIME TAB record"), for servers the room is new to; kept
+    /// `topicSeconds` after it was last set (a cleared topic is deleted). 1.1.
+    static let topicPrefix = "tcpchat:topic:v1:"
+    static let topicSeconds = 30 * 24 * 3600
     /// This outage was reported (logged, clients told): a long one is reported once, not once
     /// per retry.
     private var reportedDown = false
@@ -134,7 +138,15 @@ final class ClusterLink: ClusterBackend {
     /// A presence event for the room's members on other servers.
     func announce(_ event: ChatEvent, inRoom roomKey: String) {
         guard isUp, let record = event.record else { return }
-        if !send(["PUBLISH", roomChannelPrefix + roomKey, payload(.event, record)]) { dropped() }
+        if !send(["PUBLISH", roomChannelPrefix + roomKey, payload(.event, record)]) { return dropped() }
+        if case .topic(_, _, let text) = event {
+            let key = ClusterLink.topicPrefix + roomKey
+            if text.isEmpty {
+                send(["DEL", key])
+            } else {
+                send(["SET", key, "\(time(nil))\t" + record, "EX", String(ClusterLink.topicSeconds)])
+            }
+        }
     }
 
     /// Someone here entered a room: recorded for /who and /rooms; the room's channel is
@@ -257,6 +269,18 @@ final class ClusterLink: ClusterBackend {
         if !sent {
             done(nil)
         }
+    }
+
+    /// A room's topic kept in Redis; nil when there is none or the link is down.
+    func topic(ofRoom roomKey: String, _ done: @escaping (SharedTopic?) -> Void) {
+        guard isUp else { return done(nil) }
+        let sent = send(["GET", ClusterLink.topicPrefix + roomKey]) { reply in
+            guard let value = reply.text, let tab = value.firstIndex(of: "\t"), let time = Int(value[..<tab]),
+                  case .topic(_, let setter, let text)? = ChatEvent(record: String(value[value.index(after: tab)...])),
+                  !text.isEmpty else { return done(nil) }
+            done(SharedTopic(text: text, setter: setter, time: time))
+        }
+        if !sent { done(nil) }
     }
 
     // MARK: Connecting

@@ -28,6 +28,8 @@ package final class IRCCodec: WireCodec {
         /// For numerics that name what was asked (432, 403), the core's errors do not.
         var lastNickAsked = ""
         var lastChannelAsked = ""
+        /// The last PASS before registration (checked then, when the server has a password).
+        var password: String?
 
         init(host: String) { self.host = host }
     }
@@ -40,10 +42,13 @@ package final class IRCCodec: WireCodec {
     private var states: [ObjectIdentifier: State] = [:]
     /// OPER names and their passwords.
     let operators: [String: String]
+    /// The server password (`--password`): registration needs a PASS with it. nil: none.
+    let password: String?
 
-    package init(serverName: String = "tcpchat", operators: [String: String] = [:]) {
+    package init(serverName: String = "tcpchat", operators: [String: String] = [:], password: String? = nil) {
         self.serverName = serverName
         self.operators = operators
+        self.password = password
         version = "tcpchat-\(TCPChatVersion.string)"
         var now = time(nil)
         var parts = tm()
@@ -54,6 +59,7 @@ package final class IRCCodec: WireCodec {
     }
 
     package var echoesPrivateMessages: Bool { false }
+    package var listsPeopleOnJoin: Bool { true }
 
     func state(of session: ChatSession) -> State {
         if let state = states[ObjectIdentifier(session)] { return state }
@@ -103,6 +109,8 @@ package final class IRCCodec: WireCodec {
         case "CAP": return capability(params, session, state)
         case "PASS":
             if state.registered { return reply(session, state, "462", ":You may not reregister") }
+            guard let given = params.first, !given.isEmpty else { return reply(session, state, "461", "PASS", ":Not enough parameters") }
+            state.password = given
             return
         case "NICK":
             guard let nick = params.first, !nick.isEmpty else { return reply(session, state, "431", ":No nickname given") }
@@ -163,10 +171,7 @@ package final class IRCCodec: WireCodec {
                     }
                     room.modes.invited.remove(Names.key(session.nick))
                 }
-                core.handle(.join(name, exclusive: false), from: session)
-                if let room = core.rooms[Names.key(name)], session.isMember(of: room) {
-                    core.handle(.who(room: room.name), from: session)
-                }
+                core.handle(.join(name, exclusive: false), from: session)  // NAMES follows (listsPeopleOnJoin)
             }
         case "PART":
             guard need(1) else { return }
@@ -265,7 +270,7 @@ package final class IRCCodec: WireCodec {
             mode(params, session, state, core)
         case "OPER":
             guard need(2) else { return }
-            guard let password = operators[params[0]], password == params[1] else {
+            guard let password = operators[params[0]], Secret.matches(params[1], password) else {
                 return reply(session, state, "464", ":Password incorrect")
             }
             state.isOperator = true
@@ -353,9 +358,21 @@ package final class IRCCodec: WireCodec {
 
     private func tryToRegister(_ session: ChatSession, _ state: State, _ core: ChatCore) {
         guard !state.registered, !state.negotiatingCapabilities, let nick = state.nick, state.user != nil else { return }
+        if let password {
+            // RFC 2812 3.1.1: PASS comes before NICK/USER; without the right one the server
+            // says 464 and closes with ERROR (as ngIRCd does).
+            guard let given = state.password, Secret.matches(given, password) else {
+                reply(session, state, "464", ":Password incorrect")
+                send(session, "ERROR :Closing Link: \(state.host) (Bad password)")
+                state.nick = nil
+                state.user = nil
+                return session.output.finish(reason: state.password == nil ? "no password (PASS) given" : "wrong password (PASS)")
+            }
+        }
         core.handle(.registerAs(nick: nick), from: session)
         if session.isRegistered {
             state.registered = true
+            state.password = nil  // not kept once checked
             lusers(session, state, core)
             reply(session, state, "422", ":MOTD File is missing")
         } else {
@@ -396,10 +413,13 @@ package final class IRCCodec: WireCodec {
             return
         }
         guard let receiver = core.nicks[Names.key(target)] else {
-            if notice { return }
             if core.cluster != nil, action == nil, !text.hasPrefix("\u{1}") {
-                return core.handle(.privateMessage(to: target, text: TextSanitizer.strip(text)), from: session)
+                // Maybe on another server of the cluster (which answers 401 for a PRIVMSG).
+                let body = TextSanitizer.strip(text)
+                if body.isEmpty { return }
+                return core.handle(notice ? .privateNotice(to: target, text: body) : .privateMessage(to: target, text: body), from: session)
             }
+            if notice { return }
             return reply(session, state, "401", target, ":No such nick/channel")
         }
         let body: String

@@ -71,6 +71,9 @@ public final class ChatServer: @unchecked Sendable {
     private var lastConnectionID: UInt64 = 0
     /// The sessions of open connections, by id.
     private(set) var sessionsByID: [UInt64: ChatSession] = [:]
+    /// With a password: line-protocol connections whose first line must still be `/pass
+    /// SECRET`, by id (bounded by the connections: an entry leaves when its connection closes).
+    private var awaitingPassword: Set<UInt64> = []
 
     public init(configuration: ChatServerConfiguration) throws(ChatServerError) {
         if let problem = configuration.problem() { throw .invalidConfiguration(problem) }
@@ -97,7 +100,8 @@ public final class ChatServer: @unchecked Sendable {
         core = ChatCore(settings: settings)
         lineCodec = LineCodec(fallbackEncoding: configuration.fallbackEncoding, maxQueueBytes: configuration.maxQueueBytes)
         lineSlot = core.register(encoder: lineCodec)
-        ircCodec = IRCCodec(serverName: configuration.ircServerName, operators: configuration.ircOperators)
+        ircCodec = IRCCodec(serverName: configuration.ircServerName, operators: configuration.ircOperators,
+                            password: configuration.password)
         ircSlot = core.register(encoder: ircCodec)
         acceptor = Acceptor(loop: loop, counters: counters)
         connections = Connections(loop: loop, settings: ConnectionSettings(
@@ -408,10 +412,32 @@ extension ChatServer: AcceptorHandler {
             connection.codec = ircCodec
             ircCodec.opened(connection.session, core: core)
             log(.info, "connect \(connection.address) (IRC)")
+        } else if configuration.password != nil {
+            awaitingPassword.insert(connection.session.id)  // welcomed once its /pass is right
         } else {
             lineCodec.opened(connection.session, core: core)
             log(.info, "connect \(connection.address) as \(connection.session.nick)")
         }
+    }
+
+    /// With a password, a line-protocol connection's first line: `/pass SECRET` welcomes it
+    /// (the line is not chat); anything else gets an error line and the connection is closed.
+    private func checkPassword(_ line: UnsafeRawBufferPointer, on connection: Connection) {
+        awaitingPassword.remove(connection.session.id)
+        var text = String(decoding: line, as: UTF8.self)
+        while text.last == "\r" || text.last == " " { text.removeLast() }
+        let word = text.prefix { $0 != " " }
+        let given = word.lowercased() == "/pass" ? String(text.dropFirst(word.count + 1)) : nil
+        if let given, let password = configuration.password, Secret.matches(given, password) {
+            lineCodec.opened(connection.session, core: core)
+            log(.info, "connect \(connection.address) as \(connection.session.nick)")
+            return
+        }
+        let problem = given == nil
+            ? "this server needs a password: send /pass PASSWORD as your first line (tcpchat --password, or TCPCHAT_PASSWORD)"
+            : "wrong password: reconnect and send /pass with the right one"
+        connection.session.output.enqueue(SharedBuffer(Wire.error(problem)))
+        connection.session.output.finish(reason: given == nil ? "no password (/pass) given" : "wrong password (/pass)")
     }
 }
 
@@ -427,9 +453,14 @@ extension ChatServer: ConnectionsHandler {
                 // An IRC client slower than the detection delay: it was welcomed as a guest of
                 // the line protocol (and ignored those lines); it leaves as a guest and goes on
                 // as IRC.
-                core.detach(connection.session, reason: "speaks IRC", announce: true)
+                if awaitingPassword.remove(connection.session.id) == nil {
+                    core.detach(connection.session, reason: "speaks IRC", announce: true)
+                }
                 decideProtocol(of: connection, irc: true)
             }
+        }
+        if !awaitingPassword.isEmpty, awaitingPassword.contains(connection.session.id) {
+            return checkPassword(line, on: connection)
         }
         connection.codec.received(line: line, from: connection.session, core: core)
     }
@@ -454,6 +485,7 @@ extension ChatServer: ConnectionsHandler {
         connection.detecting = false
         connection.codec.closed(session)
         sessionsByID.removeValue(forKey: session.id)
+        awaitingPassword.remove(session.id)
         configuration.onEvent?(HostEvent(kind: .disconnected, id: session.id, address: session.label, nick: session.nick,
                                          reason: reason))
         connection.session = nil  // the session held the connection, and the connection it

@@ -55,6 +55,11 @@ public struct ChatServerConfiguration: Sendable {
     public var ircServerName: String = "tcpchat"
     /// IRC operators: OPER NAME PASSWORD (for WALLOPS). Empty: nobody may OPER.
     public var ircOperators: [String: String] = [:]
+    /// A password every client must give before it chats; nil = none. IRC clients send
+    /// `PASS SECRET` before NICK/USER (else 464 and ERROR, then closed); a line-protocol
+    /// client's first line must be `/pass SECRET` (else an error line, then closed). Compared
+    /// in constant time. See docs/PROTOCOL.md, "Password".
+    public var password: String? = nil
     /// How long a graceful stop waits for queues to flush, in milliseconds.
     public var shutdownGraceMilliseconds: Int = 1000
     /// Join a cluster of servers that share rooms, nicks and history through Redis; nil = serve
@@ -94,6 +99,9 @@ public struct ChatServerConfiguration: Sendable {
         if historyLength < 0 || historyLength > 10_000 { return "history must be 0-10000 lines (got \(historyLength))" }
         if ircServerName.isEmpty || ircServerName.contains(where: { $0 == " " || $0 == ":" || $0.isNewline }) { return "IRC server name must be one word without ':' (got \(ircServerName))" }
         if !(0...10_000).contains(ircDetectionMilliseconds) { return "IRC detection must be 0 (off) to 10000 ms (got \(ircDetectionMilliseconds))" }
+        if let password, password.isEmpty || password.utf8.count > 256 || password.contains(where: { $0 == " " || $0.isNewline }) {
+            return "password must be 1 to 256 bytes without spaces or line breaks"
+        }
         if shutdownGraceMilliseconds < 0 { return "shutdown grace must not be negative" }
         if !(linesPerSecond == 0 || (linesPerSecond >= 0.001 && linesPerSecond <= 1_000_000)) { return "rate must be 0 (no limit) or 0.001 to 1000000 lines per second (got \(linesPerSecond))" }
         if announceLimit < 0 { return "announce limit must be 0 (always) or more members (got \(announceLimit))" }
