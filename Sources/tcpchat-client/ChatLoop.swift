@@ -154,7 +154,8 @@ final class ChatLoop {
             try connection.send(line)
         } catch {
             // The reading side reports why the connection ended; this says what was lost.
-            screen.error("not sent (\(error)): \(line)")
+            let shown = line.hasPrefix("/pass ") ? "/pass ********" : line  // never echo a password
+            screen.error("not sent (\(error)): \(shown)")
         }
     }
 

@@ -85,7 +85,9 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Read --password from the first line of this file.", valueName: "path"))
     var passwordFile: String?
 
-    @Option(help: ArgumentHelp("An IRC operator (OPER NAME PASSWORD); may be repeated.", valueName: "name:password"))
+    // --oper is the name the IRC issue and irctest's habits use; --irc-oper was its 1.1 beta name.
+    @Option(name: [.customLong("oper"), .customLong("irc-oper")],
+            help: ArgumentHelp("An IRC operator (OPER NAME PASSWORD); may be repeated.", valueName: "name:password"))
     var ircOper: [String] = []
 
     @Option(help: ArgumentHelp("Share rooms, nicks and history with the other servers using this Redis (e.g. redis://127.0.0.1:6379/0). Chat on this server goes on while Redis is unreachable.", valueName: "redis://host:port[/db]"))

@@ -54,7 +54,7 @@ class TcpchatController(BaseServerController, DirectoryBasedController):
                 "--max-per-ip", "0",
                 "--history", "0",
                 "--server-name", "My.Little.Server",
-                "--irc-oper", "operuser:operpassword",
+                "--oper", "operuser:operpassword",
                 *(["--password", password] if password is not None else []),
             ]
         )
