@@ -837,6 +837,9 @@ def check_irc_across_servers():
     irc.expect_suffix("PRIVMSG ircy :psst from B")
     irc.send("PRIVMSG bob :and back")
     bob.expect("<ircy -> bob> and back")
+    # A /me in private crosses too (as the CTCP ACTION it is), and shows as an action.
+    irc.send("PRIVMSG bob :\x01ACTION nods to B\x01")
+    bob.expect("<ircy -> bob> * ircy nods to B")
 
     irc.send("TOPIC #lobby :one room, two protocols")
     bob.expect("* ircy set the topic of #lobby: one room, two protocols")

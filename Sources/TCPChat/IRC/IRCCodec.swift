@@ -413,9 +413,11 @@ package final class IRCCodec: WireCodec {
             return
         }
         guard let receiver = core.nicks[Names.key(target)] else {
-            if core.cluster != nil, action == nil, !text.hasPrefix("\u{1}") {
-                // Maybe on another server of the cluster (which answers 401 for a PRIVMSG).
-                let body = TextSanitizer.strip(text)
+            if core.cluster != nil, action != nil || !text.hasPrefix("\u{1}") {
+                // Maybe on another server of the cluster (which answers 401 for a PRIVMSG). A
+                // /me crosses as the CTCP ACTION it is (the line protocol there shows it as an
+                // action, as it does here); other CTCP stays between IRC clients of one server.
+                let body = action.map { "\u{1}ACTION \(TextSanitizer.strip($0))\u{1}" } ?? TextSanitizer.strip(text)
                 if body.isEmpty { return }
                 return core.handle(notice ? .privateNotice(to: target, text: body) : .privateMessage(to: target, text: body), from: session)
             }
