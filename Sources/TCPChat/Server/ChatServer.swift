@@ -431,7 +431,12 @@ extension ChatServer: ConnectionsHandler {
                 decideProtocol(of: connection, irc: true)
             }
         }
+        core.beginLines()  // ended by linesHandled, once the read's lines are handled
         connection.codec.received(line: line, from: connection.session, core: core)
+    }
+
+    func linesHandled(on connection: Connection) {
+        core.endLines()
     }
 
     func receivedOverlongLine(on connection: Connection) {

@@ -23,6 +23,9 @@ protocol ConnectionsHandler: AnyObject {
     /// Lines were queued to a congested client with no sender to hold back (from the cluster,
     /// a server broadcast, a timer): only the hard cap bounds them. Told when its congestion ends.
     func queuedUnheld(_ lines: Int, to connection: Connection)
+    /// The lines of one read of `connection` have been handed up (received(line:on:)): what
+    /// the layer above gathered from them may go out now.
+    func linesHandled(on connection: Connection)
     /// The connection stops taking part (it is leaving: EOF, quit, a deadline, a failure):
     /// its session leaves its rooms; `announce`: they hear why.
     func ending(_ connection: Connection, reason: String, announce: Bool)
@@ -220,7 +223,10 @@ final class Connections {
         if let bucket = connection.bucket, !bucket.hasToken { return 0 }
         let previous = current
         current = connection
-        defer { current = previous }
+        defer {
+            handler.linesHandled(on: connection)
+            current = previous
+        }
         return connection.framer.consume(input) { event in
             guard connection.isOpen else { return false }
             connection.hasSentALine = true
@@ -251,6 +257,7 @@ final class Connections {
             guard connection.isOpen, case .line(let bytes) = event else { return }
             handler.received(line: bytes, on: connection)
         }
+        handler.linesHandled(on: connection)
     }
 
     /// Out of tokens, or waiting for the cluster: stop reading this socket until resumed (TCP
