@@ -72,6 +72,7 @@ final class Connections {
     /// `noSender` while there is none): a receiver already pressed under the same number (the
     /// next line of the same read, fanned out to it) has nothing new to decide, and
     /// Connection.enqueue reads it through a pointer to skip `pressed` at the cost of a compare.
+    /// senderClock[1] and [2] are the soft mark and the hard cap, which enqueue reads beside it.
     let senderClock: UnsafeMutablePointer<Int>
     static let noSender = -2
     private let readBuffer: UnsafeMutableRawBufferPointer
@@ -87,8 +88,10 @@ final class Connections {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         flushScratch = .allocate(byteCount: 64 * 1024, alignment: 16)
         iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
-        senderClock = .allocate(capacity: 1)
+        senderClock = .allocate(capacity: 3)
         senderClock.initialize(to: Connections.noSender)
+        (senderClock + 1).initialize(to: settings.softQueueBytes)
+        (senderClock + 2).initialize(to: settings.maxQueueBytes)
     }
 
     deinit {
