@@ -8,7 +8,7 @@ import TCPChatCore
 package final class LineCodec: WireCodec, BatchingEncoder {
     static let lobby = "#lobby"
 
-    private var sanitizer: TextSanitizer
+    @exclusivity(unchecked) private var sanitizer: TextSanitizer
     /// A reply is cut short past this many bytes ("... and N more"), so that one answer stays
     /// well under the output cap however many people or rooms there are.
     private let listingBudget: Int

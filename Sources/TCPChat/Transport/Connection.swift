@@ -71,7 +71,7 @@ final class Connection: EventHandler, SessionOutput {
     /// When the connection was accepted and last sent anything (monotonic milliseconds).
     let connectedAt: Int64
     var lastInputAt: Int64
-    var hasSentALine = false
+    @exclusivity(unchecked) var hasSentALine = false
     /// The client closed its side: its last lines are handled without waiting for anything.
     var inputEnded = false
     /// On the list of connections to flush at the end of this loop iteration.

@@ -56,7 +56,7 @@ final class Connections {
     private var table: [Connection?] = []
     private(set) var count = 0
     private var perHost: [String: Int] = [:]
-    private var dirty: [Connection] = []
+    @exclusivity(unchecked) private var dirty: [Connection] = []
     private var closing: [Connection] = []
     /// Senders no receiver holds any more: read again at the end of the iteration.
     private var resuming: [Connection] = []
