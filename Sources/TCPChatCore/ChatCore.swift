@@ -51,7 +51,7 @@ package final class ChatCore {
     /// Nicks the host speaks as (`say(asBot:...)`), by key: no session may take them.
     private(set) var botNicks: Set<String> = []
     /// Per encoder slot, the encoder as a BatchingEncoder (nil: it does not batch).
-    private var batchers: [(any BatchingEncoder)?] = []
+    @exclusivity(unchecked) private var batchers: [(any BatchingEncoder)?] = []
     /// The lines being batched (LineBatch.swift), their room and sender; `batching` while the
     /// transport hands up the lines of one read (beginLines ... endLines).
     // Unchecked exclusivity (here and on the few other properties a line touches: Room's

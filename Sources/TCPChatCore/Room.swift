@@ -77,7 +77,8 @@ package final class Room {
             history.append(event)
         } else {
             history[historyStart] = event
-            historyStart = (historyStart + 1) % historyLength
+            historyStart += 1  // no division per line
+            if historyStart == historyLength { historyStart = 0 }
         }
     }
 
