@@ -50,18 +50,37 @@ package final class ChatCore {
     private var rendered: [SharedBuffer?] = []
     /// Nicks the host speaks as (`say(asBot:...)`), by key: no session may take them.
     private(set) var botNicks: Set<String> = []
+    /// Per encoder slot, the encoder as a BatchingEncoder (nil: it does not batch).
+    @exclusivity(unchecked) private var batchers: [(any BatchingEncoder)?] = []
+    /// The lines being batched (LineBatch.swift), their room and sender; `batching` while the
+    /// transport hands up the lines of one read (beginLines ... endLines).
+    // Unchecked exclusivity (here and on the few other properties a line touches: Room's
+    // members and history, ChatSession.memberships, Connections.dirty, LineCodec.sanitizer,
+    // Connection.hasSentALine): loop thread only, never accessed reentrantly; the run-time
+    // check cost ~85 instructions per access, ~10 accesses per line (issue 19).
+    @exclusivity(unchecked) private var batch = LineBatch()
+    @exclusivity(unchecked) private var batchRoom: Room?
+    @exclusivity(unchecked) private var batchSender: ChatSession?
+    @exclusivity(unchecked) private var batching = false
+    /// The host has hooks (a filter, events, messages): it could act between two lines of a
+    /// read, so lines are not batched.
+    private let hostHooks: Bool
 
     package init(settings: CoreSettings) {
         self.settings = settings
+        hostHooks = settings.filter != nil || settings.onEvent != nil || settings.onMessage != nil
         for name in settings.permanentRooms {
             rooms[Names.key(name)] = Room(name: name, historyLength: settings.historyLength)
         }
     }
 
+    deinit { batch.free() }
+
     /// Makes `encoder` known; its sessions are created with the slot returned.
     package func register(encoder: any EventEncoder) -> Int {
         encoders.append(encoder)
         rendered.append(nil)
+        batchers.append(encoder as? any BatchingEncoder)
         return encoders.count - 1
     }
 
@@ -69,6 +88,9 @@ package final class ChatCore {
 
     /// Applies the rules to what `session` asks. Loop thread.
     package func handle(_ intent: Intent, from session: ChatSession) {
+        if batchRoom != nil {
+            if case .say = intent {} else { flushBatch() }
+        }
         if case .register(let nick, let rooms) = intent { return register(session, nick: nick, rooms: rooms) }
         if case .registerAs(let nick) = intent { return register(session, exactly: nick) }
         guard session.isRegistered else { return }
@@ -310,9 +332,49 @@ package final class ChatCore {
     // MARK: Chat
 
     private func say(_ event: ChatEvent, in room: Room, from session: ChatSession) {
+        if batching && !hostHooks, let slot = room.singleSlot, let batcher = batchers[slot] {
+            if batchRoom !== room || batchSender !== session { flushBatch() }
+            if batcher.append(event, to: &batch) {
+                if batchRoom == nil {
+                    batchRoom = room
+                    batchSender = session
+                }
+                room.record(event)
+                cluster?.say(event, inRoom: room.key)
+                if batch.count >= LineBatch.limit { flushBatch() }
+                return
+            }
+        }
         fanOut(event, in: room, except: session)
         room.record(event)
         cluster?.say(event, inRoom: room.key)
+    }
+
+    // MARK: Batches (LineBatch.swift)
+
+    /// The transport starts handing up the lines of one read of one client.
+    package func beginLines() { batching = true }
+
+    /// The transport has handed up the lines of one read: the batch goes out.
+    package func endLines() {
+        batching = false
+        flushBatch()
+    }
+
+    /// Sends the lines batched so far, as one buffer, to the room's members but their sender.
+    @inline(__always)
+    func flushBatch() {
+        if batchRoom != nil { sendBatch() }
+    }
+
+    private func sendBatch() {
+        guard let room = batchRoom else { return }
+        let sender = batchSender
+        batchRoom = nil
+        batchSender = nil
+        let buffer = SharedBuffer(copying: batch.bytes)
+        batch.reset()
+        deliver(buffer, to: room, except: sender)
     }
 
     private func privateMessage(_ text: String, from sender: ChatSession, to target: String) {
@@ -507,6 +569,7 @@ package final class ChatCore {
     /// Takes the session out of its rooms and frees its nick; its rooms hear why when
     /// `announce`. Called by the transport when the connection ends, and for quit.
     package func detach(_ session: ChatSession, reason: String, announce: Bool) {
+        flushBatch()
         guard session.isRegistered else { return }
         announcementSerial += 1
         for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: announcementSerial) }
@@ -560,6 +623,7 @@ package final class ChatCore {
 
     /// fanOut for an announcement made in several rooms: each member hears it once.
     private func fanOutOnce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, serial: Int) {
+        flushBatch()
         for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
         for member in room.members where member !== sender && member.lastAnnouncement != serial {
             member.lastAnnouncement = serial
@@ -570,6 +634,7 @@ package final class ChatCore {
 
     /// Sends `event` to every member of `room` but `sender`, encoded once per protocol.
     func fanOut(_ event: ChatEvent, in room: Room, except sender: ChatSession?) {
+        flushBatch()
         if let slot = room.singleSlot {
             guard let buffer = encoders[slot].encode(event, for: nil) else { return }
             deliver(buffer, to: room, except: sender)

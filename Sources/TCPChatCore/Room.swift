@@ -4,7 +4,7 @@
 package final class Room {
     package let name: String
     package let key: String
-    package private(set) var members: [ChatSession] = []
+    @exclusivity(unchecked) package private(set) var members: [ChatSession] = []
     package var topic: String?
     /// Who set the topic and when (seconds since 1970), for IRC's 333.
     package var topicSetter: String?
@@ -18,8 +18,8 @@ package final class Room {
     package var modes = RoomModes()
 
     package func isOperator(_ session: ChatSession) -> Bool { operators.contains(ObjectIdentifier(session)) }
-    private var history: [ChatEvent] = []
-    private var historyStart = 0
+    @exclusivity(unchecked) private var history: [ChatEvent] = []
+    @exclusivity(unchecked) private var historyStart = 0
     private let historyLength: Int
     /// Members per encoder slot: a fan-out renders once for each slot in use.
     private var membersPerSlot: [Int] = []
@@ -77,7 +77,8 @@ package final class Room {
             history.append(event)
         } else {
             history[historyStart] = event
-            historyStart = (historyStart + 1) % historyLength
+            historyStart += 1  // no division per line
+            if historyStart == historyLength { historyStart = 0 }
         }
     }
 

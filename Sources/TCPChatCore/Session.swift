@@ -47,7 +47,7 @@ package final class ChatSession {
     /// without a retain per member (the hottest loop of the server); the transport breaks the
     /// cycle when its connection closes (it lets go of the session).
     package let output: any SessionOutput
-    package internal(set) var memberships: [Membership] = []
+    @exclusivity(unchecked) package internal(set) var memberships: [Membership] = []
     /// Registered (has a nick and was welcomed), and not yet detached.
     package internal(set) var isRegistered = false
     /// A question of this session waits for the cluster's answer (who, rooms, nick, a private

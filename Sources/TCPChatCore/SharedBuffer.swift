@@ -28,6 +28,12 @@ package final class SharedBuffer {
         bytes.withUnsafeBytes { [base] in if !$0.isEmpty { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
     }
 
+    /// A copy of `bytes` (a batch of lines, see LineBatch).
+    package init(copying bytes: UnsafeRawBufferPointer) {
+        (base, queueCount, count) = SharedBuffer.allocate(bytes.count)
+        if let source = bytes.baseAddress, bytes.count > 0 { base.copyMemory(from: source, byteCount: bytes.count) }
+    }
+
     /// The one allocation: the queue counter (zero), then room for `count` bytes.
     private static func allocate(_ count: Int) -> (UnsafeMutableRawPointer, UnsafeMutablePointer<Int>, Int) {
         let header = MemoryLayout<Int>.stride

@@ -95,6 +95,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("End the run after this many seconds of messages even if lines are still arriving (they count as lost); 0 = no limit.", valueName: "seconds"))
     var maxSeconds = 0.0
 
+    @Option(help: ArgumentHelp("Threads that read the receiving clients while lines flow (the senders stay on the first), so that one thread's reading is not the ceiling; they share the CPUs the bench may use (taskset).", valueName: "n"))
+    var threads = 1
+
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
@@ -112,6 +115,7 @@ struct BenchCommand: ParsableCommand {
         if bytes < Payload.minimumSize { throw ValidationError("--bytes must be at least \(Payload.minimumSize)") }
         if rate < 0 || window < 0 || slowReaders < 0 || connectRate < 0 || maxSeconds < 0 { throw ValidationError("--rate, --window, --connect-rate, --max-seconds and --slow-readers must not be negative") }
         if let n = sourceAddresses, n < 1 || n > 254 { throw ValidationError("--source-addresses must be 1-254") }
+        if threads < 1 || threads > 64 { throw ValidationError("--threads must be 1-64") }
     }
 
     func run() throws {
@@ -126,7 +130,7 @@ struct BenchCommand: ParsableCommand {
             firstLine: firstLine?.replacing("\\r\\n", with: "\r\n"), messagePrefix: Array(messagePrefix.utf8), prefixAgnostic: prefixAgnostic, connectRate: connectRate,
             sourceAddresses: sourceAddresses ?? max(1, (total + 19_999) / 20_000),
             serverPIDs: serverPid?.values.map { Int32($0) } ?? [], holdSeconds: hold, registerTimeoutSeconds: registerTimeout,
-            idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet)
+            idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet, threads: threads)
         let result: BenchResult
         do {
             result = try LoadGenerator(plan: plan).run()

@@ -20,6 +20,8 @@ struct BenchResult {
     var lost = 0
     /// --max-seconds ended the run before every line arrived.
     var cutShort = false
+    /// Threads that read while the lines flowed (--threads).
+    var readerThreads = 1
     /// From the first send to the last delivery.
     var seconds = 0.0
     var latenciesMicroseconds: [UInt32] = []
@@ -119,6 +121,7 @@ struct BenchResult {
         add("delivered", delivered)
         add("lost", lost)
         fields.append(("cutShort", cutShort ? "true" : "false"))
+        fields.append(("readerThreads", "\(readerThreads)"))
         add("duplicates", duplicates)
         add("echoes", echoes)
         add("seconds", seconds)

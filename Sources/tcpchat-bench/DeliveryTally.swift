@@ -57,4 +57,23 @@ struct DeliveryTally {
     }
 
     var latencyArray: [UInt32] { Array(UnsafeBufferPointer(start: latencies, count: latencyCount)) }
+
+    /// The tallies of several reader threads (each over its own receivers) as one: counts per
+    /// message added up against the expected deliveries of all of them together.
+    static func merged(_ tallies: [DeliveryTally]) -> (expectedPerMessage: Int, delivered: Int, duplicates: Int, completed: Int, lost: Int, lastDeliveryTime: UInt64) {
+        guard let first = tallies.first else { return (0, 0, 0, 0, 0, 0) }
+        if tallies.count == 1 {
+            return (first.expectedPerMessage, first.delivered, first.duplicates, first.completed, first.lost, first.lastDeliveryTime)
+        }
+        let expected = tallies.reduce(0) { $0 + max($1.expectedPerMessage, 0) }
+        var completed = 0, lost = 0, duplicates = 0
+        for id in 0..<first.messages {
+            var count = 0
+            for tally in tallies { count += Int(tally.counts[id]) }
+            if count >= expected { completed += 1 } else { lost += expected - count }
+            if count > expected { duplicates += count - expected }
+        }
+        return (expected, tallies.reduce(0) { $0 + $1.delivered }, duplicates, completed, lost,
+                tallies.map(\.lastDeliveryTime).max() ?? 0)
+    }
 }

@@ -15,6 +15,7 @@
 import Glibc
 #endif
 import CTCPChatLinux
+import Synchronization
 
 final class BenchConnection {
     enum State { case waiting, connecting, open, closed }
@@ -101,6 +102,8 @@ final class LoadGenerator {
     private var messagePhase = false
     /// The message phase hit --max-seconds before every line was delivered.
     private var cutShort = false
+    /// --threads: the other reader threads of the message phase (ReaderThread).
+    private var readers: [ReaderThread] = []
 
     // Server memory.
     private var peakKiB: Int?
@@ -157,18 +160,21 @@ final class LoadGenerator {
                 result.serverCPUSeconds = Double(after - before) / 1e9
             }
             result.messagesSent = nextMessage
-            let counted = tally!.pointee
-            result.expectedPerMessage = counted.expectedPerMessage
-            result.delivered = counted.delivered
-            result.duplicates = counted.duplicates
-            result.echoes = counted.echoes
-            result.completedMessages = counted.completed
-            result.lost = counted.lost
+            for reader in readers { reader.join() }
+            let tallies = [tally!.pointee] + readers.map { $0.tally.pointee }
+            let merged = DeliveryTally.merged(tallies)
+            result.expectedPerMessage = merged.expectedPerMessage
+            result.delivered = merged.delivered
+            result.duplicates = merged.duplicates
+            result.echoes = tally!.pointee.echoes
+            result.completedMessages = merged.completed
+            result.lost = merged.lost
             result.cutShort = cutShort
-            if counted.lastDeliveryTime > firstSendTime {
-                result.seconds = Double(counted.lastDeliveryTime - firstSendTime) / 1e9
+            result.readerThreads = 1 + readers.count
+            if merged.lastDeliveryTime > firstSendTime {
+                result.seconds = Double(merged.lastDeliveryTime - firstSendTime) / 1e9
             }
-            result.latenciesMicroseconds = counted.latencyArray
+            result.latenciesMicroseconds = tallies.flatMap { $0.latencyArray }
         }
         if kernelTracksPeak, let kib = ProcessMemory.peakResidentKiB(of: plan.serverPIDs) { peakKiB = max(peakKiB ?? 0, kib) }
         result.rssPeakKiB = peakKiB
@@ -307,10 +313,35 @@ final class LoadGenerator {
 
     private func sendMessages() {
         messagePhase = true
-        let receivers = connections.filter { $0.reads && $0.state == .open }.count
+        var receivers = connections.filter { $0.reads && $0.state == .open }
+        // --threads: every reading client that does not send goes, in turn, to one of the
+        // threads (the main thread included); the senders stay here, where they are written.
+        if plan.threads > 1 {
+            let senders = Set(senderClients)
+            var shares = Array(repeating: [BenchConnection](), count: plan.threads)
+            var kept: [BenchConnection] = []
+            var turn = 0
+            for connection in receivers {
+                if senders.contains(connection.index) { kept.append(connection); continue }
+                if turn == 0 { kept.append(connection) } else { shares[turn].append(connection) }
+                turn = (turn + 1) % plan.threads
+            }
+            for share in shares.dropFirst() where !share.isEmpty {
+                for connection in share { _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0) }
+                do {
+                    let reader = try ReaderThread(plan: plan, connections: share)
+                    try reader.start()
+                    readers.append(reader)
+                } catch {
+                    printError("tcpchat-bench: \(error); reading on fewer threads")
+                    for connection in share { updateInterest(connection); kept.append(connection) }
+                }
+            }
+            receivers = kept
+        }
         let counting = UnsafeMutablePointer<DeliveryTally>.allocate(capacity: 1)
         // A sender does not count its own line.
-        counting.initialize(to: DeliveryTally(messages: plan.totalMessages, expectedPerMessage: receivers - 1))
+        counting.initialize(to: DeliveryTally(messages: plan.totalMessages, expectedPerMessage: receivers.count - 1))
         tally = counting
         let start = monotonicNanoseconds()
         firstSendTime = start
@@ -318,13 +349,13 @@ final class LoadGenerator {
         let nanosecondsPerMessage = plan.rate > 0 ? 1e9 / plan.rate : 0
         let idleTimeout = UInt64(plan.idleTimeoutSeconds * 1e9)
         let maxDuration = UInt64(plan.maxSeconds * 1e9)
-        while counting.pointee.completed < plan.totalMessages {
+        while completedEverywhere(counting) < plan.totalMessages {
             let now = monotonicNanoseconds()
             // Send what the pacing and the window allow, a bounded batch per iteration so
             // reading keeps up.
             var batch = 0
             while nextMessage < plan.totalMessages && batch < 1024 {
-                if plan.window > 0 && nextMessage - counting.pointee.completed >= plan.window { break }
+                if plan.window > 0 && nextMessage - completedEverywhere(counting) >= plan.window { break }
                 if plan.rate > 0 && Double(now - start) < Double(nextMessage) * nanosecondsPerMessage { break }
                 sendMessage(nextMessage)
                 nextMessage += 1
@@ -334,7 +365,7 @@ final class LoadGenerator {
                 for index in senderClients { flushOutbox(connections[index]) }
                 lastProgressTime = now
             }
-            let lastProgress = max(lastProgressTime, counting.pointee.lastDeliveryTime)
+            let lastProgress = max(lastProgressTime, lastDeliveryEverywhere(counting))
             if now > lastProgress && now - lastProgress > idleTimeout { break }
             if maxDuration > 0 && now - start > maxDuration {
                 cutShort = true
@@ -347,9 +378,22 @@ final class LoadGenerator {
             }
             if batch == 1024 { timeout = 0 }
             poll(timeoutMilliseconds: timeout)
-            progress("delivered \(counting.pointee.delivered) of \(plan.totalMessages * max(counting.pointee.expectedPerMessage, 0))", since: start)
+            progress("delivered \(readers.reduce(counting.pointee.delivered) { $0 + $1.delivered.load(ordering: .acquiring) }) messages' lines", since: start)
         }
         messagePhase = false
+    }
+
+    /// Messages every thread has seen complete among its own receivers, as far as the reader
+    /// threads have published: the least of them (a lower bound on the messages complete
+    /// everywhere, exact at the end). A thread whose receivers expect nothing does not count.
+    private func completedEverywhere(_ counting: UnsafeMutablePointer<DeliveryTally>) -> Int {
+        var least = counting.pointee.expectedPerMessage > 0 ? counting.pointee.completed : plan.totalMessages
+        for reader in readers { least = min(least, reader.completed.load(ordering: .acquiring)) }
+        return least
+    }
+
+    private func lastDeliveryEverywhere(_ counting: UnsafeMutablePointer<DeliveryTally>) -> UInt64 {
+        readers.reduce(counting.pointee.lastDeliveryTime) { max($0, $1.lastDeliveryTime.load(ordering: .acquiring)) }
     }
 
     private func sendMessage(_ number: Int) {

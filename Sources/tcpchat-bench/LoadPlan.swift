@@ -44,6 +44,8 @@ struct LoadPlan {
     var maxSeconds: Double
     /// Print progress on standard error.
     var showProgress: Bool
+    /// Threads that read during the message phase (the main thread, which also sends, among them).
+    var threads: Int = 1
 
     var totalMessages: Int { senders * messagesPerSender }
     var totalConnections: Int { clients + slowReaders }

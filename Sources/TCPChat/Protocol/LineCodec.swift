@@ -5,10 +5,10 @@
 // `/join` leaves the current room.
 import TCPChatCore
 
-package final class LineCodec: WireCodec {
+package final class LineCodec: WireCodec, BatchingEncoder {
     static let lobby = "#lobby"
 
-    private var sanitizer: TextSanitizer
+    @exclusivity(unchecked) private var sanitizer: TextSanitizer
     /// A reply is cut short past this many bytes ("... and N more"), so that one answer stays
     /// well under the output cap however many people or rooms there are.
     private let listingBudget: Int
@@ -65,6 +65,18 @@ package final class LineCodec: WireCodec {
 
     package func encode(_ event: ChatEvent, for session: ChatSession?) -> SharedBuffer? {
         render(event).map(SharedBuffer.init)
+    }
+
+    /// A chat line, `<nick> text` (Wire.chat), written straight into a batch: no String is made.
+    package func append(_ event: ChatEvent, to batch: inout LineBatch) -> Bool {
+        guard case .said(_, let nick, let text) = event else { return false }
+        batch.append(byte: UInt8(ascii: "<"))
+        batch.append(nick)
+        batch.append(byte: UInt8(ascii: ">"))
+        batch.append(byte: UInt8(ascii: " "))
+        batch.append(text)
+        batch.append(byte: UInt8(ascii: "\n"))
+        return true
     }
 
     /// The line (or lines) of `event`, with their terminators; nil when the line protocol

@@ -388,8 +388,11 @@ extension ChatServer: AcceptorHandler {
         guard delay > 0 else { return decideProtocol(of: connection, irc: false) }
         connection.detecting = true
         connection.awaitingFirstLine = true
-        connection.detection = loop.schedule(after: Int64(delay)) { [weak self, weak connection] in
-            guard let self, let connection, connection.detecting, connection.isOpen else { return }
+        // The connection is held strongly, not weakly: a weak reference gives the object a side
+        // table for the rest of its life (issue 19: memory per idle connection). The timer is
+        // cancelled when the connection closes (closed), so it is held 50 ms at most.
+        connection.detection = loop.schedule(after: Int64(delay)) { [weak self, connection] in
+            guard let self, connection.detecting, connection.isOpen else { return }
             connection.detection = nil
             decideProtocol(of: connection, irc: false)
             settle()
@@ -462,7 +465,12 @@ extension ChatServer: ConnectionsHandler {
         if !awaitingPassword.isEmpty, awaitingPassword.contains(connection.session.id) {
             return checkPassword(line, on: connection)
         }
+        core.beginLines()  // ended by linesHandled, once the read's lines are handled
         connection.codec.received(line: line, from: connection.session, core: core)
+    }
+
+    func linesHandled(on connection: Connection) {
+        core.endLines()
     }
 
     func receivedOverlongLine(on connection: Connection) {

@@ -36,6 +36,14 @@ final class Connection: EventHandler, SessionOutput {
     var detecting = false
     /// No line has been handed to a codec yet.
     var awaitingFirstLine = false
+    // Flags are declared together so that they share words: a class's stored properties are
+    // laid out in the order declared (issue 19: memory per idle connection).
+    /// Out of tokens (or waiting for the cluster): not read from until resumed.
+    var throttled = false
+    /// Backpressure (see below): above the soft mark and not drained yet.
+    var isCongested = false
+    /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.
+    var ignoresHolds = false
     private(set) var life = Life.open {
         didSet { acceptsOutput = isWritable }
     }
@@ -51,15 +59,19 @@ final class Connection: EventHandler, SessionOutput {
     /// the connection closes (the session holds its connection: the two would keep each other).
     var session: ChatSession!
     /// Flood control; nil when the server has no rate limit (or the peer has gone).
-    var bucket: TokenBucket?
-    /// Out of tokens (or waiting for the cluster): not read from until resumed.
-    var throttled = false
+    var bucket: TokenBucket? {
+        get { cold?.bucket }
+        set { if cold != nil || newValue != nil { warm.bucket = newValue } }
+    }
     /// Bytes read but not yet handled because the bucket ran out (at most one read's worth).
-    var pendingInput: [UInt8] = []
+    var pendingInput: [UInt8] {
+        get { cold?.pendingInput ?? [] }
+        set { if cold != nil || !newValue.isEmpty { warm.pendingInput = newValue } }
+    }
     /// When the connection was accepted and last sent anything (monotonic milliseconds).
     let connectedAt: Int64
     var lastInputAt: Int64
-    var hasSentALine = false
+    @exclusivity(unchecked) var hasSentALine = false
     /// The client closed its side: its last lines are handled without waiting for anything.
     var inputEnded = false
     /// On the list of connections to flush at the end of this loop iteration.
@@ -69,49 +81,103 @@ final class Connection: EventHandler, SessionOutput {
     /// What epoll watches for now.
     var interest: EventLoop.Interest = .read
     /// The timer that closes a draining connection that does not drain in time.
-    var drainDeadline: EventLoop.TimerID?
+    var drainDeadline: EventLoop.TimerID? {
+        get { cold?.drainDeadline }
+        set { if cold != nil || newValue != nil { warm.drainDeadline = newValue } }
+    }
     /// The timer that resumes reading a throttled connection.
-    var resumeTimer: EventLoop.TimerID?
+    var resumeTimer: EventLoop.TimerID? {
+        get { cold?.resumeTimer }
+        set { if cold != nil || newValue != nil { warm.resumeTimer = newValue } }
+    }
 
     // Backpressure (Connections, "Soft limit"). As a receiver: congested = its queue passed
     // the soft mark and its socket would not take it; it holds the senders whose lines it was
     // given since, until it drains to half the mark or is dropped (at the soft time).
-    /// Above the soft mark and not drained yet.
-    var isCongested = false
+    // (isCongested is declared with the other flags, near the top: see there.)
     /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
     @exclusivity(unchecked) var pressSerial = -1
     /// The senders it holds (a sender may appear more than once: each entry is one count in
     /// its `heldBy`).
-    var holding: [Connection] = []
+    var holding: [Connection] {
+        get { cold?.holding ?? [] }
+        _modify { yield &warm.holding }
+    }
     /// Lines queued to it while congested that no sender can be paused for (from the cluster,
     /// a server broadcast, a timer).
-    var unheldLines = 0
+    var unheldLines: Int {
+        get { cold?.unheldLines ?? 0 }
+        set { if cold != nil || newValue != 0 { warm.unheldLines = newValue } }
+    }
     /// Fires at the end of each soft period: drops it unless it took a soft mark's worth.
-    var softTimer: EventLoop.TimerID?
+    var softTimer: EventLoop.TimerID? {
+        get { cold?.softTimer }
+        set { if cold != nil || newValue != nil { warm.softTimer = newValue } }
+    }
     /// Bytes its peer had acknowledged when this soft period began (-1: unknown).
-    var ackedAtPeriodStart: Int64 = -1
+    var ackedAtPeriodStart: Int64 {
+        get { cold?.ackedAtPeriodStart ?? -1 }
+        set { if cold != nil || newValue != -1 { warm.ackedAtPeriodStart = newValue } }
+    }
     /// Progress of its peer, sampled while its socket is full (Connections.sampleProgress):
     /// bytes acknowledged at the last checkpoint (-1: none yet), when the acknowledged bytes last
     /// passed a checkpoint by a soft mark's worth (monotonic milliseconds; .min: never), and
     /// when the last sample was taken.
-    var checkpointAcked: Int64 = -1
-    var progressAt: Int64 = .min
-    var lastSampleAt: Int64 = 0
+    var checkpointAcked: Int64 {
+        get { cold?.checkpointAcked ?? -1 }
+        set { if cold != nil || newValue != -1 { warm.checkpointAcked = newValue } }
+    }
+    var progressAt: Int64 {
+        get { cold?.progressAt ?? .min }
+        set { if cold != nil || newValue != .min { warm.progressAt = newValue } }
+    }
+    var lastSampleAt: Int64 {
+        get { cold?.lastSampleAt ?? 0 }
+        set { if cold != nil || newValue != 0 { warm.lastSampleAt = newValue } }
+    }
     /// Congested with no progress on record: whether it holds its senders anyway, on trust
     /// (Connections.probe).
-    var onProbation = false
+    var onProbation: Bool {
+        get { cold?.onProbation ?? false }
+        set { if cold != nil || newValue { warm.onProbation = newValue } }
+    }
+
+    /// What only a connection that is throttled, congested, holding input or draining needs,
+    /// allocated the first time one of these is set (issue 19: memory per idle connection):
+    /// the properties above read their defaults while it is nil, and Connections uses them
+    /// as before.
+    final class Cold {
+        var bucket: TokenBucket?
+        var pendingInput: [UInt8] = []
+        var drainDeadline: EventLoop.TimerID?
+        var resumeTimer: EventLoop.TimerID?
+        var holding: [Connection] = []
+        var unheldLines = 0
+        var softTimer: EventLoop.TimerID?
+        var ackedAtPeriodStart: Int64 = -1
+        var checkpointAcked: Int64 = -1
+        var progressAt: Int64 = .min
+        var lastSampleAt: Int64 = 0
+        var onProbation = false
+    }
+    private(set) var cold: Cold?
+    private var warm: Cold {
+        if let cold { return cold }
+        let made = Cold()
+        cold = made
+        return made
+    }
     /// As a sender: how many congested receivers hold it. Not read from while above zero.
     var heldBy = 0
-    /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.
-    var ignoresHolds = false
     var isHeld: Bool { heldBy > 0 && !ignoresHolds }
     private unowned(unsafe) let connections: Connections
-    /// Past this many queued bytes a delivery takes the slow path (Connections.pressed): the
-    /// soft mark (which is the hard cap when there is no soft mark).
-    private let softQueueBytes: Int
-    private let maxQueueBytes: Int
-    /// Connections.senderClock: which sender's lines are being delivered now.
+    /// Connections.senderClock: which sender's lines are being delivered now, followed by the
+    /// soft mark (past which a delivery takes the slow path, Connections.pressed; the hard cap
+    /// when there is no soft mark) and the hard cap: one pointer for the three, shared by every
+    /// connection, rather than three words in each.
     private let senderClock: UnsafeMutablePointer<Int>
+    private var softQueueBytes: Int { senderClock[1] }
+    private var maxQueueBytes: Int { senderClock[2] }
 
     init(fd: Int32, address: String, host: String, codec: any WireCodec, connections: Connections,
          maxLineBytes: Int, softQueueBytes: Int, maxQueueBytes: Int, now: Int64) {
@@ -120,9 +186,8 @@ final class Connection: EventHandler, SessionOutput {
         self.host = host
         self.codec = codec
         self.connections = connections
-        self.softQueueBytes = softQueueBytes
-        self.maxQueueBytes = maxQueueBytes
         senderClock = connections.senderClock
+        assert(senderClock[1] == softQueueBytes && senderClock[2] == maxQueueBytes)
         connectedAt = now
         lastInputAt = now
         framer = LineFramer(maxLineBytes: maxLineBytes)

@@ -23,6 +23,9 @@ protocol ConnectionsHandler: AnyObject {
     /// Lines were queued to a congested client with no sender to hold back (from the cluster,
     /// a server broadcast, a timer): only the hard cap bounds them. Told when its congestion ends.
     func queuedUnheld(_ lines: Int, to connection: Connection)
+    /// The lines of one read of `connection` have been handed up (received(line:on:)): what
+    /// the layer above gathered from them may go out now.
+    func linesHandled(on connection: Connection)
     /// The connection stops taking part (it is leaving: EOF, quit, a deadline, a failure):
     /// its session leaves its rooms; `announce`: they hear why.
     func ending(_ connection: Connection, reason: String, announce: Bool)
@@ -53,7 +56,7 @@ final class Connections {
     private var table: [Connection?] = []
     private(set) var count = 0
     private var perHost: [String: Int] = [:]
-    private var dirty: [Connection] = []
+    @exclusivity(unchecked) private var dirty: [Connection] = []
     private var closing: [Connection] = []
     /// Senders no receiver holds any more: read again at the end of the iteration.
     private var resuming: [Connection] = []
@@ -69,6 +72,7 @@ final class Connections {
     /// `noSender` while there is none): a receiver already pressed under the same number (the
     /// next line of the same read, fanned out to it) has nothing new to decide, and
     /// Connection.enqueue reads it through a pointer to skip `pressed` at the cost of a compare.
+    /// senderClock[1] and [2] are the soft mark and the hard cap, which enqueue reads beside it.
     let senderClock: UnsafeMutablePointer<Int>
     static let noSender = -2
     private let readBuffer: UnsafeMutableRawBufferPointer
@@ -84,8 +88,10 @@ final class Connections {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         flushScratch = .allocate(byteCount: 64 * 1024, alignment: 16)
         iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
-        senderClock = .allocate(capacity: 1)
+        senderClock = .allocate(capacity: 3)
         senderClock.initialize(to: Connections.noSender)
+        (senderClock + 1).initialize(to: settings.softQueueBytes)
+        (senderClock + 2).initialize(to: settings.maxQueueBytes)
     }
 
     deinit {
@@ -220,7 +226,10 @@ final class Connections {
         if let bucket = connection.bucket, !bucket.hasToken { return 0 }
         let previous = current
         current = connection
-        defer { current = previous }
+        defer {
+            handler.linesHandled(on: connection)
+            current = previous
+        }
         return connection.framer.consume(input) { event in
             guard connection.isOpen else { return false }
             connection.hasSentALine = true
@@ -251,6 +260,7 @@ final class Connections {
             guard connection.isOpen, case .line(let bytes) = event else { return }
             handler.received(line: bytes, on: connection)
         }
+        handler.linesHandled(on: connection)
     }
 
     /// Out of tokens, or waiting for the cluster: stop reading this socket until resumed (TCP

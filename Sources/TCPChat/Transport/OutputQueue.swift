@@ -5,11 +5,12 @@
 // - references are kept as `Unmanaged` in storage of its own, counted by the buffer itself
 //   (queueEntry/releaseEntry below: a plain increment, no atomic retain per delivery), and
 //   nothing else (no Array uniqueness checks, no retain/release while building the iovecs);
-// - the queue is a class whose mutable state sits behind a pointer. Swift checks every
-//   mutation of a class's stored property at run time (exclusivity enforcement, ~120
-//   instructions: more than the append itself); through a pointer there is nothing to check.
-//   The queue is owned by one connection and used on the loop thread only.
-// An idle connection's queue holds no slot storage at all.
+// - the queue's mutable state is one stored property with unchecked exclusivity. Swift checks
+//   every mutation of a class's stored property at run time (exclusivity enforcement, ~120
+//   instructions: more than the append itself); `@exclusivity(unchecked)` turns that off for
+//   it (it used to sit behind a pointer of its own: one more allocation per connection). The
+//   queue is owned by one connection and used on the loop thread only, never reentrantly.
+// A queue that never had anything queued holds no slot storage at all.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,44 +36,42 @@ final class OutputQueue {
         var queuedBytes = 0
     }
 
-    private let state: UnsafeMutablePointer<State>
+    @exclusivity(unchecked) private var state = State()
 
-    init() {
-        state = .allocate(capacity: 1)
-        state.initialize(to: State())
-    }
+    init() {}
 
     deinit {
-        state.pointee.releaseQueued()
-        state.pointee.slots?.deallocate()
-        state.deallocate()
+        state.releaseQueued()
+        state.slots?.deallocate()
     }
 
-    var isEmpty: Bool { state.pointee.head == state.pointee.tail }
+    var isEmpty: Bool { state.head == state.tail }
 
     /// Bytes queued and not yet written, plus `entryCost` for each queued line: what the queue
     /// keeps alive, as --max-queue counts it.
-    var queuedBytes: Int { state.pointee.queuedBytes }
+    var queuedBytes: Int { state.queuedBytes }
 
     /// Queues `buffer`; returns the bytes now queued.
     @inline(__always)
     @discardableResult
-    func append(_ buffer: SharedBuffer) -> Int { state.pointee.append(buffer) }
+    func append(_ buffer: SharedBuffer) -> Int { state.append(buffer) }
 
     /// Writes as much as the socket takes, using `iovecs` (capacity ≥ ctc_IOV_MAX) and
     /// `scratch` (any size; the caller's, idle during the call) as working space.
     func flush(to fd: Int32, iovecs: UnsafeMutablePointer<iovec>, scratch: UnsafeMutableRawBufferPointer) -> FlushResult {
-        state.pointee.flush(to: fd, iovecs: iovecs, scratch: scratch)
+        state.flush(to: fd, iovecs: iovecs, scratch: scratch)
     }
 
     /// Drops everything queued (the connection is closing).
-    func removeAll() { state.pointee.removeAll() }
+    func removeAll() { state.removeAll() }
 }
 
 extension OutputQueue.State {
     /// A drained queue keeps storage up to this many slots, so a busy connection does not
     /// allocate once per loop iteration; anything larger is returned to the allocator.
-    static let keptCapacity = 64
+    /// 16 (128 bytes) since lines are batched (LineBatch): a busy receiver gets a few batches
+    /// per iteration, not a line each, and an idle one keeps little after a burst.
+    static let keptCapacity = 16
 
     /// What a queued line costs in memory beyond its bytes (the SharedBuffer object, its
     /// allocation's header and rounding, the slot), charged against --max-queue: a slow reader
@@ -194,13 +193,15 @@ extension OutputQueue.State {
         if let queued = slots, head > 0, live * 2 <= capacity {
             memmove(queued, queued + head, live * MemoryLayout<Unmanaged<SharedBuffer>>.stride)
         } else {
-            let grown = UnsafeMutablePointer<Unmanaged<SharedBuffer>>.allocate(capacity: max(16, capacity * 2))
+            // From 2 slots: a connection that was sent a line or two (an idle one) keeps 16
+            // bytes, not 128; a busy one doubles its way up in its first few iterations.
+            let grown = UnsafeMutablePointer<Unmanaged<SharedBuffer>>.allocate(capacity: max(2, capacity * 2))
             if let queued = slots {
                 grown.initialize(from: queued + head, count: live)
                 queued.deallocate()
             }
             slots = grown
-            capacity = max(16, capacity * 2)
+            capacity = max(2, capacity * 2)
         }
         head = 0
         tail = live

@@ -1,0 +1,73 @@
+// Batching a sender's lines (issue 19): the chat lines one read of one client holds, said in
+// one room whose members all speak one protocol, are rendered one after the other into a
+// batch and fanned out as ONE shared buffer, so that a receiver's queue gets one entry (and
+// its flush one iovec, with no copy) per batch instead of one per line. The C reference does
+// the same with each read's complete lines. Every line is still a line of its own for
+// everything else: it is recorded in the room's history, handed to the cluster and to the
+// host's hooks one by one.
+//
+// Order: a batch holds lines of one sender to one room; anything else the core sends (a
+// fan-out, an announcement, a reply, a private line: every other intent, every other path)
+// first sends the batch (ChatCore.flushBatch), so nobody sees a later event before an earlier
+// line. The transport ends the batch when it has handled a read's lines (ChatCore.endLines),
+// and the core sends it early when it reaches `LineBatch.limit` bytes: a sender's batch is
+// what may pass a receiver's soft mark before backpressure can hold that sender, so it is kept
+// small (issue 18).
+
+/// An encoder whose room lines can be written one after another into a batch: the bytes are
+/// exactly those encode(event, for: nil) makes.
+package protocol BatchingEncoder: EventEncoder {
+    /// Appends the bytes of `event` for every member; false (nothing appended) when this
+    /// event is not batched.
+    func append(_ event: ChatEvent, to batch: inout LineBatch) -> Bool
+}
+
+/// The bytes of the lines being batched; one per core, reused.
+package struct LineBatch {
+    /// The batch is sent once it holds this many bytes.
+    static let limit = 4096
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var count = 0
+    private var capacity: Int
+
+    init() {
+        capacity = LineBatch.limit * 2
+        base = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    func free() { base.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    mutating func reset() { count = 0 }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(count + extra) }
+    }
+
+    private mutating func grow(_ needed: Int) {
+        let newCapacity = max(needed, capacity * 2)
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        grown.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+
+    package mutating func append(byte: UInt8) {
+        reserve(1)
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    package mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            guard let source = utf8.baseAddress, utf8.count > 0 else { return }
+            reserve(utf8.count)
+            (base + count).copyMemory(from: source, byteCount: utf8.count)
+            count += utf8.count
+        }
+    }
+}

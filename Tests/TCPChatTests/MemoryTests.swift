@@ -1,0 +1,65 @@
+// What an idle connection costs the server (issue 19, docs/BENCHMARKS.md "Memory per idle
+// connection"): its records stay as small as the breakdown says, and the parts only a busy or
+// congested connection needs are not allocated for an idle one.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import TCPChat
+import TCPChatCore
+import TCPChatNet
+
+@Suite struct MemoryTests {
+    /// glibc's malloc_usable_size: the bytes an allocation really holds.
+    private static let usableSize: @convention(c) (UnsafeMutableRawPointer?) -> Int = {
+        unsafeBitCast(dlsym(nil, "malloc_usable_size"), to: (@convention(c) (UnsafeMutableRawPointer?) -> Int).self)
+    }()
+
+    private func usable(_ object: AnyObject) -> Int {
+        MemoryTests.usableSize(Unmanaged.passUnretained(object).toOpaque())
+    }
+
+    private func makeConnection() throws -> (Connection, Connections, EventLoop, LineCodec) {
+        let loop = try EventLoop()
+        let settings = ConnectionSettings(maxLineBytes: 4096, maxQueueBytes: 262_144, softQueueBytes: 65_536,
+                                          softQueueMilliseconds: 10_000, linesPerSecond: 0, burstLines: 0,
+                                          firstLineTimeoutSeconds: 0, idleTimeoutSeconds: 0, shutdownGraceMilliseconds: 1000)
+        let connections = Connections(loop: loop, settings: settings, counters: StatisticsCounters())
+        let codec = LineCodec(fallbackEncoding: .none, maxQueueBytes: 262_144)
+        let connection = Connection(fd: -1, address: "127.0.0.1:54321", host: "127.0.0.1", codec: codec,
+                                    connections: connections, maxLineBytes: 4096, softQueueBytes: 65_536,
+                                    maxQueueBytes: 262_144, now: 0)
+        return (connection, connections, loop, codec)
+    }
+
+    @Test func idleRecordsStaySmall() throws {
+        let (connection, connections, loop, codec) = try makeConnection()
+        let session = ChatSession(encoder: codec, slot: 0, output: connection, label: connection.address)
+        // The figures of the breakdown in docs/BENCHMARKS.md; a new stored property that makes
+        // one of them grow should update the breakdown too.
+        #expect(usable(connection) <= 216)
+        #expect(usable(connection.output) <= 72)
+        #expect(usable(session) <= 120)
+        withExtendedLifetime((connections, loop)) {}
+    }
+
+    @Test func coldPartOnlyWhenNeeded() throws {
+        let (connection, connections, loop, _) = try makeConnection()
+        // What Connections does to every connection, idle or not, leaves the cold part unmade.
+        connection.bucket = nil
+        connection.pendingInput = []
+        connection.drainDeadline = nil
+        connection.resumeTimer = nil
+        connection.unheldLines = 0
+        connection.onProbation = false
+        #expect(connection.cold == nil)
+        #expect(connection.holding.isEmpty && connection.ackedAtPeriodStart == -1 && connection.progressAt == .min)
+        // Congestion state makes it, and reads back what was set.
+        connection.holding.append(connection)
+        connection.ackedAtPeriodStart = 42
+        #expect(connection.cold != nil)
+        #expect(connection.holding.count == 1 && connection.ackedAtPeriodStart == 42)
+        connection.holding = []  // the cycle the test made
+        withExtendedLifetime((connections, loop)) {}
+    }
+}
