@@ -23,6 +23,8 @@ protocol ConnectionsHandler: AnyObject {
     /// Lines were queued to a congested client with no sender to hold back (from the cluster,
     /// a server broadcast, a timer): only the hard cap bounds them. Told when its congestion ends.
     func queuedUnheld(_ lines: Int, to connection: Connection)
+    /// A TLS connection finished its handshake: it may speak now.
+    func secured(_ connection: Connection, version: String, cipher: String)
     /// The connection stops taking part (it is leaving: EOF, quit, a deadline, a failure):
     /// its session leaves its rooms; `announce`: they hear why.
     func ending(_ connection: Connection, reason: String, announce: Bool)
@@ -42,11 +44,13 @@ struct ConnectionSettings {
     var firstLineTimeoutSeconds: Int
     var idleTimeoutSeconds: Int
     var shutdownGraceMilliseconds: Int
+    /// A TLS connection that has not finished its handshake by then is dropped (0: never).
+    var tlsHandshakeMilliseconds: Int = 10_000
 }
 
 final class Connections {
-    private let loop: EventLoop
-    private let settings: ConnectionSettings
+    let loop: EventLoop
+    let settings: ConnectionSettings
     private let counters: StatisticsCounters
     unowned(unsafe) var handler: (any ConnectionsHandler)!
     /// Open, doomed and draining connections, by descriptor number.
@@ -71,10 +75,10 @@ final class Connections {
     /// Connection.enqueue reads it through a pointer to skip `pressed` at the cost of a compare.
     let senderClock: UnsafeMutablePointer<Int>
     static let noSender = -2
-    private let readBuffer: UnsafeMutableRawBufferPointer
+    let readBuffer: UnsafeMutableRawBufferPointer
     /// Where a flush gathers short lines into one segment. Not the read buffer: a queue may be
     /// flushed in the middle of a fan-out, while the line being relayed still sits in there.
-    private let flushScratch: UnsafeMutableRawBufferPointer
+    let flushScratch: UnsafeMutableRawBufferPointer
     private let iovecs: UnsafeMutablePointer<iovec>
 
     init(loop: EventLoop, settings: ConnectionSettings, counters: StatisticsCounters) {
@@ -104,7 +108,7 @@ final class Connections {
 
     /// Takes an accepted socket: watched for input from now on. Nil (socket closed) when epoll
     /// refuses it.
-    func adopt(_ fd: Int32, address: String, host: String, codec: any WireCodec) -> Connection? {
+    func adopt(_ fd: Int32, address: String, host: String, codec: any WireCodec, tls: TLSSession? = nil) -> Connection? {
         let now = monotonicMilliseconds()
         let connection = Connection(fd: fd, address: address, host: host, codec: codec, connections: self,
                                     maxLineBytes: settings.maxLineBytes, softQueueBytes: settings.softQueueBytes,
@@ -116,6 +120,7 @@ final class Connections {
             Sys.close(fd)
             return nil
         }
+        if let tls { startHandshake(connection, tls) }
         let index = Int(fd)
         if index >= table.count {
             table.append(contentsOf: repeatElement(nil, count: max(index + 1 - table.count, table.count)))
@@ -131,6 +136,7 @@ final class Connections {
     // MARK: Readiness
 
     func handle(_ connection: Connection, _ readiness: EventLoop.Readiness) {
+        if let tls = connection.tls, !tlsReady(connection, tls) { return }
         if readiness.readable && connection.isOpen {
             if readiness.hangup && (connection.throttled || connection.heldBy > 0) {
                 // The peer is gone: flood control and backpressure no longer matter. Handle what
@@ -181,9 +187,11 @@ final class Connections {
         // A few reads per wake-up, then let other sockets have their turn (epoll is level-triggered).
         for _ in 0..<4 {
             let result: IOResult<Int>
+            if let tls = connection.tls { result = read(from: connection, tls) } else {
             do { result = try Sys.read(connection.fd, readBuffer) } catch {
                 doom(connection, reason: Connections.reason(for: error))
                 return
+            }
             }
             guard case .done(let count) = result else { return }
             if count == 0 {
@@ -208,7 +216,7 @@ final class Connections {
                 return
             }
             if connection.isHeld { return updateInterest(connection) }
-            if count < readBuffer.count { return }
+            if count < readBuffer.count && !(connection.tls?.endPending ?? false) { return }
         }
     }
 
@@ -313,7 +321,7 @@ final class Connections {
 
     /// Tells epoll what this connection waits for: input while open and not throttled, output
     /// while bytes are queued or it is draining.
-    private func updateInterest(_ connection: Connection) {
+    func updateInterest(_ connection: Connection) {
         guard !connection.isClosed else { return }
         var interest: EventLoop.Interest = []
         if connection.isOpen && !connection.throttled && !connection.isHeld { interest.insert(.read) }
@@ -530,7 +538,9 @@ final class Connections {
                 relieve(connection)
             }
         }
-        switch connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: flushScratch) {
+        let flushed = connection.tls.map { flush(connection, $0) }
+            ?? connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: flushScratch)
+        switch flushed {
         case .drained:
             if connection.isDraining { return release(connection, reason: connection.closeReason) }
             if connection.wantsWrite {
@@ -595,6 +605,7 @@ final class Connections {
         connection.drainDeadline = nil
         connection.resumeTimer = nil
         loop.unregister(connection.fd)
+        if let tls = connection.tls { endTLS(connection, tls) }
         Sys.close(connection.fd)
         connection.markClosed()
         connection.output.removeAll()
