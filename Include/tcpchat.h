@@ -127,6 +127,9 @@ extern "C" {
 #define TCPCHAT_EAGAIN      (-11) /* would block: the send queue is full, or connecting/flushing goes on (1.1) */
 #define TCPCHAT_EMISUSE     (-12) /* not from here: serving, waiting or destroying from the server's own callback (1.1) */
 #define TCPCHAT_ENOTFOUND   (-13) /* no such connection, nick or room (1.1) */
+#define TCPCHAT_ETLS        (-14) /* the TLS handshake failed: the certificate was not accepted (expired, unknown CA,
+                                  ** another host name), or the peer does not speak TLS; tcpchat_client_options.error
+                                  ** says which (1.1, TLS) */
 
 /*
 ** LOG LEVELS, as passed to tcpchat_server_config.log; a smaller number matters more.

@@ -25,12 +25,31 @@ struct ctt_conn {
     SSL *ssl;
     int fd;
     int server;
+    int verify;             /* a client that checks the server's certificate */
     int sys_errno;          /* errno of the last failed send/recv */
     int received;           /* bytes received so far (up to sizeof first) */
     unsigned char first[48];/* the peer's first bytes, to tell plaintext from TLS */
     char host[256];
     char error[1024];
+    long verify_error;      /* the first certificate check that failed (X509_V_ERR_...), or 0 */
+    X509 *verify_cert;      /* the certificate it failed on (a reference), or NULL */
 };
+
+static int conn_index = -1;   /* SSL ex_data slot of the ctt_conn, for the verify callback */
+
+/* Records the first failure of the certificate checks (OpenSSL then fails the handshake with a
+** bare "certificate verify failed"; this keeps which check and which certificate). */
+static int verify_callback(int ok, X509_STORE_CTX *store) {
+    if (ok) return 1;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct ctt_conn *conn = ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
+    if (conn && conn->verify_error == 0) {
+        conn->verify_error = X509_STORE_CTX_get_error(store);
+        X509 *cert = X509_STORE_CTX_get_current_cert(store);
+        if (cert && X509_up_ref(cert)) conn->verify_cert = cert;
+    }
+    return 0;
+}
 
 /* ---- a socket BIO that never raises SIGPIPE --------------------------------------------------
 ** OpenSSL's socket BIO writes with write(2): a peer that reset would kill the host with SIGPIPE,
@@ -82,6 +101,7 @@ static long bio_ctrl(BIO *bio, int command, long number, void *pointer) {
 static int bio_create(BIO *bio) { BIO_set_init(bio, 1); return 1; }
 
 static void make_bio_method(void) {
+    conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tcpchat socket");
     if (!method) return;
     BIO_meth_set_write(method, bio_write);
@@ -152,7 +172,7 @@ ctt_ctx *ctt_client_ctx_new(int verify, const char *ca_file, char *error, size_t
     if (!ctx) { snprintf(error, error_size, "cannot make a TLS context: %s", openssl_reason(reason, sizeof reason)); return NULL; }
     common_options(ctx);
     if (verify) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_callback);
         int loaded = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx);
         if (loaded != 1) {
             if (ca_file) snprintf(error, error_size, "cannot load the CA certificates from %s (PEM): %s", ca_file, openssl_reason(reason, sizeof reason));
@@ -185,11 +205,13 @@ ctt_conn *ctt_conn_new(ctt_ctx *ctx, int fd, int server, const char *host) {
     if (!conn) return NULL;
     conn->fd = fd;
     conn->server = server;
+    conn->verify = ctx->verify;
     conn->ssl = SSL_new(ctx->ssl_ctx);
     BIO *bio = BIO_new(bio_method);
     if (!conn->ssl || !bio) { BIO_free(bio); SSL_free(conn->ssl); free(conn); return NULL; }
     BIO_set_data(bio, conn);
     SSL_set_bio(conn->ssl, bio, bio);
+    SSL_set_ex_data(conn->ssl, conn_index, conn);
     if (server) {
         SSL_set_accept_state(conn->ssl);
     } else {
@@ -212,13 +234,19 @@ ctt_conn *ctt_conn_new(ctt_ctx *ctx, int fd, int server, const char *host) {
 void ctt_conn_free(ctt_conn *conn) {
     if (!conn) return;
     SSL_free(conn->ssl);   /* frees the BIO too */
+    X509_free(conn->verify_cert);
     free(conn);
 }
 
-/* The peer's first bytes as text, for a message ("* welcome to tcpchat"). */
-static void quote_first(const ctt_conn *conn, char *out, size_t size) {
+/* The peer's first bytes as text, for a message ("* welcome to tcpchat"): what OpenSSL read
+** (a record header's worth), then what waits in the socket (the connection fails anyway). */
+static void quote_first(ctt_conn *conn, char *out, size_t size) {
     size_t used = 0;
-    for (int i = 0; i < conn->received && used + 2 < size && i < 40; i++) {
+    if (conn->received < 40) {
+        ssize_t more = recv(conn->fd, conn->first + conn->received, sizeof conn->first - (size_t)conn->received, MSG_DONTWAIT);
+        if (more > 0) conn->received += (int)more;
+    }
+    for (int i = 0; i < conn->received && used + 2 < size; i++) {
         unsigned char c = conn->first[i];
         if (c == '\n' || c == '\r') break;
         out[used++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
@@ -278,7 +306,7 @@ static void certificate_time(const ASN1_TIME *time, char *out, size_t size) {
 
 /* Why the certificate was not accepted, with what to do. */
 static void describe_verification(ctt_conn *conn, long result) {
-    X509 *cert = SSL_get0_peer_certificate(conn->ssl);
+    X509 *cert = conn->verify_cert ? conn->verify_cert : SSL_get0_peer_certificate(conn->ssl);
     char text[512] = "", subject[256] = "?", issuer[256] = "?";
     if (cert) {
         X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
@@ -345,9 +373,9 @@ static long outcome(ctt_conn *conn, int rc, int handshaking) {
             snprintf(conn->error, sizeof conn->error, "the server does not speak TLS: it answered in plaintext (\"%s\"); is this a plaintext port? connect without TLS, or to the server's TLS port", quoted);
         return CTT_ERROR;
     }
-    if (!conn->server) {
-        long verified = SSL_get_verify_result(conn->ssl);
-        if (verified != X509_V_OK && SSL_get0_peer_certificate(conn->ssl)) {
+    if (!conn->server && conn->verify) {
+        long verified = conn->verify_error ? conn->verify_error : SSL_get_verify_result(conn->ssl);
+        if (verified != X509_V_OK) {
             describe_verification(conn, verified);
             return CTT_ERROR;
         }

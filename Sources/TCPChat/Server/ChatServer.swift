@@ -498,6 +498,9 @@ extension ChatServer: ConnectionsHandler {
     func received(line: UnsafeRawBufferPointer, on connection: Connection) {
         if connection.awaitingFirstLine {
             connection.awaitingFirstLine = false
+            if connection.tls == nil && line.count >= 3 && line[0] == 0x16 && line[1] == 0x03 {
+                return refuseTLSHello(on: connection)
+            }
             if connection.detecting {
                 decideProtocol(of: connection, irc: IRCMessage.opensIRC(line))
             } else if configuration.ircDetectionMilliseconds > 0, IRCMessage.opensIRC(line) {
@@ -509,6 +512,18 @@ extension ChatServer: ConnectionsHandler {
             }
         }
         connection.codec.received(line: line, from: connection.session, core: core)
+    }
+
+    /// A TLS client on the plaintext port (its first bytes are a TLS handshake record): one
+    /// line says where TLS is, and it leaves without its hello being taken for chat.
+    private func refuseTLSHello(on connection: Connection) {
+        let port = tlsPort
+        let hint = port >= 0 ? "connect with TLS to port \(port), or without TLS here" : "this server has no TLS listener; connect without TLS"
+        connection.detecting = false  // no welcome, no room: it never spoke our protocol
+        if let timer = connection.detection { loop.cancel(timer) }
+        connection.detection = nil
+        connection.session.send(.error(.refused("this port speaks plaintext, not TLS: \(hint)")))
+        connections.startDraining(connection, reason: "disconnected: a TLS handshake on the plaintext port")
     }
 
     func receivedOverlongLine(on connection: Connection) {

@@ -14,6 +14,11 @@ import TCPChatNet
 public struct TLSError: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
+
+    /// The NUL-terminated text a C call wrote into `buffer`.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }
 
 /// Certificates and verification settings (an OpenSSL SSL_CTX). Immutable once made; any thread.
@@ -30,7 +35,7 @@ public final class TLSContext: @unchecked Sendable {
     public static func server(certificateFile: String, keyFile: String) throws(TLSError) -> TLSContext {
         var error = [CChar](repeating: 0, count: 1024)
         guard let raw = ctt_server_ctx_new(certificateFile, keyFile, &error, error.count) else {
-            throw TLSError(String(cString: error))
+            throw TLSError(TLSError.text(error))
         }
         return TLSContext(raw: raw)
     }
@@ -41,7 +46,7 @@ public final class TLSContext: @unchecked Sendable {
         var error = [CChar](repeating: 0, count: 1024)
         let made: OpaquePointer? = caFile.map { ctt_client_ctx_new(verify ? 1 : 0, $0, &error, error.count) }
             ?? ctt_client_ctx_new(verify ? 1 : 0, nil, &error, error.count)
-        guard let raw = made else { throw TLSError(String(cString: error)) }
+        guard let raw = made else { throw TLSError(TLSError.text(error)) }
         return TLSContext(raw: raw)
     }
 
@@ -118,4 +123,28 @@ final class TLSSession {
     var pendingBytes: Int { Int(ctt_pending(raw)) }
     var version: String { String(cString: ctt_conn_version(raw)) }
     var cipher: String { String(cString: ctt_conn_cipher(raw)) }
+}
+
+/// How a client makes a TLS connection (ChatConnection, ChatClient, tcpchat_client_options).
+public struct TLSClientOptions: Sendable {
+    /// Check the server's certificate: issued by a trusted CA (`caFile`, or the system's trust
+    /// store), valid now, and for the host name connected to (or `serverName`). Default on;
+    /// off accepts anyone, including someone in the middle.
+    public var verify: Bool = true
+    /// PEM file of the CAs to trust instead of the system's (a private CA, a self-signed server).
+    public var caFile: String? = nil
+    /// The name to send (SNI) and to check the certificate against; nil = the host connected to.
+    public var serverName: String? = nil
+    /// The longest the handshake may take, in milliseconds; 0 = no limit.
+    public var handshakeTimeoutMilliseconds: Int = 30_000
+
+    public init(verify: Bool = true, caFile: String? = nil, serverName: String? = nil) {
+        self.verify = verify
+        self.caFile = caFile
+        self.serverName = serverName
+    }
+
+    func context() throws(TLSError) -> TLSContext {
+        try TLSContext.client(verify: verify, caFile: caFile)
+    }
 }
