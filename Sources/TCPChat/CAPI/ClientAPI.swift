@@ -77,6 +77,12 @@ private let clientOptionsFieldOffsets: [Int] = [
     MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_0)!,
     MemoryLayout<tcpchat_client_options>.offset(of: \.send_queue_bytes)!,
     MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_1)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.tls)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.tls_insecure)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.tls_ca_file)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.tls_server_name)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.error)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.error_size)!,
 ]
 
 /// The options of a connect call, read and checked; nil when invalid.
@@ -102,7 +108,8 @@ private func makeHandle(_ connection: ChatConnection, _ settings: tcpchat_client
 /// Every option's default, as tcpchat_client_options_init() documents them.
 private func defaultClientOptions() -> tcpchat_client_options {
     tcpchat_client_options(struct_size: MemoryLayout<tcpchat_client_options>.size, connect_timeout_ms: 0, reserved_1_0: 0,
-                           send_queue_bytes: 0, reserved_1_1: 0)
+                           send_queue_bytes: 0, reserved_1_1: 0, tls: 0, tls_insecure: 0, tls_ca_file: nil,
+                           tls_server_name: nil, error: nil, error_size: 0)
 }
 
 @c @implementation public func tcpchat_client_options_init_sized(
@@ -123,13 +130,43 @@ private func defaultClientOptions() -> tcpchat_client_options {
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
     guard let host, let out, (1...65535).contains(port), let settings = readOptions(options) else { return TCPCHAT_EINVAL }
-    do {
-        let fd = try connectSocket(host: String(cString: host), port: Int(port), timeoutMilliseconds: Int64(settings.connect_timeout_ms))
-        out.pointee = OpaquePointer(Unmanaged.passRetained(makeHandle(ChatConnection.adopting(fd: fd), settings)).toOpaque())
+    let name = String(cString: host)
+    do throws(SocketError) {
+        let fd = try connectSocket(host: name, port: Int(port), timeoutMilliseconds: Int64(settings.connect_timeout_ms))
+        let connection: ChatConnection
+        if let tls = tlsOptions(settings) {
+            do {
+                connection = try ChatConnection.adopting(fd: fd, tls: tls, host: name, port: Int(port))
+            } catch {
+                Sys.close(fd)
+                throw error
+            }
+        } else {
+            connection = ChatConnection.adopting(fd: fd)
+        }
+        out.pointee = OpaquePointer(Unmanaged.passRetained(makeHandle(connection, settings)).toOpaque())
         return TCPCHAT_OK
     } catch {
+        report(error, to: settings)
         return ResultCode.of(error)
     }
+}
+
+/// The TLS options of a connect call, or nil for plaintext.
+private func tlsOptions(_ settings: tcpchat_client_options) -> TLSClientOptions? {
+    guard settings.tls != 0 else { return nil }
+    var options = TLSClientOptions(verify: settings.tls_insecure == 0, caFile: settings.tls_ca_file.map { String(cString: $0) },
+                                   serverName: settings.tls_server_name.map { String(cString: $0) })
+    if settings.connect_timeout_ms > 0 { options.handshakeTimeoutMilliseconds = Int(settings.connect_timeout_ms) }
+    return options
+}
+
+/// Writes why a connect failed into the caller's error buffer, if it gave one.
+private func report(_ error: SocketError, to settings: tcpchat_client_options) {
+    guard let buffer = settings.error, settings.error_size > 0 else { return }
+    let text = Array(error.description.utf8.prefix(settings.error_size - 1))
+    for (index, byte) in text.enumerated() { buffer[index] = CChar(bitPattern: byte) }
+    buffer[text.count] = 0
 }
 
 /// A connected, blocking socket to the first address of host:port that answers, within
@@ -299,6 +336,7 @@ private func finishConnect(_ fd: Int32, connection: ChatConnection) {
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
     guard let host, let out, (1...65535).contains(port), let settings = readOptions(options) else { return TCPCHAT_EINVAL }
+    guard settings.tls == 0 else { return TCPCHAT_EINVAL }  // TLS: blocking connects only (tcpchat.h)
     let name = String(cString: host)
     let timeout = Int64(settings.connect_timeout_ms)
     if !isNumericAddress(name) {

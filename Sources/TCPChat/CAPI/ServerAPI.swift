@@ -75,6 +75,7 @@ private let serverConfigFieldOffsets: [Int] = {
         \C.on_message, \C.user_data, \C.cluster, \C.cluster_ttl_s, \C.cluster_queue,
         \C.on_event, \C.filter, \C.filter_connection,
         \C.soft_queue, \C.soft_queue_ms,
+        \C.tls_cert, \C.tls_key, \C.tls_port, \C.tls_only, \C.tls_handshake_timeout_ms, \C.reserved_tls,
     ]
     return fields.map { MemoryLayout<C>.offset(of: $0)! }
 }()
@@ -109,7 +110,13 @@ private func defaultServerConfig() -> tcpchat_server_config {
         filter: nil,
         filter_connection: nil,
         soft_queue: Int32(defaults.softQueueBytes),
-        soft_queue_ms: Int32((defaults.softQueueSeconds * 1000).rounded()))
+        soft_queue_ms: Int32((defaults.softQueueSeconds * 1000).rounded()),
+        tls_cert: nil,
+        tls_key: nil,
+        tls_port: Int32(defaults.tlsPort),
+        tls_only: 0,
+        tls_handshake_timeout_ms: Int32(defaults.tlsHandshakeTimeoutMilliseconds),
+        reserved_tls: 0)
 }
 
 @c @implementation public func tcpchat_server_config_init_sized(
@@ -166,6 +173,20 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     settings.shutdownGraceMilliseconds = Int(c.shutdown_grace_ms)
     if c.soft_queue != 0 { settings.softQueueBytes = Int(c.soft_queue) }   // 0: the default
     if c.soft_queue_ms != 0 { settings.softQueueSeconds = Double(c.soft_queue_ms) / 1000 }
+    // TLS: 0 is each field's default (a program built before TLS leaves them zero).
+    settings.tlsCertificateFile = c.tls_cert.map { String(cString: $0) }
+    settings.tlsKeyFile = c.tls_key.map { String(cString: $0) }
+    if c.tls_port == TCPCHAT_TLS_PORT_ANY { settings.tlsPort = 0 } else if c.tls_port != 0 { settings.tlsPort = Int(c.tls_port) }
+    settings.plaintextListener = c.tls_only == 0
+    if c.tls_handshake_timeout_ms == TCPCHAT_TLS_NO_DEADLINE {
+        settings.tlsHandshakeTimeoutMilliseconds = 0
+    } else if c.tls_handshake_timeout_ms != 0 {
+        settings.tlsHandshakeTimeoutMilliseconds = Int(c.tls_handshake_timeout_ms)
+    }
+    guard c.reserved_tls == 0 else {
+        reportCreateFailure(callbacks, "invalid configuration: reserved_tls must be 0")
+        return TCPCHAT_EINVAL
+    }
     if let name = c.fallback_encoding {
         let text = String(cString: name)
         guard let encoding = FallbackEncoding(rawValue: text) else {
@@ -251,6 +272,20 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
 @c @implementation public func tcpchat_server_run(_ handle: OpaquePointer!) -> Int32 {
     guard let handle else { return TCPCHAT_EINVAL }
     do { try server(handle).run() } catch { return ResultCode.of(error) }
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_tls_port(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let port = server(handle).tlsPort
+    return port < 0 ? TCPCHAT_ESTATE : Int32(port)
+}
+
+@c @implementation public func tcpchat_server_reload_tls(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let target = server(handle)
+    guard target.configuration.tlsCertificateFile != nil else { return TCPCHAT_ESTATE }
+    do { try target.reloadTLS() } catch { return ResultCode.of(error) }
     return TCPCHAT_OK
 }
 

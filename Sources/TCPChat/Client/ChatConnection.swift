@@ -158,6 +158,14 @@ public final class ChatConnection: @unchecked Sendable {
         return ChatConnection(fd: fd, encoding: encoding)
     }
 
+    /// Wraps a connected socket (as `adopting(fd:)`) and makes a TLS connection over it; on
+    /// failure the socket is left to the caller.
+    public static func adopting(fd: Int32, encoding: TextEncoding = .utf8, tls: TLSClientOptions, host: String, port: Int) throws(SocketError) -> ChatConnection {
+        Sys.setNonBlocking(fd, false)
+        let session = try handshake(fd: fd, options: tls, host: host, port: port)
+        return ChatConnection(fd: fd, encoding: encoding, tls: session)
+    }
+
     // MARK: Sending
 
     /// Sends `line` plus LF, all of it (blocking until the kernel took every byte), in the
