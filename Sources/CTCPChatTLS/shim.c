@@ -148,7 +148,9 @@ ctt_ctx *ctt_server_ctx_new(const char *cert_file, const char *key_file, char *e
     }
     ERR_clear_error();
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-        snprintf(error, error_size, "cannot load the private key from %s (PEM, unencrypted): %s",
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+            snprintf(error, error_size, "the private key in %s does not match the certificate in %s", key_file, cert_file);
+        else snprintf(error, error_size, "cannot load the private key from %s (PEM, unencrypted): %s",
                  key_file, openssl_reason(reason, sizeof reason));
         SSL_CTX_free(ctx);
         return NULL;
@@ -353,7 +355,11 @@ static long outcome(ctt_conn *conn, int rc, int handshaking) {
         return CTT_ERROR;
     case SSL_ERROR_SYSCALL:
         if (conn->sys_errno != 0) {
-            snprintf(conn->error, sizeof conn->error, "%s", conn->sys_errno == ECONNRESET ? "connection reset by peer" : strerror(conn->sys_errno));
+            if (handshaking && conn->sys_errno == ECONNRESET)
+                snprintf(conn->error, sizeof conn->error, "the %s reset the connection during the TLS handshake (handshake refused%s)",
+                         conn->server ? "client" : "server", conn->server ? "" : ": does it want a client certificate, or not speak TLS here?");
+            else
+                snprintf(conn->error, sizeof conn->error, "%s", conn->sys_errno == ECONNRESET ? "connection reset by peer" : strerror(conn->sys_errno));
             return CTT_ERROR;
         }
         if (!handshaking) return 0;   /* EOF without close_notify (allowed: SSL_OP_IGNORE_UNEXPECTED_EOF) */
