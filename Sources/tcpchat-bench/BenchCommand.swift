@@ -74,6 +74,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Find the payload anywhere in a received line, for servers that do not prefix lines with `<nick> `.")
     var prefixAgnostic = false
 
+    @Flag(help: "Connect with TLS (OpenSSL; the server's certificate is not checked), e.g. to tcpchat-server --tls-port or ncat --ssl --chat.")
+    var tls = false
+
     @Option(help: ArgumentHelp("New connections per second; 0 = as fast as possible (128 connecting at a time).", valueName: "n"))
     var connectRate = 0.0
 
@@ -126,7 +129,7 @@ struct BenchCommand: ParsableCommand {
             firstLine: firstLine?.replacing("\\r\\n", with: "\r\n"), messagePrefix: Array(messagePrefix.utf8), prefixAgnostic: prefixAgnostic, connectRate: connectRate,
             sourceAddresses: sourceAddresses ?? max(1, (total + 19_999) / 20_000),
             serverPIDs: serverPid?.values.map { Int32($0) } ?? [], holdSeconds: hold, registerTimeoutSeconds: registerTimeout,
-            idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet)
+            idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet, tls: tls)
         let result: BenchResult
         do {
             result = try LoadGenerator(plan: plan).run()

@@ -44,6 +44,8 @@ struct LoadPlan {
     var maxSeconds: Double
     /// Print progress on standard error.
     var showProgress: Bool
+    /// Connect with TLS (the certificate is not checked: the bench measures, it does not trust).
+    var tls: Bool = false
 
     var totalMessages: Int { senders * messagesPerSender }
     var totalConnections: Int { clients + slowReaders }

@@ -55,9 +55,9 @@ public final class TLSContext: @unchecked Sendable {
 }
 
 /// One connection's TLS (an OpenSSL SSL over a connected non-blocking socket it does not own).
-/// One thread at a time.
-final class TLSSession {
-    enum Outcome {
+/// One thread at a time. (`package`: tcpchat-bench's TLS clients use it too.)
+package final class TLSSession {
+    package enum Outcome {
         /// Bytes read or written; for a handshake, done.
         case done(Int)
         /// Read: the peer ended the stream (close_notify, or a FIN without one).
@@ -70,7 +70,7 @@ final class TLSSession {
 
     /// The largest plaintext of one TLS record: a read with at least this much room takes a
     /// whole record, so OpenSSL never holds decrypted bytes that epoll cannot see.
-    static let maxRecordBytes = 16384
+    package static let maxRecordBytes = 16384
 
     private let raw: OpaquePointer
     private let context: TLSContext  // kept alive while the SSL uses it
@@ -83,7 +83,7 @@ final class TLSSession {
     /// The handshake deadline's timer (server connections).
     var deadline: EventLoop.TimerID?
 
-    init?(context: TLSContext, fd: Int32, server: Bool, host: String? = nil) {
+    package init?(context: TLSContext, fd: Int32, server: Bool, host: String? = nil) {
         guard let raw = ctt_conn_new(context.raw, fd, server ? 1 : 0, host) else { return nil }
         self.raw = raw
         self.context = context
@@ -101,17 +101,17 @@ final class TLSSession {
         }
     }
 
-    func handshake() -> Outcome {
+    package func handshake() -> Outcome {
         let result = outcome(Int(ctt_handshake(raw)))
         if case .done = result { established = true }
         return result
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) -> Outcome {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) -> Outcome {
         outcome(ctt_read(raw, buffer.baseAddress, buffer.count))
     }
 
-    func write(_ bytes: UnsafeRawPointer, count: Int) -> Outcome {
+    package func write(_ bytes: UnsafeRawPointer, count: Int) -> Outcome {
         outcome(ctt_write(raw, bytes, count))
     }
 
