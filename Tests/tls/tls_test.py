@@ -407,7 +407,10 @@ def test_abandoned_handshakes():
     # The first rounds warm the allocator up (OpenSSL's and ours): the later ones must not grow.
     growth = rss[-1] - max(rss[:ROUNDS // 2])
     print(f"    RSS after each 250 abandoned handshakes: {rss} KiB")
-    assert growth < 2048, f"RSS grew by {growth} KiB over the last {ROUNDS - ROUNDS // 2 - 1} rounds: {rss}"
+    # (Under AddressSanitizer freed memory sits in its quarantine: RSS says nothing there, and
+    # LeakSanitizer at the server's exit checks what is left instead.)
+    if not os.environ.get("TLS_NO_RSS_CHECK"):
+        assert growth < 2048, f"RSS grew by {growth} KiB over the last {ROUNDS - ROUNDS // 2 - 1} rounds: {rss}"
     check.send("after all that")
     listener.wait_for("<watcher> after all that")
     server.stop()
