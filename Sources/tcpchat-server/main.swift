@@ -213,6 +213,16 @@ extension ServerCommand {
 /// SIGINT and SIGTERM become `server.stop()`: the signals are blocked in every thread and one
 /// thread waits for them with sigwait, so no code runs in a signal handler.
 enum StopSignals {
+    /// What the signal thread holds: the server, weakly. The thread outlives `run()` (it waits
+    /// in sigwait until the process ends), so a SIGHUP after the server is gone finds nil rather
+    /// than a freed server, and the thread does not keep the server alive while the process
+    /// exits (LeakSanitizer would then report the live server's weak-reference side table:
+    /// Tests/sanitizers/lsan.supp). The server's first weak reference is formed here.
+    final class Holder: @unchecked Sendable {
+        weak var server: ChatServer?
+        init(_ server: ChatServer) { self.server = server }
+    }
+
     static func forward(to server: ChatServer) {
         var signals = sigset_t()
         sigemptyset(&signals)
@@ -220,10 +230,10 @@ enum StopSignals {
         sigaddset(&signals, SIGTERM)
         sigaddset(&signals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
-        let box = Unmanaged.passRetained(server).toOpaque()
+        let box = Unmanaged.passRetained(Holder(server)).toOpaque()
         var thread = pthread_t()
         pthread_create(&thread, nil, { argument in
-            let server = Unmanaged<ChatServer>.fromOpaque(argument!).takeRetainedValue()
+            let holder = Unmanaged<Holder>.fromOpaque(argument!).takeRetainedValue()
             var signals = sigset_t()
             sigemptyset(&signals)
             sigaddset(&signals, SIGINT)
@@ -233,13 +243,14 @@ enum StopSignals {
             while sigwait(&signals, &received) == 0 && received == SIGHUP {
                 // Reload the TLS certificate and key; a failure keeps the old ones and is logged
                 // by the server (its log prints errors), so nothing more to say here.
+                guard let server = holder.server else { return nil }
                 if server.configuration.tlsCertificateFile == nil {
                     printError("tcpchat-server: SIGHUP: no TLS certificate to reload (no --tls-cert)")
                 } else if (try? server.reloadTLS()) != nil {
                     printError("tcpchat-server: TLS certificate and key reloaded from \(server.configuration.tlsCertificateFile!)")
                 }
             }
-            server.stop()
+            holder.server?.stop()
             return nil
         }, box)
         pthread_detach(thread)

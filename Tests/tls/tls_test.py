@@ -124,7 +124,16 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 raise AssertionError("server did not stop on SIGINT")
-        assert self.process.returncode == 0, f"server exited with {self.process.returncode}: {self.err.seen[-5:]}"
+        if self.process.returncode != 0:
+            time.sleep(0.2)  # let the reader thread take the last of stderr
+            while True:
+                try:
+                    line = self.err.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if line is not None:
+                    self.err.seen.append(line)
+            raise AssertionError(f"server exited with {self.process.returncode}: " + "\n".join(self.err.seen[-60:]))
 
 
 def tls_context(ca="ca.pem"):

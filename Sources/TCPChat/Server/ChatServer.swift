@@ -456,8 +456,12 @@ extension ChatServer: AcceptorHandler {
         guard delay > 0 else { return decideProtocol(of: connection, irc: false) }
         connection.detecting = true
         connection.awaitingFirstLine = true
-        connection.detection = loop.schedule(after: Int64(delay)) { [weak self, weak connection] in
-            guard let self, let connection, connection.detecting, connection.isOpen else { return }
+        // The connection is held, not weakly referenced: closing it cancels this timer (closed()),
+        // and a weak reference would give every connection a Swift side table, which
+        // LeakSanitizer takes for a leak whenever the process exits with the server still alive
+        // (llvm/llvm-project#56751; Tests/sanitizers/lsan.supp).
+        connection.detection = loop.schedule(after: Int64(delay)) { [weak self, connection] in
+            guard let self, connection.detecting, connection.isOpen else { return }
             connection.detection = nil
             decideProtocol(of: connection, irc: false)
             settle()

@@ -21,8 +21,12 @@ extension Connections {
         connection.tls = tls
         let milliseconds = settings.tlsHandshakeMilliseconds
         guard milliseconds > 0 else { return }
-        tls.deadline = loop.schedule(after: Int64(milliseconds)) { [weak self, weak connection] in
-            guard let self, let connection, let tls = connection.tls else { return }
+        // No weak references (each gives its object a side table, which LeakSanitizer reports
+        // when the process exits with the object alive: Tests/sanitizers/lsan.supp): the
+        // connection is held, and closing it cancels this timer (endTLS); `unowned` self, since
+        // the loop runs timers only while the server (which owns this Connections) serves.
+        tls.deadline = loop.schedule(after: Int64(milliseconds)) { [unowned self, connection] in
+            guard let tls = connection.tls else { return }
             tls.deadline = nil
             guard !tls.established else { return }
             doom(connection, reason: "disconnected: TLS handshake not completed within \(Connections.seconds(Int64(milliseconds))) s")
