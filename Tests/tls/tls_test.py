@@ -450,6 +450,48 @@ def test_reset_mid_fanout():
     server.stop()
 
 
+def server_send_queue(port):
+    """Bytes in the largest send queue of the server's sockets on `port` (ss's Send-Q)."""
+    out = subprocess.run(["ss", "-Htn", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return max((int(line.split()[2]) for line in out.splitlines() if len(line.split()) > 2), default=0)
+
+
+def test_slow_reader_partial_writes():
+    """A TLS reader with a tiny receive window that reads nothing until 4 MB wait for it: the
+    server's TLS writes are partial and retried on EPOLLOUT (OpenSSL's rule: the same bytes
+    again) thousands of times; every line then arrives intact and in order."""
+    server = Server("--max-queue", "16777216", "--soft-queue", "16777216")
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(HANG)
+    raw.connect(("127.0.0.1", server.tls_port))
+    reader = TLSClient.__new__(TLSClient)
+    reader.sock, reader.buffer, reader.lines = tls_context().wrap_socket(raw, server_hostname="localhost"), b"", []
+    reader.send("/nick slow")
+    reader.wait_for("you are now known as slow")
+    sender = TLSClient(server.tls_port, "fast")
+    count, filler = 8000, "z" * 500
+    for i in range(count):
+        sender.send(f"{i} {filler}")
+    sender.send("end")
+    # Let the server queue what the reader's window does not take (not an assertion: the lines
+    # must arrive whatever the timing; this only makes the retried writes certain).
+    deadline = time.monotonic() + HANG
+    while server_send_queue(server.tls_port) < 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(f"    server's socket send queue to the slow reader: {server_send_queue(server.tls_port)} bytes")
+    seen = 0
+    while True:
+        line = reader.read_line()
+        if line == "<fast> end":
+            break
+        if line.startswith("<fast> "):
+            assert line == f"<fast> {seen} {filler}", f"line {seen} arrived as {line[:40]!r}"
+            seen += 1
+    assert seen == count, f"{seen} of {count}"
+    server.stop()
+
+
 def _certificate_der(sock):
     return sock.sock.getpeercert(binary_form=True)
 
@@ -526,7 +568,7 @@ def test_tls_only_and_config_errors():
 
 TESTS = [test_scene, test_client_against_s_server, test_client_against_ncat_listener, test_client_errors,
          test_wrong_protocol_on_each_port, test_handshake_deadline, test_abandoned_handshakes,
-         test_reset_mid_fanout, test_sighup_reload, test_irc_over_tls, test_tls_only_and_config_errors]
+         test_reset_mid_fanout, test_slow_reader_partial_writes, test_sighup_reload, test_irc_over_tls, test_tls_only_and_config_errors]
 
 if __name__ == "__main__":
     wanted = sys.argv[3:]

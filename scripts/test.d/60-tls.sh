@@ -12,6 +12,7 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v ncat >/dev/null || need+=(ncat)
 command -v python3 >/dev/null || need+=(python3)
+command -v ss >/dev/null || need+=(iproute2)
 [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing: ${need[*]}"; exit 1; fi
