@@ -801,9 +801,11 @@ typedef struct tcpchat_client_options {
     /* -- Added in 1.1.0: TLS (OpenSSL 3; docs/PROTOCOL.md, "TLS"). -- */
     /* Nonzero: connect with TLS. The server's certificate is verified: issued by a CA in
     ** tls_ca_file (or, when it is NULL, the system's trust store), valid now, and for
-    ** tls_server_name (or `host`); a failed check fails the connect with TCPCHAT_ETLS. Blocking
-    ** connects only (_connect_ex): tcpchat_client_connect_start() returns TCPCHAT_EINVAL with
-    ** tls set. Default 0. */
+    ** tls_server_name (or `host`); a failed check fails the connect with TCPCHAT_ETLS.
+    ** With tcpchat_client_connect_start() the handshake goes on in tcpchat_client_flush() once
+    ** TCP is connected (TCPCHAT_EAGAIN meanwhile; tcpchat_client_events() says which way to
+    ** wait; connect_timeout_ms covers it too); a failed check makes flush return TCPCHAT_ETLS,
+    ** and tcpchat_client_last_error() says why. Default 0. */
     int tls;
     /* Nonzero (with tls): do not verify the server's certificate. Anyone in the middle can then
     ** read and change everything; for tests. Default 0. */
@@ -814,9 +816,10 @@ typedef struct tcpchat_client_options {
     /* The name sent to the server (SNI) and checked against its certificate; NULL = `host`. An
     ** IP address is checked against the certificate's IP addresses. Default NULL. */
     const char *tls_server_name;
-    /* Where a failed connect writes why, as a sentence (e.g. "the server's certificate has
-    ** expired (it was valid until ...)"), NUL-terminated and cut to error_size bytes; NULL =
-    ** nowhere. Written only when a connect fails. Default NULL, 0. */
+    /* Where a failed tcpchat_client_connect_ex() writes why, as a sentence (e.g. "the server's
+    ** certificate has expired (it was valid until ...)"), NUL-terminated and cut to error_size
+    ** bytes; NULL = nowhere. Written only when the connect fails, during the call (a
+    ** non-blocking connect that fails later: tcpchat_client_last_error()). Default NULL, 0. */
     char *error;
     size_t error_size;
 } tcpchat_client_options;
@@ -949,6 +952,16 @@ int tcpchat_client_flush(tcpchat_client *client);
 ** (also when client is NULL) -- ready to pass to poll(). (Added in 1.1.0.)
 */
 int tcpchat_client_timeout(const tcpchat_client *client);
+
+/*
+** tcpchat_client_last_error -- why the non-blocking connect of tcpchat_client_connect_start()
+** failed, as a sentence (e.g. after tcpchat_client_flush() returned TCPCHAT_ETLS: "TLS with
+** HOST:PORT failed: the server's certificate is self-signed ..."), or "" when it did not fail
+** (or the failure has no more to say than its code). Owned by the client, valid until the next
+** call on it; NULL gives "". From the thread that calls tcpchat_client_flush() (it writes the
+** text). (Added in 1.1.0, TLS.)
+*/
+const char *tcpchat_client_last_error(const tcpchat_client *client);
 
 /*
 ** tcpchat_client_send -- sends `line` and a LF: chat for your room, or a command such as

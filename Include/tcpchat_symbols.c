@@ -72,4 +72,5 @@ __attribute__((visibility("hidden"))) const tcpchat_any_function tcpchat_every_f
     (tcpchat_any_function)tcpchat_client_timeout,
     (tcpchat_any_function)tcpchat_server_tls_port,
     (tcpchat_any_function)tcpchat_server_reload_tls,
+    (tcpchat_any_function)tcpchat_client_last_error,
 };

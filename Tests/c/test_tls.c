@@ -7,6 +7,7 @@
 ** command into a temporary directory.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -25,6 +26,21 @@ static void make_certificate(void) {
              "-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1",
              key, cert);
     CHECK(system(command) == 0);
+}
+
+/* Drives a non-blocking connect (and its TLS handshake) as a poll loop would, until flush
+** returns something else than TCPCHAT_EAGAIN; returns that. */
+static int finish_connect(tcpchat_client *client) {
+    int rounds, rc = TCPCHAT_EAGAIN;
+    for (rounds = 0; rounds < 10000 && rc == TCPCHAT_EAGAIN; rounds++) {
+        struct pollfd entry;
+        entry.fd = tcpchat_client_fd(client);
+        entry.events = (short)tcpchat_client_events(client);
+        entry.revents = 0;
+        CHECK(poll(&entry, 1, STUCK_AFTER_MS) >= 0);
+        rc = tcpchat_client_flush(client);
+    }
+    return rc;
 }
 
 static tcpchat_client_options tls_options(const char *ca, const char *name, char *error, size_t size) {
@@ -91,9 +107,27 @@ int main(void) {
     CHECK_RC(tcpchat_client_connect_ex("127.0.0.1", tls_port, &options, &refused), TCPCHAT_OK);
     tcpchat_client_close(refused);
     refused = NULL;
-    /* The non-blocking connect has no TLS. */
-    options = tls_options(cert, NULL, error, sizeof error);
-    CHECK_RC(tcpchat_client_connect_start("127.0.0.1", tls_port, &options, &refused), TCPCHAT_EINVAL);
+    /* Non-blocking: connect_start with TLS, the handshake driven by flush in a poll loop. */
+    options = tls_options(cert, NULL, NULL, 0);
+    CHECK_RC(tcpchat_client_connect_start("127.0.0.1", tls_port, &options, &refused), TCPCHAT_OK);
+    CHECK_RC(tcpchat_client_send(refused, "too early"), TCPCHAT_EAGAIN);   /* still connecting */
+    CHECK_RC(finish_connect(refused), TCPCHAT_OK);
+    CHECK(strcmp(tcpchat_client_last_error(refused), "") == 0);
+    WAIT_FOR(refused, "* you joined #lobby", line);
+    CHECK_RC(tcpchat_client_try_send(refused, "non-blocking TLS"), TCPCHAT_OK);
+    CHECK_RC(finish_connect(refused), TCPCHAT_OK);   /* flushes what try_send queued */
+    WAIT_FOR(plain, "<guest", line);
+    CHECK(strstr(line, "non-blocking TLS") != NULL);
+    tcpchat_client_close(refused);
+    /* ... and one whose check fails: flush says TCPCHAT_ETLS, last_error why. */
+    options = tls_options(NULL, NULL, NULL, 0);
+    CHECK_RC(tcpchat_client_connect_start("localhost", tls_port, &options, &refused), TCPCHAT_OK);
+    CHECK_RC(finish_connect(refused), TCPCHAT_ETLS);
+    CHECK(strstr(tcpchat_client_last_error(refused), "self-signed") != NULL);
+    CHECK_RC(tcpchat_client_flush(refused), TCPCHAT_ETLS);   /* sticky */
+    tcpchat_client_close(refused);
+    refused = NULL;
+    CHECK(strcmp(tcpchat_client_last_error(NULL), "") == 0);
 
     /* Reload: the same good files, then a bad one (kept: the old certificate goes on). */
     CHECK_RC(tcpchat_server_reload_tls(server), TCPCHAT_OK);

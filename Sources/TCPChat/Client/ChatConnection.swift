@@ -69,16 +69,18 @@ public final class ChatConnection: @unchecked Sendable {
     /// TLS (Transport/TLS): every byte goes through this session; nil = plaintext. OpenSSL's
     /// state is one object for both directions: `tlsLock` serialises the (never blocking) calls
     /// of the sending threads and the receiving one; nobody waits while holding it.
-    private let tls: TLSSession?
+    /// Set at init, or (a non-blocking connect: tcpchat_client_connect_start) once by
+    /// `adoptTLS` while `connecting` is still true, before it turns false: every other use
+    /// comes after `connecting` was read false (acquire), or on a connection made with it.
+    private var tls: TLSSession?
     private let tlsLock = Mutex<Void>(())
 
     /// The TLS protocol and cipher in use ("TLSv1.3 TLS_AES_256_GCM_SHA384"), or nil for plaintext.
-    public let tlsDescription: String?
+    public var tlsDescription: String? { tls.map { "\($0.version) \($0.cipher)" } }
 
     init(fd: Int32, encoding: TextEncoding = .utf8, tls: TLSSession? = nil) {
         self.fd = fd
         self.tls = tls
-        tlsDescription = tls.map { "\($0.version) \($0.cipher)" }
         codec = TextTranscoder(encoding)
         localAddress = Socket.localAddress(fd)
         remoteAddress = Socket.peerAddress(fd)
@@ -206,6 +208,15 @@ public final class ChatConnection: @unchecked Sendable {
 
     /// Whether the connection is being made (`connect_start`): nothing is written meanwhile.
     let connecting = Atomic<Bool>(false)
+    /// A non-blocking connect that makes a TLS connection once TCP is connected: `connecting`
+    /// stays true until the handshake is done (ClientAPI, tcpchat_client_flush).
+    var connectsWithTLS = false
+
+    /// The TLS session a non-blocking connect's handshake made; then `connecting` ends.
+    func adoptTLS(_ session: TLSSession) {
+        tls = session
+        connecting.store(false, ordering: .releasing)
+    }
 
     /// Queues `line` plus LF and writes what the socket takes now, never blocking. False (and
     /// nothing queued) when the queue has no room for the line: the server does not read fast

@@ -55,8 +55,10 @@ public final class TLSContext: @unchecked Sendable {
 }
 
 /// One connection's TLS (an OpenSSL SSL over a connected non-blocking socket it does not own).
-/// One thread at a time. (`package`: tcpchat-bench's TLS clients use it too.)
-package final class TLSSession {
+/// One thread at a time: its users serialise their calls (the loop thread; ChatConnection's
+/// lock; a client handle's lock), hence @unchecked Sendable. (`package`: tcpchat-bench's TLS
+/// clients use it too.)
+package final class TLSSession: @unchecked Sendable {
     package enum Outcome {
         /// Bytes read or written; for a handshake, done.
         case done(Int)
