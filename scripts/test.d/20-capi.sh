@@ -117,7 +117,7 @@ for test in "${tests[@]}"; do
   [ "$status" = 0 ] || { echo "20-capi: valgrind reported errors in $test (status $status)"; exit 1; }
 done
 
-echo "-- ThreadSanitizer: test_threads, test_host_driven, test_embed, test_nonblocking against a TSan build of libtcpchat"
+echo "-- ThreadSanitizer: test_threads, test_host_driven, test_embed, test_nonblocking, test_tls against a TSan build of libtcpchat"
 tsan_scratch=.build-capi-tsan
 build --scratch-path "$tsan_scratch" --sanitize=thread --product tcpchat
 tsan_lib=$(cd "$(swift build --scratch-path "$tsan_scratch" --sanitize=thread --show-bin-path)" && pwd)
@@ -128,7 +128,7 @@ toolchain_bin=$(dirname "$(readlink -f "$(command -v swift)")")
 toolchain_clang=$toolchain_bin/clang
 [ -x "$toolchain_clang" ] || { echo "20-capi: no clang beside swift ($toolchain_bin)"; exit 1; }
 swift_lib=$(dirname "$toolchain_bin")/lib/swift/linux
-for test in test_threads test_host_driven test_embed test_nonblocking; do
+for test in test_threads test_host_driven test_embed test_nonblocking test_tls; do
   "$toolchain_clang" "${CFLAGS[@]}" -fsanitize=thread "Tests/c/$test.c" -o "$out/$test-tsan" \
     -L"$tsan_lib" -Wl,-rpath,"$tsan_lib" -ltcpchat -lpthread \
     -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch -lBlocksRuntime
