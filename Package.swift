@@ -24,6 +24,13 @@ let package = Package(
             name: "CTCPChatLinux",
             path: "Sources/CTCPChatLinux"
         ),
+        // TLS: a thin C layer over the system's OpenSSL 3 (libssl-dev; see its header). The
+        // library links libssl and libcrypto; a build without the headers stops at its #error.
+        .target(
+            name: "CTCPChatTLS",
+            path: "Sources/CTCPChatTLS",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
         // Include/tcpchat.h, the C API: a header-only target the Swift core implements.
         .target(name: "CTCPChat", path: "Include", publicHeadersPath: "."),
         // The layers, each a module, so that the compiler holds them apart (docs/ARCHITECTURE.md):
@@ -41,7 +48,7 @@ let package = Package(
         ),
         .target(
             name: "TCPChat",
-            dependencies: ["TCPChatNet", "TCPChatCore", "CTCPChatLinux", "CTCPChat"],
+            dependencies: ["TCPChatNet", "TCPChatCore", "CTCPChatLinux", "CTCPChatTLS", "CTCPChat"],
             path: "Sources/TCPChat"
         ),
         .executableTarget(

@@ -127,6 +127,9 @@ extern "C" {
 #define TCPCHAT_EAGAIN      (-11) /* would block: the send queue is full, or connecting/flushing goes on (1.1) */
 #define TCPCHAT_EMISUSE     (-12) /* not from here: serving, waiting or destroying from the server's own callback (1.1) */
 #define TCPCHAT_ENOTFOUND   (-13) /* no such connection, nick or room (1.1) */
+#define TCPCHAT_ETLS        (-14) /* the TLS handshake failed: the certificate was not accepted (expired, unknown CA,
+                                  ** another host name), or the peer does not speak TLS; tcpchat_client_options.error
+                                  ** says which (1.1, TLS) */
 
 /*
 ** LOG LEVELS, as passed to tcpchat_server_config.log; a smaller number matters more.
@@ -389,6 +392,29 @@ typedef struct tcpchat_server_config {
     ** first line must be "/pass PASSWORD" (else one error line, then closed). Compared in
     ** constant time; copied at create. NULL or "" = no password. Default NULL. */
     const char *password;
+    /* -- Added in 1.1.0: TLS (docs/PROTOCOL.md, "TLS"), a TLS listener beside the plaintext one,
+    ** through the system's OpenSSL 3. Its connections speak the same protocols once their
+    ** handshake is done. -- */
+    /* PEM file of the server's certificate chain (its own certificate first, then the
+    ** intermediates) and PEM file of its private key (unencrypted). Both set: a TLS listener on
+    ** tls_port (TLS 1.2 or later, OpenSSL's default ciphers); a file that cannot be loaded, or a
+    ** key that does not match, makes tcpchat_server_create() return TCPCHAT_EINVAL (the log
+    ** callback hears why). Both NULL: no TLS. Read again by tcpchat_server_reload_tls().
+    ** Default NULL. */
+    const char *tls_cert;
+    const char *tls_key;
+    /* The TLS listener's port, 1-65535, or TCPCHAT_TLS_PORT_ANY for any free port (read it
+    ** with tcpchat_server_tls_port()); 0 = the default, 6697. */
+    int tls_port;
+    /* Nonzero: no plaintext listener, TLS only (needs tls_cert and tls_key); tcpchat_server_port()
+    ** then returns the TLS port. Default 0. */
+    int tls_only;
+    /* A TLS connection that has not completed its handshake within this many milliseconds is
+    ** closed (a client that stalls in the handshake holds nothing longer), 1 to 3600000, or
+    ** TCPCHAT_TLS_NO_DEADLINE; 0 = the default, 10000. */
+    int tls_handshake_timeout_ms;
+    /* Always 0 (it makes the struct end on a field). */
+    int reserved_tls;
     /* (Fields added after 1.1.0 go here, each with the version that added it. A field added
     ** later must take its default when it is zero, so that a program built with this header
     ** and run with an older 1.x library can leave it zero.) */
@@ -493,6 +519,38 @@ int tcpchat_server_run(tcpchat_server *server);
 **   TCPCHAT_ESTATE when the server is not bound yet (before _bind, _start or _run).
 */
 int tcpchat_server_port(const tcpchat_server *server);
+
+/* tcpchat_server_config.tls_port: any free port. (Added in 1.1.0, TLS.) */
+#define TCPCHAT_TLS_PORT_ANY (-1)
+/* tcpchat_server_config.tls_handshake_timeout_ms: no deadline. (Added in 1.1.0, TLS.) */
+#define TCPCHAT_TLS_NO_DEADLINE (-1)
+
+/*
+** tcpchat_server_tls_port -- the TCP port of the server's TLS listener (the one it was given,
+** or the one the system chose for TCPCHAT_TLS_PORT_ANY).
+**
+** Any thread. Returns the port (1-65535);
+**   TCPCHAT_EINVAL when server is NULL;
+**   TCPCHAT_ESTATE when the server is not bound yet, or has no TLS listener.
+** (Added in 1.1.0, TLS.)
+*/
+int tcpchat_server_tls_port(const tcpchat_server *server);
+
+/*
+** tcpchat_server_reload_tls -- loads the TLS certificate chain and key again from the files
+** tcpchat_server_config named (e.g. after a renewal): connections made from now on use them,
+** the open ones keep theirs. The library installs no signal handler; a host that wants
+** "SIGHUP reloads" (as tcpchat-server does) calls this from its own handling. The files are read
+** on the calling thread.
+**
+** Any thread, also from a callback. Returns TCPCHAT_OK;
+**   TCPCHAT_EINVAL when server is NULL, or a file cannot be loaded or the key does not match
+**     the certificate: the server keeps the certificate it had, and the log callback is told
+**     why at TCPCHAT_LOG_ERROR;
+**   TCPCHAT_ESTATE when the server has no TLS listener.
+** (Added in 1.1.0, TLS.)
+*/
+int tcpchat_server_reload_tls(tcpchat_server *server);
 
 /*
 ** tcpchat_server_broadcast -- sends the notice "* text" to everyone in `room` (e.g.
@@ -753,6 +811,30 @@ typedef struct tcpchat_client_options {
     int send_queue_bytes;
     /* Always 0 (it makes the struct end on a field). */
     int reserved_1_1;
+    /* -- Added in 1.1.0: TLS (OpenSSL 3; docs/PROTOCOL.md, "TLS"). -- */
+    /* Nonzero: connect with TLS. The server's certificate is verified: issued by a CA in
+    ** tls_ca_file (or, when it is NULL, the system's trust store), valid now, and for
+    ** tls_server_name (or `host`); a failed check fails the connect with TCPCHAT_ETLS.
+    ** With tcpchat_client_connect_start() the handshake goes on in tcpchat_client_flush() once
+    ** TCP is connected (TCPCHAT_EAGAIN meanwhile; tcpchat_client_events() says which way to
+    ** wait; connect_timeout_ms covers it too); a failed check makes flush return TCPCHAT_ETLS,
+    ** and tcpchat_client_last_error() says why. Default 0. */
+    int tls;
+    /* Nonzero (with tls): do not verify the server's certificate. Anyone in the middle can then
+    ** read and change everything; for tests. Default 0. */
+    int tls_insecure;
+    /* PEM file of the CA certificates to trust instead of the system's (a private CA, or a
+    ** self-signed server's own certificate). NULL = the system's trust store. Default NULL. */
+    const char *tls_ca_file;
+    /* The name sent to the server (SNI) and checked against its certificate; NULL = `host`. An
+    ** IP address is checked against the certificate's IP addresses. Default NULL. */
+    const char *tls_server_name;
+    /* Where a failed tcpchat_client_connect_ex() writes why, as a sentence (e.g. "the server's
+    ** certificate has expired (it was valid until ...)"), NUL-terminated and cut to error_size
+    ** bytes; NULL = nowhere. Written only when the connect fails, during the call (a
+    ** non-blocking connect that fails later: tcpchat_client_last_error()). Default NULL, 0. */
+    char *error;
+    size_t error_size;
 } tcpchat_client_options;
 
 /*
@@ -883,6 +965,16 @@ int tcpchat_client_flush(tcpchat_client *client);
 ** (also when client is NULL) -- ready to pass to poll(). (Added in 1.1.0.)
 */
 int tcpchat_client_timeout(const tcpchat_client *client);
+
+/*
+** tcpchat_client_last_error -- why the non-blocking connect of tcpchat_client_connect_start()
+** failed, as a sentence (e.g. after tcpchat_client_flush() returned TCPCHAT_ETLS: "TLS with
+** HOST:PORT failed: the server's certificate is self-signed ..."), or "" when it did not fail
+** (or the failure has no more to say than its code). Owned by the client, valid until the next
+** call on it; NULL gives "". From the thread that calls tcpchat_client_flush() (it writes the
+** text). (Added in 1.1.0, TLS.)
+*/
+const char *tcpchat_client_last_error(const tcpchat_client *client);
 
 /*
 ** tcpchat_client_send -- sends `line` and a LF: chat for your room, or a command such as

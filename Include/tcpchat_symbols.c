@@ -22,9 +22,9 @@
 ** no _Static_assert: an array of negative size fails the compile instead.)
 */
 typedef char tcpchat_server_config_has_no_tail_padding[
-    sizeof(tcpchat_server_config) == offsetof(tcpchat_server_config, password) + sizeof(const char *) ? 1 : -1];
+    sizeof(tcpchat_server_config) == offsetof(tcpchat_server_config, reserved_tls) + sizeof(int) ? 1 : -1];
 typedef char tcpchat_client_options_has_no_tail_padding[
-    sizeof(tcpchat_client_options) == offsetof(tcpchat_client_options, reserved_1_1) + sizeof(int) ? 1 : -1];
+    sizeof(tcpchat_client_options) == offsetof(tcpchat_client_options, error_size) + sizeof(size_t) ? 1 : -1];
 
 typedef char tcpchat_event_has_no_tail_padding[
     sizeof(tcpchat_event) == offsetof(tcpchat_event, reason) + sizeof(const char *) ? 1 : -1];
@@ -70,4 +70,7 @@ __attribute__((visibility("hidden"))) const tcpchat_any_function tcpchat_every_f
     (tcpchat_any_function)tcpchat_client_events,
     (tcpchat_any_function)tcpchat_client_flush,
     (tcpchat_any_function)tcpchat_client_timeout,
+    (tcpchat_any_function)tcpchat_server_tls_port,
+    (tcpchat_any_function)tcpchat_server_reload_tls,
+    (tcpchat_any_function)tcpchat_client_last_error,
 };

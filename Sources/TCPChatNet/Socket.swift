@@ -11,6 +11,9 @@ public enum SocketError: Error, CustomStringConvertible, Sendable {
     case bind(address: String, code: Int32)
     case connect(address: String, code: Int32)
     case system(SystemError)
+    /// The TLS handshake with `address` failed, for `reason` (a sentence: an expired or
+    /// untrusted certificate, a wrong host name, a peer that does not speak TLS...).
+    case tls(address: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +29,8 @@ public enum SocketError: Error, CustomStringConvertible, Sendable {
             return "cannot connect to \(address): \(SystemError.message(for: code))"
         case .system(let error):
             return error.description
+        case .tls(let address, let reason):
+            return "TLS with \(address) failed: \(reason)"
         }
     }
 
@@ -34,7 +39,7 @@ public enum SocketError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .bind(_, let code), .connect(_, let code): return code
         case .system(let error): return error.code
-        case .resolve: return nil
+        case .resolve, .tls: return nil
         }
     }
 }

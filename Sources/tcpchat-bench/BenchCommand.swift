@@ -74,6 +74,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Find the payload anywhere in a received line, for servers that do not prefix lines with `<nick> `.")
     var prefixAgnostic = false
 
+    @Flag(help: "Connect with TLS (OpenSSL; the server's certificate is not checked), e.g. to tcpchat-server --tls-port or ncat --ssl --chat.")
+    var tls = false
+
     @Option(help: ArgumentHelp("New connections per second; 0 = as fast as possible (128 connecting at a time).", valueName: "n"))
     var connectRate = 0.0
 
@@ -116,6 +119,7 @@ struct BenchCommand: ParsableCommand {
         if rate < 0 || window < 0 || slowReaders < 0 || connectRate < 0 || maxSeconds < 0 { throw ValidationError("--rate, --window, --connect-rate, --max-seconds and --slow-readers must not be negative") }
         if let n = sourceAddresses, n < 1 || n > 254 { throw ValidationError("--source-addresses must be 1-254") }
         if threads < 1 || threads > 64 { throw ValidationError("--threads must be 1-64") }
+        if tls && threads > 1 { throw ValidationError("--threads above 1 reads plaintext sockets only: use --threads 1 with --tls") }
     }
 
     func run() throws {
@@ -130,7 +134,7 @@ struct BenchCommand: ParsableCommand {
             firstLine: firstLine?.replacing("\\r\\n", with: "\r\n"), messagePrefix: Array(messagePrefix.utf8), prefixAgnostic: prefixAgnostic, connectRate: connectRate,
             sourceAddresses: sourceAddresses ?? max(1, (total + 19_999) / 20_000),
             serverPIDs: serverPid?.values.map { Int32($0) } ?? [], holdSeconds: hold, registerTimeoutSeconds: registerTimeout,
-            idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet, threads: threads)
+            idleTimeoutSeconds: idleTimeout, maxSeconds: maxSeconds, showProgress: !quiet, threads: threads, tls: tls)
         let result: BenchResult
         do {
             result = try LoadGenerator(plan: plan).run()

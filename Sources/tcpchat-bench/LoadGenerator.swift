@@ -16,6 +16,7 @@ import Glibc
 #endif
 import CTCPChatLinux
 import Synchronization
+import TCPChat
 
 final class BenchConnection {
     enum State { case waiting, connecting, open, closed }
@@ -32,6 +33,8 @@ final class BenchConnection {
     var wantsWrite = false
     /// The server closed the connection (or reset it).
     var closedByServer = false
+    /// --tls: the connection's TLS session, made once connected.
+    var tls: TLSSession?
 
     init(index: Int, reads: Bool) {
         self.index = index
@@ -110,9 +113,19 @@ final class LoadGenerator {
     private var lastMemorySample: UInt64 = 0
 
     private var lastProgressPrint: UInt64 = 0
+    /// --tls: one client context for every connection (no verification).
+    private let tlsContext: TLSContext?
+    /// --tls: the handshakes made and the time they took in all (the connect phase's TLS cost).
+    private(set) var handshakes = 0
+    private(set) var handshakeNanoseconds: UInt64 = 0
 
     init(plan: LoadPlan) throws(BenchError) {
         self.plan = plan
+        if plan.tls {
+            do { tlsContext = try TLSContext.client(verify: false) } catch { throw .system("TLS: \(error)") }
+        } else {
+            tlsContext = nil
+        }
         epollFD = ctc_epoll_create()
         guard epollFD >= 0 else { throw .system("epoll_create1: \(String(cString: strerror(ctc_errno())))") }
         events = .allocate(capacity: eventCapacity)
@@ -264,6 +277,10 @@ final class LoadGenerator {
         if error != 0 {
             _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
             return connectFailed(connection, errno: error)
+        }
+        if let tlsContext, !handshake(connection, context: tlsContext) {
+            _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
+            return connectFailed(connection, errno: EPROTO)
         }
         connecting -= 1
         established += 1
@@ -455,6 +472,48 @@ final class LoadGenerator {
         sampleServerMemory()
     }
 
+    /// --tls: the handshake, done at once (a poll per round trip): the connect phase is not what
+    /// the TLS rows measure, the line phase is; handshakes per second are reported apart.
+    private func handshake(_ connection: BenchConnection, context: TLSContext) -> Bool {
+        guard let session = TLSSession(context: context, fd: connection.fd, server: false, host: plan.host) else { return false }
+        let started = monotonicNanoseconds()
+        while true {
+            var entry: pollfd
+            switch session.handshake() {
+            case .done:
+                connection.tls = session
+                handshakes += 1
+                handshakeNanoseconds += monotonicNanoseconds() - started
+                return true
+            case .wantRead: entry = pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0)
+            case .wantWrite: entry = pollfd(fd: connection.fd, events: Int16(POLLOUT), revents: 0)
+            case .end:
+                return false
+            case .failed(let reason, _):
+                if firstConnectError == nil { firstConnectError = "TLS: \(reason)" }
+                return false
+            }
+            _ = Glibc.poll(&entry, 1, 10_000)
+        }
+    }
+
+    /// read(2) for a TLS connection: decrypts whole records into `buffer` while one fits.
+    /// Returns bytes (> 0), 0 at the end, -1 with errno EAGAIN when nothing is there yet.
+    private func tlsRead(_ session: TLSSession, _ buffer: UnsafeMutableRawPointer, _ room: Int) -> Int {
+        var total = 0
+        while room - total >= TLSSession.maxRecordBytes {
+            switch session.read(into: UnsafeMutableRawBufferPointer(start: buffer + total, count: room - total)) {
+            case .done(let count): total += count
+            case .wantRead, .wantWrite:
+                if total > 0 { return total }
+                errno = EAGAIN
+                return -1
+            case .end, .failed: return total > 0 ? total : 0
+            }
+        }
+        return total
+    }
+
     private func updateInterest(_ connection: BenchConnection) {
         var interest: Int32 = 0
         if connection.reads { interest |= ctc_EPOLLIN | ctc_EPOLLRDHUP }
@@ -472,7 +531,16 @@ final class LoadGenerator {
         guard connection.state == .open else { return }
         while !connection.outbox.isEmpty {
             let pending = connection.outbox.pending
-            let written = write(connection.fd, pending.baseAddress, pending.count)
+            var written: Int
+            if let session = connection.tls {
+                switch session.write(pending.baseAddress!, count: pending.count) {
+                case .done(let count): written = count
+                case .wantWrite, .wantRead: written = -1; errno = EAGAIN
+                case .end, .failed: written = 0
+                }
+            } else {
+                written = write(connection.fd, pending.baseAddress, pending.count)
+            }
             if written > 0 {
                 connection.outbox.consume(written)
                 continue
@@ -496,6 +564,7 @@ final class LoadGenerator {
 
     private func closeByServer(_ connection: BenchConnection) {
         _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
+        connection.tls = nil
         close(connection.fd)
         connection.fd = -1
         connection.state = .closed
@@ -512,7 +581,7 @@ final class LoadGenerator {
                 connection.carry.removeAll(keepingCapacity: true)
             }
             let room = readBufferSize - carried
-            let count = read(connection.fd, readBuffer + carried, room)
+            let count = connection.tls.map { tlsRead($0, readBuffer + carried, room) } ?? read(connection.fd, readBuffer + carried, room)
             if count <= 0 {
                 if count < 0 && (ctc_errno() == EAGAIN || ctc_errno() == EINTR) {
                     keepCarry(connection, count: carried)

@@ -46,6 +46,8 @@ struct LoadPlan {
     var showProgress: Bool
     /// Threads that read during the message phase (the main thread, which also sends, among them).
     var threads: Int = 1
+    /// Connect with TLS (the certificate is not checked: the bench measures, it does not trust).
+    var tls: Bool = false
 
     var totalMessages: Int { senders * messagesPerSender }
     var totalConnections: Int { clients + slowReaders }

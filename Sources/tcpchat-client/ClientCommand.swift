@@ -9,12 +9,14 @@ import TCPChat
 
 struct ClientCommand: ParsableCommand {
     static let defaultPort = 6789
+    static let defaultTLSPort = 6697
 
     static let configuration = CommandConfiguration(
         commandName: "tcpchat",
         abstract: "Chat on a tcpchat server, or one to one with --listen.",
         usage: """
             tcpchat [<host>] [<port>] [--nick <name>] [<options>]
+            tcpchat --tls [<host>] [<port>] [--tls-ca <file>] [<options>]
             tcpchat --listen [<port>] [--host <address>] [<options>]
             """,
         discussion: """
@@ -45,6 +47,11 @@ struct ClientCommand: ParsableCommand {
             GBK (the lesson's programs on Chinese Windows), --encoding gbk sends in GBK and \
             reads GBK; a received line that is valid UTF-8 is still read as UTF-8.
 
+            --tls connects with TLS (default port 6697) and checks the server's \
+            certificate: issued by a CA this system trusts (or the one --tls-ca names), \
+            valid now, and for the host name given. When it is not, tcpchat says which \
+            (expired, unknown CA or self-signed, another host name) and does not connect.
+
             Exit status: 0 when the connection ended as you asked (Ctrl-D, /quit, end of \
             input; with --listen, the peer closing), 1 when the server went away or the \
             connection could not be made, 64 for a bad command line, 128+N after signal N.
@@ -55,7 +62,7 @@ struct ClientCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Server to connect to (default localhost). A number alone is the port.", valueName: "host"))
     var host: String?
 
-    @Argument(help: ArgumentHelp("Server port (default \(ClientCommand.defaultPort)).", valueName: "port"))
+    @Argument(help: ArgumentHelp("Server port (default \(ClientCommand.defaultPort); with --tls \(ClientCommand.defaultTLSPort)).", valueName: "port"))
     var port: Int?
 
     @Option(help: ArgumentHelp("Take this nick once connected (sends /nick NAME).", valueName: "name"))
@@ -79,6 +86,18 @@ struct ClientCommand: ParsableCommand {
     @Flag(help: "Put the local time (HH:MM) before each received line.")
     var timestamps = false
 
+    @Flag(help: "Connect with TLS (default port \(ClientCommand.defaultTLSPort)), verifying the server's certificate against the system's trusted CAs and the host name.")
+    var tls = false
+
+    @Option(help: ArgumentHelp("With --tls: trust the CA certificates in this PEM file instead of the system's (a private CA, or a self-signed server's own certificate).", valueName: "file"))
+    var tlsCa: String?
+
+    @Flag(help: "With --tls: do not verify the server's certificate (anyone in the middle can read and change everything; a warning is printed each time).")
+    var tlsInsecure = false
+
+    @Option(help: ArgumentHelp("With --tls: the name to ask for (SNI) and check the certificate against (default: the host).", valueName: "name"))
+    var tlsName: String?
+
     @Flag(help: "Show connecting, connected (local and remote address) and the close sequence on standard error.")
     var verbose = false
 
@@ -94,14 +113,18 @@ struct ClientCommand: ParsableCommand {
             port = number
             self.host = nil
         }
+        if !tls && (tlsCa != nil || tlsInsecure || tlsName != nil) {
+            throw ValidationError("--tls-ca, --tls-insecure and --tls-name go with --tls")
+        }
         if listen {
+            guard !tls else { throw ValidationError("--tls connects to a TLS server; --listen has no TLS") }
             guard nick == nil else { throw ValidationError("--nick needs a server; with --listen there is none") }
             guard password == nil else { throw ValidationError("--password needs a server; with --listen there is none") }
             guard host == nil else { throw ValidationError("with --listen the argument is the port; give the address to listen on with --host") }
             try ClientCommand.check(port: port ?? ClientCommand.defaultPort, allowingZero: true)
         } else {
             guard listenHost == nil else { throw ValidationError("--host goes with --listen; to connect, give the host as the first argument") }
-            try ClientCommand.check(port: port ?? ClientCommand.defaultPort, allowingZero: false)
+            try ClientCommand.check(port: port ?? (tls ? ClientCommand.defaultTLSPort : ClientCommand.defaultPort), allowingZero: false)
             if let nick, let problem = Names.nickProblem(nick) { throw ValidationError("--nick: \(problem)") }
         }
     }
@@ -127,16 +150,20 @@ struct ClientCommand: ParsableCommand {
 
     private func connectAndChat(display: Display, screen: Screen, interactive: Bool) -> Int32 {
         let host = self.host ?? "localhost"
-        let port = self.port ?? ClientCommand.defaultPort
-        screen.note("connecting to \(host) port \(port)")
+        let port = self.port ?? (tls ? ClientCommand.defaultTLSPort : ClientCommand.defaultPort)
+        screen.note("connecting to \(host) port \(port)\(tls ? " with TLS" : "")")
+        if tls && tlsInsecure {
+            screen.error("warning: --tls-insecure: the server's certificate is not checked; anyone in the middle can read and change this chat")
+        }
         let connection: ChatConnection
         do {
-            connection = try ChatConnection.connect(host: host, port: port, encoding: textEncoding)
+            let options = tls ? TLSClientOptions(verify: !tlsInsecure, caFile: tlsCa, serverName: tlsName) : nil
+            connection = try ChatConnection.connect(host: host, port: port, encoding: textEncoding, tls: options)
         } catch {
             screen.error(error.description)
             return 1
         }
-        screen.note("connected: \(Self.describe(connection.localAddress)) -> \(Self.describe(connection.remoteAddress))")
+        screen.note("connected: \(Self.describe(connection.localAddress)) -> \(Self.describe(connection.remoteAddress))\(connection.tlsDescription.map { " (\($0))" } ?? "")")
         let conversation = RoomConversation(display: display, interactive: interactive)
         let loop = ChatLoop(connection: connection, conversation: conversation, screen: screen, interactive: interactive)
         var firstLines: [String] = []

@@ -15,9 +15,11 @@ struct ServerCommand: ParsableCommand {
             `tcpchat`. Every server line starts with `<nick> ` (chat), `* ` (notice) or `! ` \
             (error); docs/PROTOCOL.md has the whole grammar. Type /help once connected.
 
-            At start the server prints `listening on ADDRESS:PORT` on standard output. \
+            At start the server prints `listening on ADDRESS:PORT` on standard output, and \
+            with TLS also `listening on ADDRESS:PORT (TLS)` (only that line with --no-plain). \
             SIGINT or SIGTERM stops it gracefully: every client gets a goodbye notice, \
-            queues are flushed for up to one second, and it exits with status 0.
+            queues are flushed for up to one second, and it exits with status 0. SIGHUP \
+            reloads the TLS certificate and key (a bad file keeps the old ones, and says why).
             """,
         version: TCPChatVersion.string
     )
@@ -99,6 +101,21 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --cluster: bytes that may wait to be written to Redis; past it, lines are still chatted here but not published to the other servers until Redis catches up. (default: \(ClusterConfiguration.defaultMaxQueueBytes))", valueName: "bytes"))
     var clusterQueue: Int?
 
+    @Option(help: ArgumentHelp("TLS: the server's certificate chain (PEM, its own certificate first); with --tls-key it opens a TLS listener on --tls-port.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("TLS: the private key of --tls-cert (PEM, unencrypted).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("TLS: the TLS listener's port (IRC's TLS port by default); 0 picks a free one.", valueName: "port"))
+    var tlsPort: Int = 6697
+
+    @Flag(help: "TLS only: no plaintext listener (needs --tls-cert and --tls-key).")
+    var noPlain = false
+
+    @Option(help: ArgumentHelp("TLS: close a connection that has not completed its TLS handshake within this many seconds (fractions allowed); 0 = no deadline.", valueName: "seconds"))
+    var tlsHandshakeTimeout: Double = 10
+
     @Flag(help: "Log every connect and disconnect, with the peer's address and the reason, to standard error.")
     var verbose = false
 
@@ -111,6 +128,12 @@ struct ServerCommand: ParsableCommand {
         }
         if password != nil && passwordFile != nil {
             throw ValidationError("give --password or --password-file, not both")
+        }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("TLS needs both --tls-cert FILE and --tls-key FILE")
+        }
+        if noPlain && tlsCert == nil {
+            throw ValidationError("--no-plain needs a TLS listener: give --tls-cert FILE and --tls-key FILE")
         }
         guard FallbackEncoding(rawValue: fallbackEncoding) != nil else {
             throw ValidationError("--fallback-encoding must be gbk or none (got \(fallbackEncoding))")
@@ -159,6 +182,11 @@ struct ServerCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        settings.tlsCertificateFile = tlsCert
+        settings.tlsKeyFile = tlsKey
+        settings.tlsPort = tlsPort
+        settings.plaintextListener = !noPlain
+        settings.tlsHandshakeTimeoutMilliseconds = Int((tlsHandshakeTimeout * 1000).rounded())
         let verbose = self.verbose
         settings.log = { level, message in
             guard verbose || level <= .warning else { return }
@@ -179,9 +207,12 @@ struct ServerCommand: ParsableCommand {
             throw ExitCode(1)
         }
         guard let address = server.address else { throw ExitCode(1) }
-        let shown = address.isIPv6 && host == nil ? "[::]:\(address.port)" : address.description
-        print("listening on \(shown)")
-        fflush(nil)  // a script waiting for this line must see it now
+        func shown(_ address: SocketAddress) -> String {
+            address.isIPv6 && host == nil ? "[::]:\(address.port)" : address.description
+        }
+        if !noPlain { print("listening on \(shown(address))") }
+        if let tlsAddress = server.tlsAddress { print("listening on \(shown(tlsAddress)) (TLS)") }
+        fflush(nil)  // a script waiting for these lines must see them now
 
         let signals = StopSignals.forward(to: server)
         defer { signals.finish() }
@@ -229,8 +260,9 @@ extension ServerCommand {
     }
 }
 
-/// SIGINT and SIGTERM become `server.stop()`: the signals are blocked in every thread and one
-/// thread waits for them with sigwait, so no code runs in a signal handler.
+/// SIGINT and SIGTERM become `server.stop()`, SIGHUP `server.reloadTLS()`: the signals are
+/// blocked in every thread and one thread waits for them with sigwait, so no code runs in a
+/// signal handler.
 struct StopSignals {
     private let thread: pthread_t
 
@@ -243,7 +275,15 @@ struct StopSignals {
             let server = Unmanaged<ChatServer>.fromOpaque(argument!).takeRetainedValue()
             var signals = StopSignals.set()
             var received: Int32 = 0
-            sigwait(&signals, &received)
+            while sigwait(&signals, &received) == 0 && received == SIGHUP {
+                // Reload the TLS certificate and key; a failure keeps the old ones and is logged
+                // by the server (its log prints errors), so nothing more to say here.
+                if server.configuration.tlsCertificateFile == nil {
+                    printError("tcpchat-server: SIGHUP: no TLS certificate to reload (no --tls-cert)")
+                } else if (try? server.reloadTLS()) != nil {
+                    printError("tcpchat-server: TLS certificate and key reloaded from \(server.configuration.tlsCertificateFile!)")
+                }
+            }
             server.stop()
             return nil
         }, box)
@@ -266,6 +306,7 @@ struct StopSignals {
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGHUP)
         return signals
     }
 }

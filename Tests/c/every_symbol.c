@@ -65,6 +65,9 @@ static const struct {
     ENTRY(tcpchat_client_events),
     ENTRY(tcpchat_client_flush),
     ENTRY(tcpchat_client_timeout),
+    ENTRY(tcpchat_server_tls_port),
+    ENTRY(tcpchat_server_reload_tls),
+    ENTRY(tcpchat_client_last_error),
 };
 
 int main(void) {

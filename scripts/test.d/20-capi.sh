@@ -49,10 +49,10 @@ lib=$(cd "$(swift build --scratch-path "$scratch" "${DWARF4[@]}" --show-bin-path
 [ -f "$lib/libtcpchat.so" ] || { echo "20-capi: no $lib/libtcpchat.so"; exit 1; }
 LINK=(-L"$lib" -Wl,-z,defs -Wl,-rpath,"$lib" -ltcpchat -lpthread)
 
-echo "-- readelf -d libtcpchat.so: only libc and the Swift runtime"
+echo "-- readelf -d libtcpchat.so: only libc, the Swift runtime and OpenSSL 3 (libssl, libcrypto: TLS)"
 needed=$(readelf -d "$lib/libtcpchat.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 echo "$needed" | tr '\n' ' '; echo
-unexpected=$(echo "$needed" | grep -Ev '^(libswift[A-Za-z_]*\.so|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1)$' || true)
+unexpected=$(echo "$needed" | grep -Ev '^(libssl\.so\.3|libcrypto\.so\.3|libswift[A-Za-z_]*\.so|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1)$' || true)
 if [ -n "$unexpected" ]; then echo "20-capi: unexpected dependencies: $unexpected"; exit 1; fi
 if echo "$needed" | grep -qi foundation; then echo "20-capi: libtcpchat.so needs Foundation"; exit 1; fi
 
@@ -86,7 +86,7 @@ for cc in gcc clang; do
 done
 
 echo "-- compiling Tests/c with gcc and clang, every_symbol.c also as C++"
-tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat test_embed test_nonblocking)
+tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat test_embed test_nonblocking test_tls)
 for cc in gcc clang; do
   for test in "${tests[@]}"; do
     "$cc" "${CFLAGS[@]}" "Tests/c/$test.c" -o "$out/$test-$cc" "${LINK[@]}"
@@ -117,7 +117,7 @@ for test in "${tests[@]}"; do
   [ "$status" = 0 ] || { echo "20-capi: valgrind reported errors in $test (status $status)"; exit 1; }
 done
 
-echo "-- ThreadSanitizer: test_threads, test_host_driven, test_embed, test_nonblocking against a TSan build of libtcpchat"
+echo "-- ThreadSanitizer: test_threads, test_host_driven, test_embed, test_nonblocking, test_tls against a TSan build of libtcpchat"
 tsan_scratch=.build-capi-tsan
 build --scratch-path "$tsan_scratch" --sanitize=thread --product tcpchat
 tsan_lib=$(cd "$(swift build --scratch-path "$tsan_scratch" --sanitize=thread --show-bin-path)" && pwd)
@@ -128,7 +128,7 @@ toolchain_bin=$(dirname "$(readlink -f "$(command -v swift)")")
 toolchain_clang=$toolchain_bin/clang
 [ -x "$toolchain_clang" ] || { echo "20-capi: no clang beside swift ($toolchain_bin)"; exit 1; }
 swift_lib=$(dirname "$toolchain_bin")/lib/swift/linux
-for test in test_threads test_host_driven test_embed test_nonblocking; do
+for test in test_threads test_host_driven test_embed test_nonblocking test_tls; do
   "$toolchain_clang" "${CFLAGS[@]}" -fsanitize=thread "Tests/c/$test.c" -o "$out/$test-tsan" \
     -L"$tsan_lib" -Wl,-rpath,"$tsan_lib" -ltcpchat -lpthread \
     -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch -lBlocksRuntime

@@ -110,3 +110,21 @@ check "two servers of a cluster, 10 clients on each" "$work/cluster.json" \
   'd["servers"] == 2' 'd["connected"] == 20' 'd["registered"] == 20' 'd["lost"] == 0' 'd["duplicates"] == 0' \
   'd["delivered"] == d["expectedDeliveries"] == 4 * 100 * 19' 'd["rssConnectedKiB"] > 0'
 for pid in "${pids[@]}"; do kill -0 "$pid" || { echo "70-bench-smoke: a cluster server died"; exit 1; }; done
+
+# tcpchat-bench --tls against the server's TLS listener (a throwaway self-signed certificate;
+# the bench does not verify): what scripts/bench-tls runs, on a small room.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/key.pem" \
+  -out "$work/cert.pem" -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+"$bin/tcpchat-server" "${flags[@]}" --no-plain --tls-port 0 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
+  >"$work/tls.out" 2>"$work/tls.err" &
+tls_pid=$!
+cluster_pids+=("$tls_pid")  # stopped by cleanup with the others
+for _ in $(seq 1 100); do grep -q "listening on" "$work/tls.out" && break; sleep 0.1; done
+port=$(sed -n 's/^listening on .*:\([0-9]*\) (TLS)$/\1/p' "$work/tls.out")
+[ -n "$port" ] || { echo "70-bench-smoke: the TLS server did not start"; cat "$work/tls.err"; exit 1; }
+timeout 60 "$bin/tcpchat-bench" --port "$port" --server-pid "$tls_pid" --json --quiet --tls \
+  --clients 20 --senders 4 --messages 100 >"$work/tls.json"
+check "over TLS, 20 clients" "$work/tls.json" \
+  'd["connected"] == 20' 'd["registered"] == 20' 'd["lost"] == 0' 'd["duplicates"] == 0' \
+  'd["delivered"] == d["expectedDeliveries"] == 4 * 100 * 19'
+kill -0 "$tls_pid" || { echo "70-bench-smoke: the TLS server died"; exit 1; }

@@ -42,5 +42,18 @@ run_under() {  # run_under SANITIZER SCRATCH_PATH: build the tests with it, then
 status=0
 ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" LSAN_OPTIONS="suppressions=$supp/lsan.supp print_suppressions=0" \
   run_under address .build-asan || status=1
+# TLS end to end (60-tls) with the ASan server and client of the same build: handshakes,
+# abandoned handshakes, resets mid fan-out, reloads. A report makes the server exit non-zero at
+# SIGINT, or the client fail, which the test reports.
+if [ -x .build-asan/debug/tcpchat-server ] && [ -x .build-asan/debug/tcpchat-client ]; then
+  echo "-- address: the TLS end-to-end tests (scripts/test.d/60-tls.sh) on the ASan binaries"
+  if ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" LSAN_OPTIONS="suppressions=$supp/lsan.supp print_suppressions=0" \
+     TLS_NO_RSS_CHECK=1 TCPCHAT_TLS_BIN=.build-asan/debug bash scripts/test.d/60-tls.sh; then
+    echo "-- address: TLS clean"
+  else
+    echo "-- address: TLS FAILED"
+    status=1
+  fi
+fi
 TSAN_OPTIONS="suppressions=$supp/tsan.supp exitcode=66" run_under thread .build-tsan || status=1
 exit $status

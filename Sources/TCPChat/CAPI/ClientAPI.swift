@@ -63,8 +63,38 @@ final class ClientHandle {
     var heldLine: [UInt8]?
     /// Non-nil while a non-blocking connect is in progress, or failed.
     let pending = Mutex<PendingConnect?>(nil)
+    /// A non-blocking connect's TLS handshake, once TCP is connected (nil: none, or done).
+    let pendingTLS = Mutex<PendingTLS?>(nil)
+    /// tcpchat_client_last_error(): why the non-blocking connect failed ("" until then).
+    let lastError: UnsafeMutablePointer<CChar>
+    static let lastErrorSize = 1024
 
-    init(_ connection: ChatConnection) { self.connection = connection }
+    init(_ connection: ChatConnection) {
+        self.connection = connection
+        lastError = .allocate(capacity: ClientHandle.lastErrorSize)
+        lastError.initialize(to: 0)
+    }
+
+    deinit { lastError.deallocate() }
+
+    /// Keeps `text` for tcpchat_client_last_error (cut to the buffer). Under pendingTLS's lock.
+    func remember(_ text: String) {
+        let bytes = Array(text.utf8.prefix(ClientHandle.lastErrorSize - 1))
+        for (index, byte) in bytes.enumerated() { lastError[index] = CChar(bitPattern: byte) }
+        lastError[bytes.count] = 0
+    }
+}
+
+/// The TLS handshake of tcpchat_client_connect_start with options.tls, driven by
+/// tcpchat_client_flush once TCP is connected (the connection stays `connecting` until it is done).
+struct PendingTLS: @unchecked Sendable {
+    let options: TLSClientOptions
+    let host: String
+    let port: Int
+    let deadline: Int64?   // monotonic ms; nil = none (connect_timeout_ms 0)
+    var session: TLSSession?
+    var wantsWrite = false
+    var failure: Int32?
 }
 
 private func client(_ handle: OpaquePointer) -> ClientHandle {
@@ -77,6 +107,12 @@ private let clientOptionsFieldOffsets: [Int] = [
     MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_0)!,
     MemoryLayout<tcpchat_client_options>.offset(of: \.send_queue_bytes)!,
     MemoryLayout<tcpchat_client_options>.offset(of: \.reserved_1_1)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.tls)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.tls_insecure)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.tls_ca_file)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.tls_server_name)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.error)!,
+    MemoryLayout<tcpchat_client_options>.offset(of: \.error_size)!,
 ]
 
 /// The options of a connect call, read and checked; nil when invalid.
@@ -102,7 +138,8 @@ private func makeHandle(_ connection: ChatConnection, _ settings: tcpchat_client
 /// Every option's default, as tcpchat_client_options_init() documents them.
 private func defaultClientOptions() -> tcpchat_client_options {
     tcpchat_client_options(struct_size: MemoryLayout<tcpchat_client_options>.size, connect_timeout_ms: 0, reserved_1_0: 0,
-                           send_queue_bytes: 0, reserved_1_1: 0)
+                           send_queue_bytes: 0, reserved_1_1: 0, tls: 0, tls_insecure: 0, tls_ca_file: nil,
+                           tls_server_name: nil, error: nil, error_size: 0)
 }
 
 @c @implementation public func tcpchat_client_options_init_sized(
@@ -123,13 +160,43 @@ private func defaultClientOptions() -> tcpchat_client_options {
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
     guard let host, let out, (1...65535).contains(port), let settings = readOptions(options) else { return TCPCHAT_EINVAL }
-    do {
-        let fd = try connectSocket(host: String(cString: host), port: Int(port), timeoutMilliseconds: Int64(settings.connect_timeout_ms))
-        out.pointee = OpaquePointer(Unmanaged.passRetained(makeHandle(ChatConnection.adopting(fd: fd), settings)).toOpaque())
+    let name = String(cString: host)
+    do throws(SocketError) {
+        let fd = try connectSocket(host: name, port: Int(port), timeoutMilliseconds: Int64(settings.connect_timeout_ms))
+        let connection: ChatConnection
+        if let tls = tlsOptions(settings) {
+            do {
+                connection = try ChatConnection.adopting(fd: fd, tls: tls, host: name, port: Int(port))
+            } catch {
+                Sys.close(fd)
+                throw error
+            }
+        } else {
+            connection = ChatConnection.adopting(fd: fd)
+        }
+        out.pointee = OpaquePointer(Unmanaged.passRetained(makeHandle(connection, settings)).toOpaque())
         return TCPCHAT_OK
     } catch {
+        report(error, to: settings)
         return ResultCode.of(error)
     }
+}
+
+/// The TLS options of a connect call, or nil for plaintext.
+private func tlsOptions(_ settings: tcpchat_client_options) -> TLSClientOptions? {
+    guard settings.tls != 0 else { return nil }
+    var options = TLSClientOptions(verify: settings.tls_insecure == 0, caFile: settings.tls_ca_file.map { String(cString: $0) },
+                                   serverName: settings.tls_server_name.map { String(cString: $0) })
+    if settings.connect_timeout_ms > 0 { options.handshakeTimeoutMilliseconds = Int(settings.connect_timeout_ms) }
+    return options
+}
+
+/// Writes why a connect failed into the caller's error buffer, if it gave one.
+private func report(_ error: SocketError, to settings: tcpchat_client_options) {
+    guard let buffer = settings.error, settings.error_size > 0 else { return }
+    let text = Array(error.description.utf8.prefix(settings.error_size - 1))
+    for (index, byte) in text.enumerated() { buffer[index] = CChar(bitPattern: byte) }
+    buffer[text.count] = 0
 }
 
 /// A connected, blocking socket to the first address of host:port that answers, within
@@ -291,7 +358,76 @@ private func advance(_ pending: inout PendingConnect, fd: Int32, connection: Cha
 private func finishConnect(_ fd: Int32, connection: ChatConnection) {
     Socket.configureConnected(fd)
     Sys.setNonBlocking(fd, false)
-    connection.connecting.store(false, ordering: .releasing)
+    // With TLS, connecting goes on through the handshake (driveHandshake).
+    if !connection.connectsWithTLS { connection.connecting.store(false, ordering: .releasing) }
+}
+
+/// tcpchat_client_connect_start with options.tls: the connection will make its TLS handshake
+/// once connected. Before the connect starts (it may complete at once).
+private func prepareTLS(_ handle: ClientHandle, _ settings: tcpchat_client_options, host: String, port: Int) {
+    guard let options = tlsOptions(settings) else { return }
+    handle.connection.connectsWithTLS = true
+    let timeout = Int64(settings.connect_timeout_ms)
+    handle.pendingTLS.withLock {
+        $0 = PendingTLS(options: options, host: host, port: port, deadline: timeout > 0 ? monotonicMilliseconds() + timeout : nil)
+    }
+}
+
+/// Moves a non-blocking connect's TLS handshake on (TCP is connected): TCPCHAT_OK once done,
+/// TCPCHAT_EAGAIN while it goes on (tcpchat_client_events says which way to wait), or the
+/// failure (TCPCHAT_ETLS, TCPCHAT_ETIMEDOUT; tcpchat_client_last_error says why).
+private func driveHandshake(_ state: ClientHandle) -> Int32 {
+    state.pendingTLS.withLock { slot -> Int32 in
+        guard var pending = slot else { return TCPCHAT_OK }
+        if let failure = pending.failure { return failure }
+        let address = "\(pending.host):\(pending.port)"
+        func fail(_ code: Int32, _ reason: String) -> Int32 {
+            pending.failure = code
+            state.remember(SocketError.tls(address: address, reason: reason).description)
+            slot = pending
+            return code
+        }
+        if pending.session == nil {
+            let context: TLSContext
+            do throws(TLSError) { context = try pending.options.context() } catch { return fail(TCPCHAT_ETLS, error.description) }
+            guard let session = TLSSession(context: context, fd: state.connection.fd, server: false,
+                                           host: pending.options.serverName ?? pending.host) else {
+                return fail(TCPCHAT_ESYSTEM, "out of memory")
+            }
+            pending.session = session
+        }
+        switch pending.session!.handshake() {
+        case .done:
+            state.connection.adoptTLS(pending.session!)
+            slot = nil
+            return TCPCHAT_OK
+        case .wantRead: pending.wantsWrite = false
+        case .wantWrite: pending.wantsWrite = true
+        case .end: return fail(TCPCHAT_ETLS, "the server closed the connection during the TLS handshake")
+        case .failed(let reason, _): return fail(TCPCHAT_ETLS, reason)
+        }
+        if let deadline = pending.deadline, monotonicMilliseconds() >= deadline {
+            return fail(TCPCHAT_ETIMEDOUT, "no TLS handshake within the connect timeout (is this a TLS port? a plaintext server waits for a line)")
+        }
+        slot = pending
+        return TCPCHAT_EAGAIN
+    }
+}
+
+@c @implementation public func tcpchat_client_last_error(_ handle: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let handle else { return UnsafePointer(ClientHandle.noClient) }
+    // The buffer lives as long as the client; it is written under pendingTLS's lock, by the
+    // thread that calls flush (the one that then reads it, as the header says).
+    return UnsafePointer(client(handle).lastError)
+}
+
+extension ClientHandle {
+    /// "" for tcpchat_client_last_error(NULL): static, never freed.
+    nonisolated(unsafe) static let noClient: UnsafeMutablePointer<CChar> = {
+        let text = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+        text.initialize(to: 0)
+        return text
+    }()
 }
 
 @c @implementation public func tcpchat_client_connect_start(
@@ -314,6 +450,7 @@ private func finishConnect(_ fd: Int32, connection: ChatConnection) {
         let connection = ChatConnection(fd: fd)
         connection.connecting.store(true, ordering: .releasing)
         let handle = makeHandle(connection, settings)
+        prepareTLS(handle, settings, host: name, port: Int(port))
         handle.pending.withLock {
             $0 = PendingConnect(
                 candidates: [], next: 0, deadline: timeout > 0 ? monotonicMilliseconds() + timeout : nil, failure: nil,
@@ -334,6 +471,7 @@ private func finishConnect(_ fd: Int32, connection: ChatConnection) {
     let connection = ChatConnection(fd: fd)
     connection.connecting.store(true, ordering: .releasing)
     let handle = makeHandle(connection, settings)
+    prepareTLS(handle, settings, host: name, port: Int(port))
     var pending = PendingConnect(
         candidates: candidates, next: 1, deadline: timeout > 0 ? monotonicMilliseconds() + timeout : nil, failure: nil,
         lastError: .connect(address: "\(name):\(port)", code: EHOSTUNREACH))
@@ -423,6 +561,12 @@ private func driveConnect(_ state: ClientHandle) -> Int32 {
     let state = client(handle)
     let connection = state.connection
     if connection.connecting.load(ordering: .acquiring) {
+        // TCP connected, TLS handshake under way: the way OpenSSL waits (before its first step,
+        // writable: the ClientHello goes out at the next flush).
+        let tcpDone = state.pending.withLock { $0 == nil }
+        if tcpDone, let wantsWrite = state.pendingTLS.withLock({ $0.map { $0.session == nil || $0.wantsWrite } }) {
+            return wantsWrite ? Int32(POLLOUT) : Int32(POLLIN)
+        }
         let resolving = state.pending.withLock { $0?.resolving != nil && $0?.failure == nil }
         return resolving ? Int32(POLLIN) : Int32(POLLOUT)
     }
@@ -434,12 +578,23 @@ private func driveConnect(_ state: ClientHandle) -> Int32 {
     let state = client(handle)
     let connected = driveConnect(state)
     guard connected == TCPCHAT_OK else { return connected }
+    if state.connection.connecting.load(ordering: .acquiring) {  // TCP is up; TLS's handshake goes on
+        let secured = driveHandshake(state)
+        guard secured == TCPCHAT_OK else { return secured }
+    }
     do { return try state.connection.flush() ? TCPCHAT_OK : TCPCHAT_EAGAIN } catch { return ResultCode.of(error) }
 }
 
 @c @implementation public func tcpchat_client_timeout(_ handle: OpaquePointer!) -> Int32 {
     guard let handle else { return -1 }
-    return client(handle).pending.withLock { pending -> Int32 in
+    let state = client(handle)
+    let connecting = state.pending.withLock { pending -> Int32? in
+        guard let pending else { return nil }
+        guard pending.failure == nil, let deadline = pending.deadline else { return -1 }
+        return Int32(clamping: max(0, deadline - monotonicMilliseconds()))
+    }
+    if let connecting { return connecting }
+    return state.pendingTLS.withLock { pending -> Int32 in
         guard let pending, pending.failure == nil, let deadline = pending.deadline else { return -1 }
         return Int32(clamping: max(0, deadline - monotonicMilliseconds()))
     }

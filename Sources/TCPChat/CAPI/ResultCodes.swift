@@ -26,6 +26,7 @@ private func cText(_ text: StaticString) -> UnsafePointer<CChar> {
     case TCPCHAT_EAGAIN: return cText("would block (the send queue is full, or connecting goes on): try again when the descriptor is writable")
     case TCPCHAT_EMISUSE: return cText("misuse: called from one of the server's own callbacks, where it cannot run")
     case TCPCHAT_ENOTFOUND: return cText("not found (no such connection, nick or room)")
+    case TCPCHAT_ETLS: return cText("the TLS handshake failed (certificate not accepted, wrong host name, or the peer does not speak TLS)")
     default: return cText("unknown tcpchat error")
     }
 }
@@ -62,6 +63,7 @@ enum ResultCode {
         case .connect(_, let code) where code == ETIMEDOUT: return TCPCHAT_ETIMEDOUT
         case .bind(_, let code), .connect(_, let code): return system(code)
         case .system(let error): return system(error.code)
+        case .tls: return TCPCHAT_ETLS
         }
     }
 

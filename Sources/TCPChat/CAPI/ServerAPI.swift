@@ -76,6 +76,7 @@ private let serverConfigFieldOffsets: [Int] = {
         \C.on_event, \C.filter, \C.filter_connection,
         \C.soft_queue, \C.soft_queue_ms,
         \C.irc_detection_ms, \C.server_name, \C.password,
+        \C.tls_cert, \C.tls_key, \C.tls_port, \C.tls_only, \C.tls_handshake_timeout_ms, \C.reserved_tls,
     ]
     return fields.map { MemoryLayout<C>.offset(of: $0)! }
 }()
@@ -113,7 +114,13 @@ private func defaultServerConfig() -> tcpchat_server_config {
         soft_queue_ms: Int32((defaults.softQueueSeconds * 1000).rounded()),
         irc_detection_ms: 0,
         server_name: nil,
-        password: nil)
+        password: nil,
+        tls_cert: nil,
+        tls_key: nil,
+        tls_port: Int32(defaults.tlsPort),
+        tls_only: 0,
+        tls_handshake_timeout_ms: Int32(defaults.tlsHandshakeTimeoutMilliseconds),
+        reserved_tls: 0)
 }
 
 @c @implementation public func tcpchat_server_config_init_sized(
@@ -173,6 +180,20 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     if c.irc_detection_ms != 0 { settings.ircDetectionMilliseconds = c.irc_detection_ms < 0 ? (c.irc_detection_ms == -1 ? 0 : -1) : Int(c.irc_detection_ms) }
     if let name = c.server_name, name.pointee != 0 { settings.ircServerName = String(cString: name) }
     if let secret = c.password, secret.pointee != 0 { settings.password = String(cString: secret) }
+    // TLS: 0 is each field's default (a program built before TLS leaves them zero).
+    settings.tlsCertificateFile = c.tls_cert.map { String(cString: $0) }
+    settings.tlsKeyFile = c.tls_key.map { String(cString: $0) }
+    if c.tls_port == TCPCHAT_TLS_PORT_ANY { settings.tlsPort = 0 } else if c.tls_port != 0 { settings.tlsPort = Int(c.tls_port) }
+    settings.plaintextListener = c.tls_only == 0
+    if c.tls_handshake_timeout_ms == TCPCHAT_TLS_NO_DEADLINE {
+        settings.tlsHandshakeTimeoutMilliseconds = 0
+    } else if c.tls_handshake_timeout_ms != 0 {
+        settings.tlsHandshakeTimeoutMilliseconds = Int(c.tls_handshake_timeout_ms)
+    }
+    guard c.reserved_tls == 0 else {
+        reportCreateFailure(callbacks, "invalid configuration: reserved_tls must be 0")
+        return TCPCHAT_EINVAL
+    }
     if let name = c.fallback_encoding {
         let text = String(cString: name)
         guard let encoding = FallbackEncoding(rawValue: text) else {
@@ -258,6 +279,20 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
 @c @implementation public func tcpchat_server_run(_ handle: OpaquePointer!) -> Int32 {
     guard let handle else { return TCPCHAT_EINVAL }
     do { try server(handle).run() } catch { return ResultCode.of(error) }
+    return TCPCHAT_OK
+}
+
+@c @implementation public func tcpchat_server_tls_port(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let port = server(handle).tlsPort
+    return port < 0 ? TCPCHAT_ESTATE : Int32(port)
+}
+
+@c @implementation public func tcpchat_server_reload_tls(_ handle: OpaquePointer!) -> Int32 {
+    guard let handle else { return TCPCHAT_EINVAL }
+    let target = server(handle)
+    guard target.configuration.tlsCertificateFile != nil else { return TCPCHAT_ESTATE }
+    do { try target.reloadTLS() } catch { return ResultCode.of(error) }
     return TCPCHAT_OK
 }
 

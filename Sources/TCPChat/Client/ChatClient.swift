@@ -28,8 +28,15 @@ public final class ChatClient: Sendable {
     public static let bufferedLines = 4096
 
     /// Connects (blocking) to `host:port`; every address `host` resolves to is tried in turn.
-    public init(host: String, port: Int) throws(SocketError) {
-        let connection = try ChatConnection.connect(host: host, port: port)
+    public convenience init(host: String, port: Int) throws(SocketError) {
+        try self.init(host: host, port: port, tls: nil)
+    }
+
+    /// Connects (blocking) to `host:port`, over TLS when `tls` is given: the handshake verifies
+    /// the server's certificate (against the system's trust store or `tls.caFile`, and the host
+    /// name) unless `tls.verify` is off; a failure throws `SocketError.tls` saying what failed.
+    public init(host: String, port: Int, tls: TLSClientOptions?) throws(SocketError) {
+        let connection = try ChatConnection.connect(host: host, port: port, tls: tls)
         let (stream, continuation) = AsyncThrowingStream<String, any Error>.makeStream(
             bufferingPolicy: .bufferingOldest(ChatClient.bufferedLines))
         lines = stream
@@ -47,6 +54,8 @@ public final class ChatClient: Sendable {
     /// The local and remote addresses of the connection.
     public var localAddress: SocketAddress? { reader.connection.localAddress }
     public var remoteAddress: SocketAddress? { reader.connection.remoteAddress }
+    /// The TLS protocol and cipher ("TLSv1.3 TLS_AES_256_GCM_SHA384"), or nil for plaintext.
+    public var tlsDescription: String? { reader.connection.tlsDescription }
 
     /// Sends `line` plus LF: chat for your room, or a command such as "/nick ada". Blocks until
     /// the kernel took every byte. Any thread. Throws (EPIPE) after `shutdownWrite()` or

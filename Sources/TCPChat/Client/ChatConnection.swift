@@ -66,9 +66,21 @@ public final class ChatConnection: @unchecked Sendable {
     public static let defaultSendQueueBytes = 65536
     private let sendQueueLimit = Atomic<Int>(ChatConnection.defaultSendQueueBytes)
     private let closed = Atomic<Bool>(false)
+    /// TLS (Transport/TLS): every byte goes through this session; nil = plaintext. OpenSSL's
+    /// state is one object for both directions: `tlsLock` serialises the (never blocking) calls
+    /// of the sending threads and the receiving one; nobody waits while holding it.
+    /// Set at init, or (a non-blocking connect: tcpchat_client_connect_start) once by
+    /// `adoptTLS` while `connecting` is still true, before it turns false: every other use
+    /// comes after `connecting` was read false (acquire), or on a connection made with it.
+    private var tls: TLSSession?
+    private let tlsLock = Mutex<Void>(())
 
-    init(fd: Int32, encoding: TextEncoding = .utf8) {
+    /// The TLS protocol and cipher in use ("TLSv1.3 TLS_AES_256_GCM_SHA384"), or nil for plaintext.
+    public var tlsDescription: String? { tls.map { "\($0.version) \($0.cipher)" } }
+
+    init(fd: Int32, encoding: TextEncoding = .utf8, tls: TLSSession? = nil) {
         self.fd = fd
+        self.tls = tls
         codec = TextTranscoder(encoding)
         localAddress = Socket.localAddress(fd)
         remoteAddress = Socket.peerAddress(fd)
@@ -85,10 +97,75 @@ public final class ChatConnection: @unchecked Sendable {
         ChatConnection(fd: try Socket.connect(host: host, port: port), encoding: encoding)
     }
 
+    /// Connects to `host:port` and, with `tls`, makes a TLS connection over it: the handshake
+    /// (within `tls.handshakeTimeoutMilliseconds`) verifies the server's certificate unless
+    /// told not to. A failed handshake throws `SocketError.tls` with what failed.
+    public static func connect(host: String, port: Int, encoding: TextEncoding = .utf8, tls: TLSClientOptions?) throws(SocketError) -> ChatConnection {
+        let fd = try Socket.connect(host: host, port: port)
+        guard let tls else { return ChatConnection(fd: fd, encoding: encoding) }
+        do {
+            let session = try ChatConnection.handshake(fd: fd, options: tls, host: host, port: port)
+            return ChatConnection(fd: fd, encoding: encoding, tls: session)
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+    }
+
+    /// Makes the TLS session of a connected socket and completes its handshake (blocking, with
+    /// the options' deadline).
+    static func handshake(fd: Int32, options: TLSClientOptions, host: String, port: Int) throws(SocketError) -> TLSSession {
+        let address = "\(host):\(port)"
+        let context: TLSContext
+        do { context = try options.context() } catch { throw .tls(address: address, reason: error.description) }
+        guard let session = TLSSession(context: context, fd: fd, server: false, host: options.serverName ?? host) else {
+            throw .system(SystemError("SSL_new", ENOMEM))
+        }
+        let deadline = options.handshakeTimeoutMilliseconds > 0 ? monotonicMilliseconds() + Int64(options.handshakeTimeoutMilliseconds) : Int64.max
+        while true {
+            let events: Int16
+            switch session.handshake() {
+            case .done: return session
+            case .wantRead: events = Int16(POLLIN)
+            case .wantWrite: events = Int16(POLLOUT)
+            case .end: throw .tls(address: address, reason: "the server closed the connection during the TLS handshake")
+            case .failed(let reason, _): throw .tls(address: address, reason: reason)
+            }
+            let remaining = deadline == .max ? -1 : Int32(clamping: deadline - monotonicMilliseconds())
+            if deadline != .max && remaining <= 0 {
+                throw .tls(address: address, reason: "no TLS handshake within \(options.handshakeTimeoutMilliseconds) ms (is this a TLS port? a plaintext server waits for a line)")
+            }
+            var entry = pollfd(fd: fd, events: events, revents: 0)
+            if poll(&entry, 1, remaining) < 0 && currentErrno() != EINTR { throw .system(SystemError("poll", currentErrno())) }
+        }
+    }
+
+    /// One non-blocking write of `bytes`, through TLS when the connection has it. A write that
+    /// would block is retried later with the same bytes (OpenSSL's rule; every caller does).
+    private func transmit(_ bytes: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        guard let tls else { return try Sys.send(fd, bytes) }
+        guard bytes.count > 0 else { return .done(0) }
+        let outcome = tlsLock.withLock { _ in tls.write(bytes.baseAddress!, count: bytes.count) }
+        switch outcome {
+        case .done(let count): return .done(count)
+        case .wantWrite, .wantRead: return .wouldBlock
+        case .end: throw SystemError("send", EPIPE)
+        case .failed(_, let code): throw SystemError("send", code != 0 ? code : EPROTO)
+        }
+    }
+
     /// Wraps a connected stream socket the caller owns no longer (e.g. one `accept` returned).
     public static func adopting(fd: Int32, encoding: TextEncoding = .utf8) -> ChatConnection {
         Sys.setNonBlocking(fd, false)
         return ChatConnection(fd: fd, encoding: encoding)
+    }
+
+    /// Wraps a connected socket (as `adopting(fd:)`) and makes a TLS connection over it; on
+    /// failure the socket is left to the caller.
+    public static func adopting(fd: Int32, encoding: TextEncoding = .utf8, tls: TLSClientOptions, host: String, port: Int) throws(SocketError) -> ChatConnection {
+        Sys.setNonBlocking(fd, false)
+        let session = try handshake(fd: fd, options: tls, host: host, port: port)
+        return ChatConnection(fd: fd, encoding: encoding, tls: session)
     }
 
     // MARK: Sending
@@ -109,7 +186,7 @@ public final class ChatConnection: @unchecked Sendable {
                 var offset = 0
                 while offset < bytes.count {
                     do throws(SystemError) {
-                        switch try Sys.send(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
+                        switch try transmit(UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
                         case .done(let count): offset += count
                         case .wouldBlock: waitWritable()
                         }
@@ -131,6 +208,15 @@ public final class ChatConnection: @unchecked Sendable {
 
     /// Whether the connection is being made (`connect_start`): nothing is written meanwhile.
     let connecting = Atomic<Bool>(false)
+    /// A non-blocking connect that makes a TLS connection once TCP is connected: `connecting`
+    /// stays true until the handshake is done (ClientAPI, tcpchat_client_flush).
+    var connectsWithTLS = false
+
+    /// The TLS session a non-blocking connect's handshake made; then `connecting` ends.
+    func adoptTLS(_ session: TLSSession) {
+        tls = session
+        connecting.store(false, ordering: .releasing)
+    }
 
     /// Queues `line` plus LF and writes what the socket takes now, never blocking. False (and
     /// nothing queued) when the queue has no room for the line: the server does not read fast
@@ -177,6 +263,24 @@ public final class ChatConnection: @unchecked Sendable {
     /// One non-blocking write of the queue; the error when the socket failed.
     private func write(_ side: inout SendSide) -> SystemError? {
         if connecting.load(ordering: .acquiring) { return nil }
+        if tls != nil {
+            while side.count > 0 {
+                let head = side.head
+                let result: Result<IOResult<Int>, SystemError> = side.queue.withUnsafeBytes { bytes in
+                    do throws(SystemError) { return .success(try transmit(UnsafeRawBufferPointer(rebasing: bytes[head...]))) } catch { return .failure(error) }
+                }
+                let written: IOResult<Int>
+                switch result {
+                case .success(let outcome): written = outcome
+                case .failure(let error): return error
+                }
+                guard case .done(let count) = written else { return nil }
+                side.head += count
+            }
+            side.queue.removeAll(keepingCapacity: side.queue.capacity <= 4096)
+            side.head = 0
+            return nil
+        }
         while side.count > 0 {
             let sent = side.queue.withUnsafeBytes { bytes in
                 Glibc.send(fd, bytes.baseAddress! + side.head, side.count, ctc_MSG_NOSIGNAL | Int32(MSG_DONTWAIT))
@@ -202,7 +306,10 @@ public final class ChatConnection: @unchecked Sendable {
     /// Half-close: no more lines will be sent; the server's lines can still be received. Any thread.
     public func shutdownWrite() {
         sendLock.withLock { side in
-            if !side.shut && !closed.load(ordering: .acquiring) { Sys.shutdown(fd, Int32(SHUT_WR)) }
+            if !side.shut && !closed.load(ordering: .acquiring) {
+                if let tls { tlsLock.withLock { _ in tls.shutdown() } }  // close_notify first
+                Sys.shutdown(fd, Int32(SHUT_WR))
+            }
             side.shut = true
         }
     }
@@ -257,6 +364,7 @@ public final class ChatConnection: @unchecked Sendable {
     }
 
     private func readOnce() {
+        if let tls { return readOnce(tls) }
         let count = recv(fd, receiveBuffer.baseAddress, receiveBuffer.count, Int32(MSG_DONTWAIT))
         if count > 0 {
             framer.feed(UnsafeRawBufferPointer(rebasing: receiveBuffer[..<count]), take)
@@ -267,6 +375,30 @@ public final class ChatConnection: @unchecked Sendable {
             let code = currentErrno()
             if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
             ended = code == ECONNRESET ? .reset : .system(SystemError("recv", code))
+        }
+    }
+
+    /// Decrypts what has arrived, a whole record at a time (so OpenSSL keeps nothing back that
+    /// a poll on `fd` would not show), up to four records.
+    private func readOnce(_ tls: TLSSession) {
+        for _ in 0..<4 {
+            let outcome = tlsLock.withLock { _ in tls.read(into: receiveBuffer) }
+            switch outcome {
+            case .done(let count):
+                framer.feed(UnsafeRawBufferPointer(rebasing: receiveBuffer[..<count]), take)
+            case .end:
+                framer.finish(take)
+                ended = .closed
+                return
+            case .wantRead, .wantWrite:
+                return
+            case .failed(let reason, let code):
+                if code == ECONNRESET { ended = .reset } else if code != 0 { ended = .system(SystemError("recv", code)) } else {
+                    ready.append("! TLS: \(reason)")
+                    ended = .system(SystemError("TLS", EPROTO))
+                }
+                return
+            }
         }
     }
 

@@ -55,6 +55,12 @@ public final class ChatServer: @unchecked Sendable {
     // Loop thread only.
     let core: ChatCore
     private let acceptor: Acceptor
+    /// TLS (Transport/TLS): the TLS listener and the context new connections use (swapped by
+    /// `reloadTLS`, from any thread).
+    private let tlsAcceptor: Acceptor?
+    private let tlsContext = Mutex<TLSContext?>(nil)
+    private let boundTLSPort = Atomic<Int>(-1)
+    private let boundTLSAddress = Mutex<SocketAddress?>(nil)
     private let connections: Connections
     private let lineCodec: LineCodec
     private let lineSlot: Int
@@ -104,6 +110,16 @@ public final class ChatServer: @unchecked Sendable {
                             password: configuration.password)
         ircSlot = core.register(encoder: ircCodec)
         acceptor = Acceptor(loop: loop, counters: counters)
+        if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
+            let context: TLSContext
+            do { context = try TLSContext.server(certificateFile: certificate, keyFile: key) } catch {
+                throw .invalidConfiguration("TLS: \(error)")
+            }
+            tlsContext.withLock { $0 = context }
+            tlsAcceptor = Acceptor(loop: loop, counters: counters, secure: true)
+        } else {
+            tlsAcceptor = nil
+        }
         connections = Connections(loop: loop, settings: ConnectionSettings(
             maxLineBytes: configuration.maxLineBytes, maxQueueBytes: configuration.maxQueueBytes,
             softQueueBytes: min(configuration.softQueueBytes, configuration.maxQueueBytes),
@@ -111,9 +127,11 @@ public final class ChatServer: @unchecked Sendable {
             linesPerSecond: configuration.linesPerSecond, burstLines: configuration.burstLines,
             firstLineTimeoutSeconds: configuration.firstLineTimeoutSeconds,
             idleTimeoutSeconds: configuration.idleTimeoutSeconds,
-            shutdownGraceMilliseconds: configuration.shutdownGraceMilliseconds), counters: counters)
+            shutdownGraceMilliseconds: configuration.shutdownGraceMilliseconds,
+            tlsHandshakeMilliseconds: configuration.tlsHandshakeTimeoutMilliseconds), counters: counters)
         loop.diagnostics = { message in log?(.error, message) }
         acceptor.handler = self
+        tlsAcceptor?.handler = self
         connections.handler = self
         if let clusterConfiguration = configuration.cluster {
             let link = try makeClusterLink(clusterConfiguration)
@@ -124,12 +142,38 @@ public final class ChatServer: @unchecked Sendable {
 
     deinit {
         acceptor.close()
+        tlsAcceptor?.close()
     }
 
     // MARK: Public, any thread
 
-    /// The bound port, or -1 before `bind()`.
+    /// The bound port, or -1 before `bind()`: the plaintext listener's (with
+    /// `plaintextListener` off, the TLS listener's).
     public var port: Int { boundPort.load(ordering: .acquiring) }
+
+    /// The TLS listener's port, or -1 before `bind()` and without TLS. Any thread.
+    public var tlsPort: Int { boundTLSPort.load(ordering: .acquiring) }
+
+    /// The TLS listener's address, or nil before `bind()` and without TLS. Any thread.
+    public var tlsAddress: SocketAddress? { boundTLSAddress.withLock { $0 } }
+
+    /// Loads the TLS certificate chain and key again from the files the configuration names
+    /// (e.g. renewed by Let's Encrypt): connections made from now on use them, the open ones
+    /// keep theirs. When a file is missing or bad, the server keeps the old ones and this throws
+    /// why (`invalidConfiguration`). Loading happens on the calling thread; any thread (the
+    /// tcpchat-server program calls it on SIGHUP; the library installs no signal handler).
+    public func reloadTLS() throws(ChatServerError) {
+        guard let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile else {
+            throw .invalidConfiguration("TLS is not configured: nothing to reload")
+        }
+        let context: TLSContext
+        do { context = try TLSContext.server(certificateFile: certificate, keyFile: key) } catch {
+            log(.error, "TLS reload failed, keeping the certificate in use: \(error)")
+            throw .invalidConfiguration("TLS reload: \(error)")
+        }
+        tlsContext.withLock { $0 = context }
+        log(.info, "TLS certificate reloaded from \(certificate)")
+    }
 
     /// What the server has done so far. Any thread.
     public var statistics: ServerStatistics { counters.snapshot }
@@ -141,10 +185,21 @@ public final class ChatServer: @unchecked Sendable {
     /// first lets a program learn the port, or fail on a port in use, before serving.
     public func bind() throws(ChatServerError) {
         if boundPort.load(ordering: .acquiring) >= 0 { return }
-        let address = try acceptor.listen(host: configuration.host, port: configuration.port)
+        var address: SocketAddress?
+        if configuration.plaintextListener {
+            address = try acceptor.listen(host: configuration.host, port: configuration.port)
+            log(.info, "listening on \(address!)")
+        }
+        if let tlsAcceptor {
+            let tlsAddress = try tlsAcceptor.listen(host: configuration.host, port: configuration.tlsPort)
+            boundTLSAddress.withLock { $0 = tlsAddress }
+            boundTLSPort.store(tlsAddress.port, ordering: .releasing)
+            log(.info, "listening on \(tlsAddress) (TLS)")
+            if address == nil { address = tlsAddress }
+        }
+        guard let address else { throw .invalidConfiguration("no listener: the plaintext one is off and TLS is not configured") }
         boundAddress.withLock { $0 = address }
         boundPort.store(address.port, ordering: .releasing)
-        log(.info, "listening on \(address)")
     }
 
     /// Serves on the calling thread until `stop()`. A server runs once.
@@ -268,6 +323,7 @@ public final class ChatServer: @unchecked Sendable {
         cluster?.stop(nicks: Array(core.nicks.keys))
         connections.releaseAll(reason: "server stopped")
         acceptor.close()
+        tlsAcceptor?.close()
         loop.cancelAllTimers()  // their actions hold the server: left behind, they would leak it
         // Host calls queued from other threads wait for their answer: run the ones queued
         // before serving ended (none can be queued after).
@@ -324,6 +380,7 @@ public final class ChatServer: @unchecked Sendable {
         log(.info, "shutting down (\(connections.count) clients)")
         if acceptor.isListening { acceptor.acceptPending() }  // the backlog hears why, too
         acceptor.close()
+        tlsAcceptor?.close()
         if let timer = deadlineSweep { loop.cancel(timer) }
         core.shutDown()
         connections.drainAll(reason: "server shutting down")
@@ -370,8 +427,17 @@ extension ChatServer: AcceptorHandler {
         lineCodec.render(.error(error)) ?? ""
     }
 
-    func admit(_ fd: Int32, peer: String, host: String) {
-        guard let connection = connections.adopt(fd, address: peer, host: host, codec: lineCodec) else {
+    func admit(_ fd: Int32, peer: String, host: String, secure: Bool) {
+        var tls: TLSSession?
+        if secure {
+            guard let context = tlsContext.withLock({ $0 }), let session = TLSSession(context: context, fd: fd, server: true) else {
+                log(.error, "cannot start TLS for \(peer): out of memory")
+                Sys.close(fd)
+                return
+            }
+            tls = session
+        }
+        guard let connection = connections.adopt(fd, address: peer, host: host, codec: lineCodec, tls: tls) else {
             log(.error, "cannot watch \(peer): epoll refused it")
             return
         }
@@ -384,13 +450,21 @@ extension ChatServer: AcceptorHandler {
         sessionsByID[session.id] = session
         connection.session = session
         configuration.onEvent?(HostEvent(kind: .connected, id: session.id, address: peer, nick: ""))
+        // A TLS connection says its first line once its handshake is done (secured).
+        if !secure { beginDetection(of: connection) }
+    }
+
+    /// Waits for the first line to tell the protocol (IRC or the line protocol).
+    private func beginDetection(of connection: Connection) {
         let delay = configuration.ircDetectionMilliseconds
         guard delay > 0 else { return decideProtocol(of: connection, irc: false) }
         connection.detecting = true
         connection.awaitingFirstLine = true
         // The connection is held strongly, not weakly: a weak reference gives the object a side
-        // table for the rest of its life (issue 19: memory per idle connection). The timer is
-        // cancelled when the connection closes (closed), so it is held 50 ms at most.
+        // table for the rest of its life (issue 19: memory per idle connection), which
+        // LeakSanitizer also takes for a leak when the process exits with it alive
+        // (llvm/llvm-project#56751). The timer is cancelled when the connection closes
+        // (closed), so it is held 50 ms at most.
         connection.detection = loop.schedule(after: Int64(delay)) { [weak self, connection] in
             guard let self, connection.detecting, connection.isOpen else { return }
             connection.detection = nil
@@ -447,9 +521,17 @@ extension ChatServer: AcceptorHandler {
 // MARK: Connection events
 
 extension ChatServer: ConnectionsHandler {
+    func secured(_ connection: Connection, version: String, cipher: String) {
+        log(.debug, "TLS \(connection.address): \(version) \(cipher)")
+        beginDetection(of: connection)
+    }
+
     func received(line: UnsafeRawBufferPointer, on connection: Connection) {
         if connection.awaitingFirstLine {
             connection.awaitingFirstLine = false
+            if connection.tls == nil && line.count >= 3 && line[0] == 0x16 && line[1] == 0x03 {
+                return refuseTLSHello(on: connection)
+            }
             if connection.detecting {
                 decideProtocol(of: connection, irc: IRCMessage.opensIRC(line))
             } else if configuration.ircDetectionMilliseconds > 0, IRCMessage.opensIRC(line) {
@@ -471,6 +553,18 @@ extension ChatServer: ConnectionsHandler {
 
     func linesHandled(on connection: Connection) {
         core.endLines()
+    }
+
+    /// A TLS client on the plaintext port (its first bytes are a TLS handshake record): one
+    /// line says where TLS is, and it leaves without its hello being taken for chat.
+    private func refuseTLSHello(on connection: Connection) {
+        let port = tlsPort
+        let hint = port >= 0 ? "connect with TLS to port \(port), or without TLS here" : "this server has no TLS listener; connect without TLS"
+        connection.detecting = false  // no welcome, no room: it never spoke our protocol
+        if let timer = connection.detection { loop.cancel(timer) }
+        connection.detection = nil
+        connection.session.send(.error(.refused("this port speaks plaintext, not TLS: \(hint)")))
+        connections.startDraining(connection, reason: "disconnected: a TLS handshake on the plaintext port")
     }
 
     func receivedOverlongLine(on connection: Connection) {

@@ -84,6 +84,20 @@ public struct ChatServerConfiguration: Sendable {
     /// an error line, then is closed; no event is sent for it).
     public var acceptConnection: (@Sendable (String) -> String?)? = nil
 
+    // TLS (docs/PROTOCOL.md, "TLS"): a second listener whose connections speak TLS (OpenSSL 3,
+    // TLS 1.2 or later), then the same protocols (the line protocol, IRC) as the plaintext one.
+    /// PEM certificate chain (the server's certificate first, then intermediates) and PEM
+    /// private key: both set = a TLS listener on `tlsPort`; both nil = no TLS.
+    public var tlsCertificateFile: String? = nil
+    public var tlsKeyFile: String? = nil
+    /// The TLS listener's port (IRC's 6697 by default); 0 = any free port (`ChatServer.tlsPort`).
+    public var tlsPort: Int = 6697
+    /// The plaintext listener on `port`; false = TLS only (needs the TLS files).
+    public var plaintextListener: Bool = true
+    /// A TLS connection that has not completed its handshake within this many milliseconds is
+    /// closed (a client that stalls in the handshake holds nothing longer); 0 = no deadline.
+    public var tlsHandshakeTimeoutMilliseconds: Int = 10_000
+
     public init() {}
 
     /// Why this configuration cannot be used, or nil.
@@ -111,6 +125,11 @@ public struct ChatServerConfiguration: Sendable {
             return "timeouts must be 0 (off) to 31536000 seconds (a year)"
         }
         if let problem = cluster?.problem() { return problem }
+        if (tlsCertificateFile == nil) != (tlsKeyFile == nil) { return "TLS needs both a certificate file and a key file" }
+        if tlsPort < 0 || tlsPort > 65535 { return "TLS port must be 0-65535 (got \(tlsPort))" }
+        if tlsCertificateFile != nil && plaintextListener && port != 0 && tlsPort == port { return "the TLS port must differ from the plaintext port (both \(port))" }
+        if !plaintextListener && tlsCertificateFile == nil { return "no listener: the plaintext listener is off and no TLS certificate and key are given" }
+        if !(0...3_600_000).contains(tlsHandshakeTimeoutMilliseconds) { return "TLS handshake timeout must be 0 (none) to 3600000 ms (got \(tlsHandshakeTimeoutMilliseconds))" }
         return nil
     }
 }

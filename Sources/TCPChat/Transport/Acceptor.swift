@@ -12,7 +12,8 @@ protocol AcceptorHandler: AnyObject {
     func refusal(forConnectionFrom host: String, peer: String) -> ChatError?
     /// The bytes that tell a refused connection why.
     func refusalLine(_ error: ChatError) -> String
-    func admit(_ fd: Int32, peer: String, host: String)
+    /// `secure`: accepted on the TLS listener.
+    func admit(_ fd: Int32, peer: String, host: String, secure: Bool)
     func log(_ level: LogLevel, _ message: String)
 }
 
@@ -25,10 +26,13 @@ final class Acceptor: EventHandler {
     /// Given up to accept one connection when out of descriptors (libuv's trick).
     private var reserveFD: Int32 = -1
     private var paused = false
+    /// The TLS listener's acceptor: its connections start with a TLS handshake.
+    let secure: Bool
 
-    init(loop: EventLoop, counters: StatisticsCounters) {
+    init(loop: EventLoop, counters: StatisticsCounters, secure: Bool = false) {
         self.loop = loop
         self.counters = counters
+        self.secure = secure
     }
 
     deinit {
@@ -77,7 +81,7 @@ final class Acceptor: EventHandler {
             if let refusal = handler.refusal(forConnectionFrom: host, peer: peer) {
                 refuse(fd, refusal)
             } else {
-                handler.admit(fd, peer: peer, host: host)
+                handler.admit(fd, peer: peer, host: host, secure: secure)
             }
         }
     }

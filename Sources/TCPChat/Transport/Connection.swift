@@ -55,6 +55,8 @@ final class Connection: EventHandler, SessionOutput {
     /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
     var telnet = TelnetFilter()
     let output = OutputQueue()
+    /// Its TLS session (Transport/TLS), or nil for a plaintext connection.
+    var tls: TLSSession?
     /// Its session in the chat core; set right after the connection is made, and let go when
     /// the connection closes (the session holds its connection: the two would keep each other).
     var session: ChatSession!

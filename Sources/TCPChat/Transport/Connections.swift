@@ -26,6 +26,8 @@ protocol ConnectionsHandler: AnyObject {
     /// The lines of one read of `connection` have been handed up (received(line:on:)): what
     /// the layer above gathered from them may go out now.
     func linesHandled(on connection: Connection)
+    /// A TLS connection finished its handshake: it may speak now.
+    func secured(_ connection: Connection, version: String, cipher: String)
     /// The connection stops taking part (it is leaving: EOF, quit, a deadline, a failure):
     /// its session leaves its rooms; `announce`: they hear why.
     func ending(_ connection: Connection, reason: String, announce: Bool)
@@ -45,11 +47,13 @@ struct ConnectionSettings {
     var firstLineTimeoutSeconds: Int
     var idleTimeoutSeconds: Int
     var shutdownGraceMilliseconds: Int
+    /// A TLS connection that has not finished its handshake by then is dropped (0: never).
+    var tlsHandshakeMilliseconds: Int = 10_000
 }
 
 final class Connections {
-    private let loop: EventLoop
-    private let settings: ConnectionSettings
+    let loop: EventLoop
+    let settings: ConnectionSettings
     private let counters: StatisticsCounters
     unowned(unsafe) var handler: (any ConnectionsHandler)!
     /// Open, doomed and draining connections, by descriptor number.
@@ -75,10 +79,10 @@ final class Connections {
     /// senderClock[1] and [2] are the soft mark and the hard cap, which enqueue reads beside it.
     let senderClock: UnsafeMutablePointer<Int>
     static let noSender = -2
-    private let readBuffer: UnsafeMutableRawBufferPointer
+    let readBuffer: UnsafeMutableRawBufferPointer
     /// Where a flush gathers short lines into one segment. Not the read buffer: a queue may be
     /// flushed in the middle of a fan-out, while the line being relayed still sits in there.
-    private let flushScratch: UnsafeMutableRawBufferPointer
+    let flushScratch: UnsafeMutableRawBufferPointer
     private let iovecs: UnsafeMutablePointer<iovec>
 
     init(loop: EventLoop, settings: ConnectionSettings, counters: StatisticsCounters) {
@@ -110,7 +114,7 @@ final class Connections {
 
     /// Takes an accepted socket: watched for input from now on. Nil (socket closed) when epoll
     /// refuses it.
-    func adopt(_ fd: Int32, address: String, host: String, codec: any WireCodec) -> Connection? {
+    func adopt(_ fd: Int32, address: String, host: String, codec: any WireCodec, tls: TLSSession? = nil) -> Connection? {
         let now = monotonicMilliseconds()
         let connection = Connection(fd: fd, address: address, host: host, codec: codec, connections: self,
                                     maxLineBytes: settings.maxLineBytes, softQueueBytes: settings.softQueueBytes,
@@ -122,6 +126,7 @@ final class Connections {
             Sys.close(fd)
             return nil
         }
+        if let tls { startHandshake(connection, tls) }
         let index = Int(fd)
         if index >= table.count {
             table.append(contentsOf: repeatElement(nil, count: max(index + 1 - table.count, table.count)))
@@ -137,6 +142,7 @@ final class Connections {
     // MARK: Readiness
 
     func handle(_ connection: Connection, _ readiness: EventLoop.Readiness) {
+        if let tls = connection.tls, !tlsReady(connection, tls) { return }
         if readiness.readable && connection.isOpen {
             if readiness.hangup && (connection.throttled || connection.heldBy > 0) {
                 // The peer is gone: flood control and backpressure no longer matter. Handle what
@@ -187,9 +193,13 @@ final class Connections {
         // A few reads per wake-up, then let other sockets have their turn (epoll is level-triggered).
         for _ in 0..<4 {
             let result: IOResult<Int>
-            do { result = try Sys.read(connection.fd, readBuffer) } catch {
-                doom(connection, reason: Connections.reason(for: error))
-                return
+            if let tls = connection.tls {
+                result = read(from: connection, tls)  // Transport/TLS/Connections+TLS.swift
+            } else {
+                do { result = try Sys.read(connection.fd, readBuffer) } catch {
+                    doom(connection, reason: Connections.reason(for: error))
+                    return
+                }
             }
             guard case .done(let count) = result else { return }
             if count == 0 {
@@ -214,7 +224,7 @@ final class Connections {
                 return
             }
             if connection.isHeld { return updateInterest(connection) }
-            if count < readBuffer.count { return }
+            if count < readBuffer.count && !(connection.tls?.endPending ?? false) { return }
         }
     }
 
@@ -323,7 +333,7 @@ final class Connections {
 
     /// Tells epoll what this connection waits for: input while open and not throttled, output
     /// while bytes are queued or it is draining.
-    private func updateInterest(_ connection: Connection) {
+    func updateInterest(_ connection: Connection) {
         guard !connection.isClosed else { return }
         var interest: EventLoop.Interest = []
         if connection.isOpen && !connection.throttled && !connection.isHeld { interest.insert(.read) }
@@ -540,7 +550,9 @@ final class Connections {
                 relieve(connection)
             }
         }
-        switch connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: flushScratch) {
+        let flushed = connection.tls.map { flush(connection, $0) }
+            ?? connection.output.flush(to: connection.fd, iovecs: iovecs, scratch: flushScratch)
+        switch flushed {
         case .drained:
             if connection.isDraining { return release(connection, reason: connection.closeReason) }
             if connection.wantsWrite {
@@ -605,6 +617,7 @@ final class Connections {
         connection.drainDeadline = nil
         connection.resumeTimer = nil
         loop.unregister(connection.fd)
+        if let tls = connection.tls { endTLS(connection, tls) }
         Sys.close(connection.fd)
         connection.markClosed()
         connection.output.removeAll()

@@ -64,6 +64,23 @@ final class OutputQueue {
 
     /// Drops everything queued (the connection is closing).
     func removeAll() { state.removeAll() }
+
+    // For writers other than writev (TLS, Transport/TLS/Connections+TLS.swift): the next bytes
+    // to write as one contiguous piece, then how many were written. The piece depends only on
+    // what is queued from the head (the queue grows at the tail), so a write that must be
+    // retried with the same bytes (OpenSSL's rule) gets them again, perhaps with more after.
+
+    /// The queued buffers from the head that fit in `scratch`, copied there; or the head buffer
+    /// itself when it alone is larger. Nil when nothing is queued.
+    func nextPiece(scratch: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
+        state.nextPiece(scratch: scratch)
+    }
+
+    /// `written` bytes of the queue's head were written.
+    func consume(_ written: Int) {
+        state.consume(written)
+        if state.head == state.tail { state.reset() }
+    }
 }
 
 extension OutputQueue.State {
@@ -147,7 +164,7 @@ extension OutputQueue.State {
     }
 
     /// Releases the buffers `written` bytes have completed.
-    private mutating func consume(_ written: Int) {
+    mutating func consume(_ written: Int) {
         let queued = slots.unsafelyUnwrapped
         var left = written
         queuedBytes -= written
@@ -164,6 +181,32 @@ extension OutputQueue.State {
                 left = 0
             }
         }
+    }
+
+    func nextPiece(scratch: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard head < tail else { return nil }
+        let queued = slots.unsafelyUnwrapped
+        let (first, firstCount) = queued[head]._withUnsafeGuaranteedRef { ($0.base + headOffset, $0.count - headOffset) }
+        if firstCount > scratch.count { return UnsafeRawBufferPointer(start: first, count: firstCount) }
+        var used = 0
+        var index = head
+        var skip = headOffset
+        while index < tail {
+            let (base, count) = queued[index]._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
+            if used + count > scratch.count { break }
+            (scratch.baseAddress.unsafelyUnwrapped + used).copyMemory(from: base, byteCount: count)
+            used += count
+            skip = 0
+            index += 1
+        }
+        return UnsafeRawBufferPointer(rebasing: scratch[..<used])
+    }
+
+    /// Everything was written: empty, keeping a small slot array (as flush does).
+    mutating func reset() {
+        head = 0
+        tail = 0
+        if capacity > OutputQueue.State.keptCapacity { freeStorage() }
     }
 
     mutating func removeAll() {
