@@ -55,8 +55,13 @@ final class Connection: EventHandler, SessionOutput {
     /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
     var telnet = TelnetFilter()
     let output = OutputQueue()
-    /// Its TLS session (Transport/TLS), or nil for a plaintext connection.
-    var tls: TLSSession?
+    /// Its TLS session (Transport/TLS), or nil for a plaintext connection. In the cold part, so
+    /// that a plaintext connection does not carry the word (a TLS one has far larger state in
+    /// OpenSSL anyway).
+    var tls: TLSSession? {
+        get { cold?.tls }
+        set { if cold != nil || newValue != nil { warm.tls = newValue } }
+    }
     /// Its session in the chat core; set right after the connection is made, and let go when
     /// the connection closes (the session holds its connection: the two would keep each other).
     var session: ChatSession!
@@ -144,7 +149,7 @@ final class Connection: EventHandler, SessionOutput {
         set { if cold != nil || newValue { warm.onProbation = newValue } }
     }
 
-    /// What only a connection that is throttled, congested, holding input or draining needs,
+    /// What only a connection that is throttled, congested, holding input, draining or on TLS needs,
     /// allocated the first time one of these is set (issue 19: memory per idle connection):
     /// the properties above read their defaults while it is nil, and Connections uses them
     /// as before.
@@ -161,6 +166,7 @@ final class Connection: EventHandler, SessionOutput {
         var progressAt: Int64 = .min
         var lastSampleAt: Int64 = 0
         var onProbation = false
+        var tls: TLSSession?
     }
     private(set) var cold: Cold?
     private var warm: Cold {
