@@ -39,7 +39,9 @@ package final class ChatSession {
         var index: Int
     }
 
-    package internal(set) var nick: String
+    // Unchecked exclusivity (nick, isRegistered): read for every line (ChatCore.sayPlain), loop
+    // thread only, never accessed reentrantly (see ChatCore's batch state).
+    @exclusivity(unchecked) package internal(set) var nick: String
     package let encoder: any EventEncoder
     /// The encoder's number in the core (ChatCore.register(encoder:)).
     package let encoderSlot: Int
@@ -49,7 +51,7 @@ package final class ChatSession {
     package let output: any SessionOutput
     @exclusivity(unchecked) package internal(set) var memberships: [Membership] = []
     /// Registered (has a nick and was welcomed), and not yet detached.
-    package internal(set) var isRegistered = false
+    @exclusivity(unchecked) package internal(set) var isRegistered = false
     /// A question of this session waits for the cluster's answer (who, rooms, nick, a private
     /// line to another server, a join's history): its next intents wait too, so that replies
     /// come in the order asked.
