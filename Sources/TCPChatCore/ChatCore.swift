@@ -359,7 +359,7 @@ package final class ChatCore {
     /// cannot be batched (host hooks, a room of several protocols, not registered, not in
     /// a room, outside beginLines...endLines): the codec then takes the ordinary way (issue 19).
     package func sayPlain(_ text: UnsafeRawBufferPointer, from session: ChatSession) -> Bool {
-        guard batching && !hostHooks, session.isRegistered, let room = session.memberships.first?.room,
+        guard batching && !hostHooks, session.isRegistered, let room = session.room,
               let slot = room.singleSlot, let batcher = batchers[slot] else { return false }
         if batchRoom !== room || batchSender !== session { flushBatch() }
         let nick = session.nick
@@ -651,7 +651,7 @@ package final class ChatCore {
     private func fanOutOnce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, serial: Int) {
         flushBatch()
         for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
-        for member in room.members where member !== sender && member.lastAnnouncement != serial {
+        for member in room.members where member !== sender && !member.heard(announcement: serial) {
             member.lastAnnouncement = serial
             if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
         }

@@ -56,7 +56,7 @@ package final class Room {
 
     func add(_ member: ChatSession) {
 
-        member.memberships.append(ChatSession.Membership(room: self, index: members.count))
+        member.addMembership(in: self, at: members.count)
         members.append(member)
         let slot = member.encoderSlot
         if slot >= membersPerSlot.count { membersPerSlot += Array(repeating: 0, count: slot + 1 - membersPerSlot.count) }
@@ -69,15 +69,11 @@ package final class Room {
     func remove(_ member: ChatSession) {
         operators.remove(ObjectIdentifier(member))
         voiced.remove(ObjectIdentifier(member))
-        guard let position = member.memberships.firstIndex(where: { $0.room === self }) else { return }
-        let index = member.memberships[position].index
-        member.memberships.remove(at: position)
+        guard let index = member.removeMembership(in: self) else { return }
         let last = members.removeLast()
         if index < members.count {
             members[index] = last
-            if let lastPosition = last.memberships.firstIndex(where: { $0.room === self }) {
-                last.memberships[lastPosition].index = index
-            }
+            last.setMembershipIndex(index, in: self)
         }
         membersPerSlot[member.encoderSlot] -= 1
         if membersPerSlot[member.encoderSlot] == 0 { slotsInUse -= 1 }
