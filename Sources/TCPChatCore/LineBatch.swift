@@ -88,13 +88,6 @@ package struct LineBatch {
         }
     }
 
-    package mutating func append(bytes: UnsafeRawBufferPointer) {
-        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
-        reserve(bytes.count)
-        (base + count).copyMemory(from: source, byteCount: bytes.count)
-        count += bytes.count
-    }
-
     package mutating func append(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in
