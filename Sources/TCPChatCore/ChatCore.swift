@@ -33,7 +33,8 @@ package final class ChatCore {
     package private(set) var nicks: [String: ChatSession] = [:]
     package private(set) var rooms: [String: Room] = [:]
     /// The link to the other servers of a cluster; nil when alone.
-    package var cluster: (any ClusterBackend)?
+    /// (Unchecked exclusivity: read for every line; loop thread only, never reentrant.)
+    @exclusivity(unchecked) package var cluster: (any ClusterBackend)?
     var nextGuest = 1
     /// Clients were told the cluster link is down (and will be told when it is back).
     var clusterLinkDown = false
@@ -350,6 +351,31 @@ package final class ChatCore {
         cluster?.say(event, inRoom: room.key)
     }
 
+    /// `session` says `text` in its room: the intent `.say(room: nil, text:)` for a line whose
+    /// bytes are its text as they are (plain, clean, not a command; the codec checked), taken
+    /// without a String, an Intent or a ChatEvent when the line can be batched (LineBatch.swift):
+    /// its bytes go into the batch, its history entry keeps nick and bytes (Room.recordSaid),
+    /// and only a cluster gets an event made for it. False, with nothing done, when the line
+    /// cannot be batched (host hooks, a room of several protocols, not registered, not in
+    /// a room, outside beginLines...endLines): the codec then takes the ordinary way (issue 19).
+    package func sayPlain(_ text: UnsafeRawBufferPointer, from session: ChatSession) -> Bool {
+        guard batching && !hostHooks, session.isRegistered, let room = session.room,
+              let slot = room.singleSlot, let batcher = batchers[slot] else { return false }
+        if batchRoom !== room || batchSender !== session { flushBatch() }
+        let nick = session.nick
+        guard batcher.appendSaid(nick: nick, text: text, to: &batch) else { return false }
+        if batchRoom == nil {
+            batchRoom = room
+            batchSender = session
+        }
+        room.recordSaid(nick: nick, text: text)
+        if let cluster {
+            cluster.say(.said(room: room.name, nick: nick, text: String(decoding: text, as: UTF8.self)), inRoom: room.key)
+        }
+        if batch.count >= LineBatch.limit { flushBatch() }
+        return true
+    }
+
     // MARK: Batches (LineBatch.swift)
 
     /// The transport starts handing up the lines of one read of one client.
@@ -625,7 +651,7 @@ package final class ChatCore {
     private func fanOutOnce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, serial: Int) {
         flushBatch()
         for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
-        for member in room.members where member !== sender && member.lastAnnouncement != serial {
+        for member in room.members where member !== sender && !member.heard(announcement: serial) {
             member.lastAnnouncement = serial
             if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
         }

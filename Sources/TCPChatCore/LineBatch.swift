@@ -20,6 +20,10 @@ package protocol BatchingEncoder: EventEncoder {
     /// Appends the bytes of `event` for every member; false (nothing appended) when this
     /// event is not batched.
     func append(_ event: ChatEvent, to batch: inout LineBatch) -> Bool
+    /// Appends the bytes of `.said(room:, nick: nick, text: text)` for every member, `text`
+    /// being the line's bytes (valid UTF-8, already clean): ChatCore.sayPlain, with no String
+    /// made for the text. False (nothing appended) when this encoder does not batch it.
+    func appendSaid(nick: String, text: UnsafeRawBufferPointer, to batch: inout LineBatch) -> Bool
 }
 
 /// The bytes of the lines being batched; one per core, reused.
@@ -59,6 +63,29 @@ package struct LineBatch {
         reserve(1)
         base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
         count += 1
+    }
+
+    /// `prefix`, `name`, `infix`, `text` and `suffix` one after the other (a chat line: `<`,
+    /// the nick, `> `, its text, the newline), with one check for room.
+    package mutating func append(_ prefix: StaticString, _ name: String, _ infix: StaticString,
+                                 _ text: UnsafeRawBufferPointer, _ suffix: StaticString) {
+        var name = name
+        name.withUTF8 { nameBytes in
+            let total = prefix.utf8CodeUnitCount + nameBytes.count + infix.utf8CodeUnitCount + text.count
+                + suffix.utf8CodeUnitCount
+            reserve(total)
+            var at = base + count
+            at.copyMemory(from: prefix.utf8Start, byteCount: prefix.utf8CodeUnitCount)
+            at += prefix.utf8CodeUnitCount
+            if let source = nameBytes.baseAddress { at.copyMemory(from: source, byteCount: nameBytes.count) }
+            at += nameBytes.count
+            at.copyMemory(from: infix.utf8Start, byteCount: infix.utf8CodeUnitCount)
+            at += infix.utf8CodeUnitCount
+            if let source = text.baseAddress { at.copyMemory(from: source, byteCount: text.count) }
+            at += text.count
+            at.copyMemory(from: suffix.utf8Start, byteCount: suffix.utf8CodeUnitCount)
+            count += total
+        }
     }
 
     package mutating func append(_ text: String) {

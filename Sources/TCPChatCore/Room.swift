@@ -18,7 +18,13 @@ package final class Room {
     package var modes = RoomModes()
 
     package func isOperator(_ session: ChatSession) -> Bool { operators.contains(ObjectIdentifier(session)) }
-    @exclusivity(unchecked) private var history: [ChatEvent] = []
+    /// The last lines said, a ring of `historyLength` entries (`historyStart` is the oldest once
+    /// it is full), allocated at the first line. A chat line said on this server is kept as its
+    /// nick and bytes, written over the oldest entry's storage (no allocation per line once
+    /// the ring is full and its entries large enough, issue 19); anything else as its event.
+    /// Events are made back from them only for a replay.
+    @exclusivity(unchecked) private var history: UnsafeMutablePointer<HistoryEntry>?
+    @exclusivity(unchecked) private var historyCount = 0
     @exclusivity(unchecked) private var historyStart = 0
     private let historyLength: Int
     /// Members per encoder slot: a fan-out renders once for each slot in use.
@@ -29,6 +35,13 @@ package final class Room {
         self.name = name
         self.key = Names.key(name)
         self.historyLength = historyLength
+    }
+
+    deinit {
+        guard let history else { return }
+        for index in 0..<historyCount { history[index].freeText() }
+        history.deinitialize(count: historyCount)
+        history.deallocate()
     }
 
     package var isEmpty: Bool { members.isEmpty }
@@ -43,7 +56,7 @@ package final class Room {
 
     func add(_ member: ChatSession) {
 
-        member.memberships.append(ChatSession.Membership(room: self, index: members.count))
+        member.addMembership(in: self, at: members.count)
         members.append(member)
         let slot = member.encoderSlot
         if slot >= membersPerSlot.count { membersPerSlot += Array(repeating: 0, count: slot + 1 - membersPerSlot.count) }
@@ -56,15 +69,11 @@ package final class Room {
     func remove(_ member: ChatSession) {
         operators.remove(ObjectIdentifier(member))
         voiced.remove(ObjectIdentifier(member))
-        guard let position = member.memberships.firstIndex(where: { $0.room === self }) else { return }
-        let index = member.memberships[position].index
-        member.memberships.remove(at: position)
+        guard let index = member.removeMembership(in: self) else { return }
         let last = members.removeLast()
         if index < members.count {
             members[index] = last
-            if let lastPosition = last.memberships.firstIndex(where: { $0.room === self }) {
-                last.memberships[lastPosition].index = index
-            }
+            last.setMembershipIndex(index, in: self)
         }
         membersPerSlot[member.encoderSlot] -= 1
         if membersPerSlot[member.encoderSlot] == 0 { slotsInUse -= 1 }
@@ -73,18 +82,112 @@ package final class Room {
     /// Keeps `event` (said or acted) as the newest history entry.
     func record(_ event: ChatEvent) {
         guard historyLength > 0 else { return }
-        if history.count < historyLength {
-            history.append(event)
+        if historyCount < historyLength {
+            (historyStorage() + historyCount).initialize(to: HistoryEntry(event: event))
+            historyCount += 1
         } else {
-            history[historyStart] = event
-            historyStart += 1  // no division per line
-            if historyStart == historyLength { historyStart = 0 }
+            historyStorage()[historyStart].keep(event)
+            advanceHistory()
         }
+    }
+
+    /// Keeps the chat line `nick` said (`text`: its bytes, valid UTF-8) as the newest history
+    /// entry, as `record(.said(room: name, nick: nick, text: text))` would.
+    func recordSaid(nick: String, text: UnsafeRawBufferPointer) {
+        guard historyLength > 0 else { return }
+        if historyCount < historyLength {
+            (historyStorage() + historyCount).initialize(to: HistoryEntry(nick: nick, text: text))
+            historyCount += 1
+        } else {
+            historyStorage()[historyStart].keepSaid(nick: nick, text: text)
+            advanceHistory()
+        }
+    }
+
+    @inline(__always)
+    private func historyStorage() -> UnsafeMutablePointer<HistoryEntry> {
+        if let history { return history }
+        let storage = UnsafeMutablePointer<HistoryEntry>.allocate(capacity: historyLength)
+        history = storage
+        return storage
+    }
+
+    @inline(__always)
+    private func advanceHistory() {
+        historyStart += 1  // no division per line
+        if historyStart == historyLength { historyStart = 0 }
     }
 
     /// History, oldest first.
     package var recentHistory: [ChatEvent] {
-        Array(history[historyStart...] + history[..<historyStart])
+        guard let history else { return [] }
+        var events: [ChatEvent] = []
+        events.reserveCapacity(historyCount)
+        for offset in 0..<historyCount {  // historyStart is 0 until the ring is full
+            events.append(history[(historyStart + offset) % historyCount].event(in: name))
+        }
+        return events
+    }
+}
+
+/// One line of a room's history: an event, or (`stored` nil) a chat line said on this server,
+/// kept as its nick and bytes. The bytes are the entry's own allocation, reused by the next
+/// line written over it when large enough; the room frees it (freeText).
+struct HistoryEntry {
+    private var stored: ChatEvent?
+    /// `stored` is not nil (a flag, so that a chat line written over a chat line does not
+    /// copy the optional event to test it).
+    private var isEvent: Bool
+    private var nick: String
+    private var text: UnsafeMutableRawPointer?
+    private var count = 0
+    private var capacity = 0
+
+    init(event: ChatEvent) {
+        stored = event
+        isEvent = true
+        nick = ""
+    }
+
+    init(nick: String, text bytes: UnsafeRawBufferPointer) {
+        isEvent = false
+        self.nick = nick
+        store(bytes)
+    }
+
+    mutating func keep(_ event: ChatEvent) {
+        stored = event
+        isEvent = true
+        nick = ""
+        count = 0
+    }
+
+    @inline(__always)
+    mutating func keepSaid(nick: String, text bytes: UnsafeRawBufferPointer) {
+        if isEvent {
+            stored = nil
+            isEvent = false
+        }
+        self.nick = nick
+        store(bytes)
+    }
+
+    @inline(__always)
+    private mutating func store(_ bytes: UnsafeRawBufferPointer) {
+        if bytes.count > capacity {
+            text?.deallocate()
+            capacity = (bytes.count + 63) & ~63
+            text = .allocate(byteCount: capacity, alignment: 8)
+        }
+        if let source = bytes.baseAddress, let text { text.copyMemory(from: source, byteCount: bytes.count) }
+        count = bytes.count
+    }
+
+    func freeText() { text?.deallocate() }
+
+    func event(in room: String) -> ChatEvent {
+        if isEvent, let stored { return stored }
+        return .said(room: room, nick: nick, text: String(decoding: UnsafeRawBufferPointer(start: text, count: count), as: UTF8.self))
     }
 }
 

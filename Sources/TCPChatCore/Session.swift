@@ -36,46 +36,120 @@ package final class ChatSession {
     /// room holds its members, and stays in the core as long as it has any.
     package struct Membership {
         package unowned let room: Room
-        var index: Int
+        package internal(set) var index: Int
     }
 
-    package internal(set) var nick: String
+    // Unchecked exclusivity (nick, isRegistered, the memberships): read for every line
+    // (ChatCore.sayPlain), loop thread only, never accessed reentrantly (see ChatCore's batch
+    // state).
+    //
+    // Stored properties in an order that packs them (issue 19, memory per idle connection):
+    // the record stays within glibc's 128-byte chunk (120 usable, MemoryTests), and the first
+    // room's membership is inline, so that a session in one room (the line protocol's rule)
+    // has no memberships array of its own (64 bytes per connection before).
+    @exclusivity(unchecked) package internal(set) var nick: String
     package let encoder: any EventEncoder
-    /// The encoder's number in the core (ChatCore.register(encoder:)).
-    package let encoderSlot: Int
     /// The session's transport. Held strongly, and a `let`, so that a fan-out reads it
     /// without a retain per member (the hottest loop of the server); the transport breaks the
     /// cycle when its connection closes (it lets go of the session).
     package let output: any SessionOutput
-    @exclusivity(unchecked) package internal(set) var memberships: [Membership] = []
-    /// Registered (has a nick and was welcomed), and not yet detached.
-    package internal(set) var isRegistered = false
-    /// A question of this session waits for the cluster's answer (who, rooms, nick, a private
-    /// line to another server, a join's history): its next intents wait too, so that replies
-    /// come in the order asked.
-    package internal(set) var waitingForCluster = false
-    /// The last multi-room announcement this session heard (ChatCore.fanOutOnce).
-    var lastAnnouncement = 0
     /// For the host's log lines and events: the peer's address.
     package let label: String
     /// The host's id of the connection (HostEvent.id); 0 when the front gives none.
     package var id: UInt64 = 0
+    /// The first room joined (not retained: the room holds its members, and stays in the core
+    /// as long as it has any) and the session's index in its member list; the other rooms in
+    /// `otherMemberships`, in the order joined.
+    @exclusivity(unchecked) private unowned var firstRoom: Room?
+    @exclusivity(unchecked) private var otherMemberships: [Membership] = []
+    @exclusivity(unchecked) private var firstIndex: Int32 = 0
+    private let slot: Int32
+    /// The last multi-room announcement this session heard (ChatCore.fanOutOnce), as the low
+    /// 32 bits of its serial: two announcements 2^32 apart cannot be told apart, and no session
+    /// hears one twice in a row that far apart.
+    private var lastAnnouncementBits: UInt32 = 0
+    /// Registered (has a nick and was welcomed), and not yet detached.
+    @exclusivity(unchecked) package internal(set) var isRegistered = false
+    /// A question of this session waits for the cluster's answer (who, rooms, nick, a private
+    /// line to another server, a join's history): its next intents wait too, so that replies
+    /// come in the order asked.
+    package internal(set) var waitingForCluster = false
 
     package init(encoder: any EventEncoder, slot: Int, output: any SessionOutput, label: String) {
         self.encoder = encoder
-        self.encoderSlot = slot
+        self.slot = Int32(slot)
         self.output = output
         self.label = label
         nick = ""
     }
 
+    /// The encoder's number in the core (ChatCore.register(encoder:)).
+    package var encoderSlot: Int { Int(slot) }
+
+    var lastAnnouncement: Int {
+        get { Int(lastAnnouncementBits) }
+        set { lastAnnouncementBits = UInt32(truncatingIfNeeded: newValue) }
+    }
+
+    /// Whether the last announcement this session heard is `serial`.
+    func heard(announcement serial: Int) -> Bool { lastAnnouncementBits == UInt32(truncatingIfNeeded: serial) }
+
+    /// The rooms the session is in and its index in each, in the order joined.
+    package var memberships: [Membership] {
+        guard let firstRoom else { return [] }
+        return [Membership(room: firstRoom, index: Int(firstIndex))] + otherMemberships
+    }
+
     /// The rooms the session is in, in the order joined.
-    package var rooms: [Room] { memberships.map(\.room) }
+    package var rooms: [Room] {
+        guard let firstRoom else { return [] }
+        return [firstRoom] + otherMemberships.map(\.room)
+    }
 
     /// The one room of a protocol with one room at a time (the first joined).
-    package var room: Room? { memberships.first?.room }
+    package var room: Room? { firstRoom }
 
-    package func isMember(of room: Room) -> Bool { memberships.contains { $0.room === room } }
+    package func isMember(of room: Room) -> Bool {
+        firstRoom === room || (!otherMemberships.isEmpty && otherMemberships.contains { $0.room === room })
+    }
+
+    // MARK: Memberships (Room.add / Room.remove)
+
+    func addMembership(in room: Room, at index: Int) {
+        if firstRoom == nil {
+            firstRoom = room
+            firstIndex = Int32(index)
+        } else {
+            otherMemberships.append(Membership(room: room, index: index))
+        }
+    }
+
+    /// Forgets the membership in `room`; its index in the room's member list, or nil when the
+    /// session was not in it. The next room joined becomes the first.
+    func removeMembership(in room: Room) -> Int? {
+        if firstRoom === room {
+            let index = Int(firstIndex)
+            if otherMemberships.isEmpty {
+                firstRoom = nil
+            } else {
+                let next = otherMemberships.removeFirst()
+                firstRoom = next.room
+                firstIndex = Int32(next.index)
+            }
+            return index
+        }
+        guard let position = otherMemberships.firstIndex(where: { $0.room === room }) else { return nil }
+        return otherMemberships.remove(at: position).index
+    }
+
+    /// The session is now at `index` in `room`'s member list.
+    func setMembershipIndex(_ index: Int, in room: Room) {
+        if firstRoom === room {
+            firstIndex = Int32(index)
+        } else if let position = otherMemberships.firstIndex(where: { $0.room === room }) {
+            otherMemberships[position].index = index
+        }
+    }
 
     /// Encodes `event` for this session alone and queues it.
     package func send(_ event: ChatEvent) {

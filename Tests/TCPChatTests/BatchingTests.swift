@@ -20,6 +20,31 @@ import Testing
                          "<alicia -> bob> psst", "<alicia> four"])
     }
 
+    /// A plain chat line is kept in the room's history as its nick and bytes, written over the
+    /// oldest entry (Room.recordSaid); an action or a line that is not plain ASCII as an event.
+    /// A ring of 4 written over twice, every kind over every other and a long line over a
+    /// short one: the newcomer's replay is the last 4, in order, as they were said.
+    @Test func historyOfBatchedLinesIsReplayedAsSaid() throws {
+        let server = try RunningServer { $0.historyLength = 4 }
+        let alice = try server.join(as: "alice")
+        let long = String(repeating: "x", count: 300)
+        try alice.sendRaw(Array("a1\n/me waves\na2\na3\na4 é\nb\n\(long)\n/me nods\nc\n".utf8))
+        _ = try alice.linesBeforeSync()
+        let bob = try server.connect()
+        _ = try bob.waitFor { $0.hasPrefix("* you joined") }
+        #expect(try (0..<4).map { _ in try bob.next() } == [
+            "* history: <alice> b", "* history: <alice> \(long)", "* history: * alice nods", "* history: <alice> c",
+        ])
+        // Once more around the ring, from a read of its own: the same storage, shorter lines.
+        try alice.sendRaw(Array("d\n/me sits\ne é\nf\n".utf8))
+        _ = try alice.linesBeforeSync()
+        let carol = try server.connect()
+        _ = try carol.waitFor { $0.hasPrefix("* you joined") }
+        #expect(try (0..<4).map { _ in try carol.next() } == [
+            "* history: <alice> d", "* history: * alice sits", "* history: <alice> e é", "* history: <alice> f",
+        ])
+    }
+
     @Test func aBurstPastTheBatchLimitArrivesWholeAndInOrder() throws {
         let server = try RunningServer()
         let alice = try server.join(as: "alice")

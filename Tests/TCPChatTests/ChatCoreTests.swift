@@ -171,6 +171,39 @@ final class CoreHarness {
         #expect(annOut.take() == [##"{"event":"error","error":"notInRoom(\"#zzz\")"}"##])
     }
 
+    /// A session's first room is kept inline and the others in a list (ChatSession, issue 19):
+    /// whatever order people part in, each knows its rooms in the order joined and its right
+    /// place in each room's member list (which a leaver's slot is given to the last member).
+    @Test func membershipsStayTrueAsPeopleComeAndGo() {
+        let harness = CoreHarness()
+        let (dan, _) = harness.session("dan", rooms: ["#b"])  // so that ann's places in #a and #b differ
+        let (ann, _) = harness.session("ann", rooms: ["#a", "#b", "#c"])
+        let (bob, _) = harness.session("bob", rooms: ["#b", "#a"])
+        let (cat, _) = harness.session("cat", rooms: ["#a", "#c", "#b"])
+        func consistent(_ sessions: [ChatSession]) -> Bool {
+            sessions.allSatisfy { session in
+                session.memberships.allSatisfy { $0.room.members[$0.index] === session }
+                    && session.memberships.map(\.room.name) == session.rooms.map(\.name)
+                    && session.rooms.allSatisfy { session.isMember(of: $0) }
+            }
+        }
+        #expect(consistent([ann, bob, cat, dan]))
+        harness.core.handle(.part("#a", reason: nil), from: ann)  // ann's first room: #b is first now
+        #expect(ann.rooms.map(\.name) == ["#b", "#c"] && ann.room?.name == "#b")
+        #expect(consistent([ann, bob, cat, dan]))
+        harness.core.handle(.part("#b", reason: nil), from: bob)  // bob's first room, his last place in #b
+        harness.core.handle(.part("#c", reason: nil), from: cat)  // one of cat's other rooms
+        #expect(bob.rooms.map(\.name) == ["#a"] && cat.rooms.map(\.name) == ["#a", "#b"])
+        #expect(consistent([ann, bob, cat, dan]))
+        harness.core.handle(.part("#b", reason: nil), from: ann)
+        harness.core.handle(.part("#a", reason: nil), from: bob)
+        #expect(ann.rooms.map(\.name) == ["#c"] && bob.rooms.isEmpty && bob.room == nil)
+        #expect(!bob.isMember(of: harness.core.rooms["#a"]!) && cat.isMember(of: harness.core.rooms["#a"]!))
+        #expect(consistent([ann, bob, cat, dan]))
+        harness.core.handle(.join("#d", exclusive: false), from: bob)  // a first room again
+        #expect(bob.room?.name == "#d" && consistent([ann, bob, cat, dan]))
+    }
+
     @Test func exclusiveJoinLeavesTheOtherRooms() {
         let harness = CoreHarness()
         let (ann, _) = harness.session("ann")

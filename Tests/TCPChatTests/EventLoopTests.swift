@@ -65,6 +65,34 @@ final class CountingHandler: EventHandler {
         #expect(throws: SystemError.self) { try loop.modify(fds[0], interest: .read) }
     }
 
+    /// The table grows a quarter at a time (issue 19): descriptors registered across several
+    /// growths each reach their own handler, and a descriptor registered again after an
+    /// unregister reaches the new handler only.
+    @Test func theTableGrowsAndKeepsEachDescriptorsHandler() throws {
+        let loop = try EventLoop()
+        var pipes: [(read: Int32, write: Int32)] = []
+        defer { for pipe in pipes { close(pipe.read); close(pipe.write) } }
+        var handlers: [CountingHandler] = []
+        for _ in 0..<150 {  // 300 descriptors: past 64, 80, 100, 125, 156, 195, 243
+            var fds: [Int32] = [0, 0]
+            try #require(pipe(&fds) == 0)
+            pipes.append((fds[0], fds[1]))
+            let handler = CountingHandler()
+            handlers.append(handler)
+            try loop.register(fds[0], interest: .read, handler: handler)
+        }
+        let ready = [0, 1, 63, 64, 100, 149]
+        for index in ready { #expect(write(pipes[index].write, "x", 1) == 1) }
+        loop.poll(timeoutMilliseconds: 1000)
+        #expect(handlers.indices.filter { handlers[$0].calls > 0 } == ready)
+        loop.unregister(pipes[149].read)
+        let replacement = CountingHandler()
+        try loop.register(pipes[149].read, interest: .read, handler: replacement)
+        loop.poll(timeoutMilliseconds: 1000)  // still readable: the new handler hears it
+        #expect(replacement.calls == 1)
+        #expect(handlers[149].calls == 1)
+    }
+
     @Test func timersRunOnTheLoopAndCanBeCancelled() throws {
         let loop = try EventLoop()
         var fired: [String] = []

@@ -35,6 +35,10 @@ package final class LineCodec: WireCodec, BatchingEncoder {
     }
 
     package func received(line bytes: UnsafeRawBufferPointer, from session: ChatSession, core: ChatCore) {
+        // The common line (issue 19): plain chat text, which the sanitizer would keep as it is
+        // and Command would take as `.say`, goes to the core as bytes (no String, no Intent).
+        if let first = bytes.first, first != UInt8(ascii: "/"), TextSanitizer.isPlainASCII(bytes),
+           core.sayPlain(bytes, from: session) { return }
         let text = sanitizer.clean(bytes)
         if text.isEmpty { return }
         let intent: Intent
@@ -76,6 +80,11 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         batch.append(byte: UInt8(ascii: " "))
         batch.append(text)
         batch.append(byte: UInt8(ascii: "\n"))
+        return true
+    }
+
+    package func appendSaid(nick: String, text: UnsafeRawBufferPointer, to batch: inout LineBatch) -> Bool {
+        batch.append("<", nick, "> ", text, "\n")  // Wire.chat
         return true
     }
 
