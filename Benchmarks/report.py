@@ -5,7 +5,8 @@
 
 RESULTS_DIR holds SCENARIO.PEER.REP.json (one tcpchat-bench --json each) and environment.txt;
 the cluster scenario's PEER is its setup, `one` server or `two` sharing the room through Redis;
-the irc100 scenario's peers are `tcpchat` and `ngircd`, both spoken to in IRC.
+the irc100 scenario's peers are `tcpchat` and `ngircd`, both spoken to in IRC; the tls100 and
+tlslatency scenarios' are `tcpchat-tls` and `ncat-tls` (over TLS) and, for tls100, `tcpchat`.
 With EARLIER_RESULTS_DIR (scripts/bench --merge), every scenario RESULTS_DIR has no result for
 comes from there, and the report says which run each scenario comes from.
 Every figure is the median over the repetitions. The hand-written part of the report (what
@@ -27,6 +28,9 @@ SCENARIOS = ["room100", "room1000", "latency", "idle10k", "slowreader", "flood"]
 CLUSTER_SETUPS = ["one", "two"]
 # The irc100 scenario's servers (room100's load through IRC clients).
 IRC_PEERS = ["tcpchat", "ngircd"]
+# The TLS scenarios' servers: tcpchat and ncat --ssl --chat over TLS, tcpchat in plaintext.
+TLS_PEERS = ["tcpchat-tls", "ncat-tls", "tcpchat"]
+TLS_SCENARIOS = ["tls100", "tlslatency"]
 QUEUE_CAP_KIB = 256
 
 
@@ -65,7 +69,7 @@ def load_earlier(directory):
 
 
 def scenario_order(scenario):
-    order = SCENARIOS + ["cluster", "irc100", "maxconn"]
+    order = SCENARIOS + ["cluster", "irc100"] + TLS_SCENARIOS + ["maxconn"]
     return order.index(scenario) if scenario in order else len(order)
 
 
@@ -126,6 +130,7 @@ def build(runs, env, notes, sources=None):
     S = {(sc, p): summary(runs.get((sc, p), [])) for sc in SCENARIOS + ["maxconn"] for p in PEERS}
     S.update({("cluster", setup): summary(runs.get(("cluster", setup), [])) for setup in CLUSTER_SETUPS})
     S.update({("irc100", p): summary(runs.get(("irc100", p), [])) for p in IRC_PEERS})
+    S.update({(sc, p): summary(runs.get((sc, p), [])) for sc in TLS_SCENARIOS for p in TLS_PEERS})
     get = lambda sc, p, k: (S[(sc, p)] or {}).get(k)
     # The environment a scenario's figures come from (this run's unless merged from an earlier one).
     env_of = lambda sc: next((e for scs, e in sources or [] if sc in scs), env)
@@ -216,6 +221,22 @@ def build(runs, env, notes, sources=None):
         out("| irc100 | server CPU ns per delivery: tcpchat vs ngIRCd | " + versus("serverNanosecondsPerDelivery") + " | | | |")
         out("| irc100 | p99 latency ms: tcpchat vs ngIRCd | " + versus("latencyP99Ms", 1) + " | | | |")
         out("| irc100 | lost: tcpchat vs ngIRCd | " + versus("lost") + " | | | |")
+    tls_t, tls_n = S[("tls100", "tcpchat-tls")], S[("tls100", "ncat-tls")]
+    tlat_t, tlat_n = S[("tlslatency", "tcpchat-tls")], S[("tlslatency", "ncat-tls")]
+    if tls_t or tls_n:
+        def over_tls(sc, key, digits=0, cell=None):
+            shown = cell or (lambda s: num((s or {}).get(key), digits))
+            text = f"{shown(S[(sc, 'tcpchat-tls')])} vs {shown(S[(sc, 'ncat-tls')])} ({ratio(get(sc, 'tcpchat-tls', key), get(sc, 'ncat-tls', key))})"
+            plain = S.get((sc, "tcpchat"))
+            if plain:
+                text += f"; plaintext {shown(plain)} (TLS {ratio(get(sc, 'tcpchat-tls', key), get(sc, 'tcpchat', key))})"
+            return text
+        out("| tls100 | deliveries/s over TLS: tcpchat vs ncat --ssl --chat | " + over_tls("tls100", "deliveriesPerSecond", cell=delivery_cell) + " | | | |")
+        out("| tls100 | server CPU ns per delivery over TLS: tcpchat vs ncat --ssl | " + over_tls("tls100", "serverNanosecondsPerDelivery") + " | | | |")
+        out("| tls100 | lost over TLS: tcpchat vs ncat --ssl | " + over_tls("tls100", "lost") + " | | | |")
+    if tlat_t or tlat_n:
+        out("| tlslatency | p50 latency ms over TLS: tcpchat vs ncat --ssl | " + over_tls("tlslatency", "latencyP50Ms", 2) + " | | | |")
+        out("| tlslatency | p99 latency ms over TLS: tcpchat vs ncat --ssl | " + over_tls("tlslatency", "latencyP99Ms", 2) + " | | | |")
     out("")
     out("Deliveries/s: lines received by clients other than their sender, per second, from the first "
         "send to the last delivery. Server CPU per delivery: the CPU time all the server's threads "
@@ -232,6 +253,15 @@ def build(runs, env, notes, sources=None):
             "where the one server runs alone, and the load generator on CPU 1: on two CPUs there is "
             "no core to scale out to, so the row prices the cluster path rather than showing a gain. "
             "Its CPU per delivery adds up both servers and Redis.")
+        out("")
+    if tls_t or tls_n or tlat_t or tlat_n:
+        out("tls100, tlslatency: room100's and latency's loads with every client on TLS (`tcpchat-bench "
+            "--tls`: TLS 1.3, OpenSSL's default cipher, the certificate not checked), against "
+            "`tcpchat-server --no-plain --tls-port` and `ncat --ssl --chat` with an EC P-256 "
+            "certificate made for the run (" + (env_of("tls100").get("openssl_version") or "?") + "), and "
+            "tcpchat in plaintext beside them in tls100. Each TLS connection encrypts its own copy "
+            "of every line: that, not the fan-out, is what TLS adds per delivery. Handshakes per "
+            "second and memory per idle TLS connection: `scripts/bench-tls`.")
         out("")
     if irc_t or irc_n:
         out("irc100: room100's load (100 clients, 10 senders, 1 000 lines of 64 bytes each) with every "
@@ -303,6 +333,16 @@ def build(runs, env, notes, sources=None):
         lost = two.get("lost")
         out(f"| cluster: every line reaches every client, on both servers | {num(lost)} lost | | "
             f"{verdict(lost == 0 and not two.get('serverDied'))} |")
+    if tls_t or tls_n:
+        # Issue 17: room100 over TLS against ncat --ssl --chat, and what TLS costs per delivery.
+        t, o = get("tls100", "tcpchat-tls", "deliveriesPerSecond"), get("tls100", "ncat-tls", "deliveriesPerSecond")
+        tn, on = get("tls100", "tcpchat-tls", "serverNanosecondsPerDelivery"), get("tls100", "ncat-tls", "serverNanosecondsPerDelivery")
+        out(f"| tls100: ≥ 1.5× ncat --ssl --chat over TLS | {ratio(t, o)} | {ratio(on, tn)} | {measured(t is not None and o and t / o >= 1.5, t, o)} |")
+        pn = get("tls100", "tcpchat", "serverNanosecondsPerDelivery")
+        out(f"| tls100: TLS ≤ 2× plaintext server CPU per delivery | {num(tn)} ns vs {num(pn)} ns ({ratio(tn, pn)}) | | "
+            f"{measured(tn is not None and pn and tn <= 2 * pn, tn, pn)} |")
+        lost = get("tls100", "tcpchat-tls", "lost")
+        out(f"| tls100: zero lines lost over TLS | {num(lost)} lost | | {verdict(lost == 0)} |")
     out("")
 
     out("## Commands")
@@ -314,10 +354,15 @@ def build(runs, env, notes, sources=None):
     out("|---|---|---|")
     for p in PEERS:
         out(f"| {PEER_NAMES[p]} | `{env.get('server_' + p)}` | `{env.get('peerflags_' + p) or '(none)'}` |")
+    if tls_t or tls_n or tlat_t or tlat_n:
+        e = env_of("tls100") if (tls_t or tls_n) else env_of("tlslatency")
+        for p, name in (("tcpchat-tls", "tcpchat over TLS"), ("ncat-tls", "ncat --ssl --chat")):
+            out(f"| {name} | `{e.get('server_' + p)}` | `{e.get('peerflags_' + p) or '(none)'}` |")
     out("")
     out("| scenario | tcpchat-bench flags |")
     out("|---|---|")
-    for sc in SCENARIOS + (["cluster"] if one or two else []) + (["irc100"] if irc_t or irc_n else []) + ["maxconn"]:
+    tls_run = [sc for sc, ran in (("tls100", tls_t or tls_n), ("tlslatency", tlat_t or tlat_n)) if ran]
+    for sc in SCENARIOS + (["cluster"] if one or two else []) + (["irc100"] if irc_t or irc_n else []) + tls_run + ["maxconn"]:
         out(f"| {sc} | `{env_of(sc).get('scenario_' + sc)}` |")
     out("")
     if two:
