@@ -574,41 +574,10 @@ final class LoadGenerator {
     /// Reads until the socket is empty (a few large reads), handling every complete line.
     private func readAll(from connection: BenchConnection) {
         let tally = self.tally  // one read of the property per call, not one per line
-        for _ in 0..<8 {
-            let carried = connection.carry.count
-            if carried > 0 {
-                connection.carry.withUnsafeBytes { readBuffer.copyMemory(from: $0.baseAddress!, byteCount: carried) }
-                connection.carry.removeAll(keepingCapacity: true)
-            }
-            let room = readBufferSize - carried
-            let count = connection.tls.map { tlsRead($0, readBuffer + carried, room) } ?? read(connection.fd, readBuffer + carried, room)
-            if count <= 0 {
-                if count < 0 && (ctc_errno() == EAGAIN || ctc_errno() == EINTR) {
-                    keepCarry(connection, count: carried)
-                    return
-                }
-                return closeByServer(connection)
-            }
-            let now = monotonicNanoseconds()
-            let end = carried + count
-            let bytes = readBuffer.assumingMemoryBound(to: UInt8.self)
-            var start = 0
-            while start < end, let newline = memchr(bytes + start, 0x0A, end - start) {
-                let lineEnd = UnsafeRawPointer(newline) - UnsafeRawPointer(bytes)
-                handleLine(bytes + start, count: lineEnd - start, on: connection, now: now, tally: tally)
-                start = lineEnd + 1
-            }
-            // An unfinished line waits for the next read; a line longer than the buffer is dropped.
-            if start < end && end - start < readBufferSize / 2 {
-                connection.carry.append(contentsOf: UnsafeRawBufferPointer(start: bytes + start, count: end - start))
-            }
-            if count < room { return }
-        }
-    }
-
-    private func keepCarry(_ connection: BenchConnection, count: Int) {
-        guard count > 0 else { return }
-        connection.carry.append(contentsOf: UnsafeRawBufferPointer(start: readBuffer, count: count))
+        let outcome = LineReading.readAll(from: connection, into: readBuffer, size: readBufferSize,
+            read: { buffer, room in connection.tls.map { tlsRead($0, buffer, room) } ?? read(connection.fd, buffer, room) },
+            line: { line, count, now in handleLine(line, count: count, on: connection, now: now, tally: tally) })
+        if outcome == .closed { closeByServer(connection) }
     }
 
     @inline(__always)

@@ -89,42 +89,19 @@ final class ReaderThread {
 
     /// As LoadGenerator.readAll, on this thread's buffer and tally.
     private func readAll(from connection: BenchConnection) {
-        for _ in 0..<8 {
-            let carried = connection.carry.count
-            if carried > 0 {
-                connection.carry.withUnsafeBytes { readBuffer.copyMemory(from: $0.baseAddress!, byteCount: carried) }
-                connection.carry.removeAll(keepingCapacity: true)
-            }
-            let room = readBufferSize - carried
-            let count = read(connection.fd, readBuffer + carried, room)
-            if count <= 0 {
-                if count < 0 && (ctc_errno() == EAGAIN || ctc_errno() == EINTR) {
-                    if carried > 0 { connection.carry.append(contentsOf: UnsafeRawBufferPointer(start: readBuffer, count: carried)) }
-                    return
-                }
-                _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
-                close(connection.fd)
-                connection.fd = -1
-                connection.state = .closed
-                connection.closedByServer = true
-                return
-            }
-            let now = monotonicNanoseconds()
-            let end = carried + count
-            let bytes = readBuffer.assumingMemoryBound(to: UInt8.self)
-            var start = 0
-            while start < end, let newline = memchr(bytes + start, 0x0A, end - start) {
-                let lineEnd = UnsafeRawPointer(newline) - UnsafeRawPointer(bytes)
-                if case .message(let sender, let sequence, let sent) = Payload.find(in: bytes + start, count: lineEnd - start, anywhere: plan.prefixAgnostic),
+        let outcome = LineReading.readAll(from: connection, into: readBuffer, size: readBufferSize,
+            read: { buffer, room in read(connection.fd, buffer, room) },
+            line: { bytes, count, now in
+                if case .message(let sender, let sequence, let sent) = Payload.find(in: bytes, count: count, anywhere: plan.prefixAgnostic),
                    sender < plan.senders, sequence < plan.messagesPerSender {
                     tally.pointee.record(message: sequence * plan.senders + sender, latencyNanoseconds: now &- sent, at: now)
                 }
-                start = lineEnd + 1
-            }
-            if start < end && end - start < readBufferSize / 2 {
-                connection.carry.append(contentsOf: UnsafeRawBufferPointer(start: bytes + start, count: end - start))
-            }
-            if count < room { return }
-        }
+            })
+        guard outcome == .closed else { return }
+        _ = ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
+        close(connection.fd)
+        connection.fd = -1
+        connection.state = .closed
+        connection.closedByServer = true
     }
 }

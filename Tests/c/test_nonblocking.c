@@ -45,6 +45,18 @@ static int drive_connect(tcpchat_client *client) {
     return rc;
 }
 
+/* Drives a connect_start client until connected and every line it queued meanwhile is written. */
+static int connect_and_flush(tcpchat_client *client) {
+    int rc = drive_connect(client);
+    while (rc == TCPCHAT_EAGAIN) {
+        struct pollfd entry = {0, POLLOUT, 0};
+        entry.fd = tcpchat_client_fd(client);
+        CHECK(poll(&entry, 1, 1000) >= 0);
+        rc = tcpchat_client_flush(client);
+    }
+    return rc;
+}
+
 static void never_reading_peer(void) {
     tcpchat_client_options options;
     tcpchat_client *client;
@@ -182,15 +194,7 @@ static void connect_start_to_the_server(void) {
 
     CHECK_RC(tcpchat_client_connect_start("127.0.0.1", port, NULL, &client), TCPCHAT_OK);
     CHECK_RC(tcpchat_client_try_send(client, "/nick early"), TCPCHAT_OK);   /* sent once connected */
-    rc = drive_connect(client);
-    CHECK(rc == TCPCHAT_OK || rc == TCPCHAT_EAGAIN);
-    while (rc == TCPCHAT_EAGAIN) {                                         /* the queued line */
-        struct pollfd entry = {0, POLLOUT, 0};
-        entry.fd = tcpchat_client_fd(client);
-        CHECK(poll(&entry, 1, 1000) >= 0);
-        rc = tcpchat_client_flush(client);
-    }
-    CHECK_RC(rc, TCPCHAT_OK);
+    CHECK_RC(connect_and_flush(client), TCPCHAT_OK);                       /* and the queued line */
     WAIT_FOR(client, "* you are now known as early", line);
     tcpchat_client_close(client);
 
@@ -199,14 +203,7 @@ static void connect_start_to_the_server(void) {
     CHECK_RC(tcpchat_client_connect_start("localhost", port, NULL, &client), TCPCHAT_OK);
     CHECK(tcpchat_client_events(client) == POLLIN || tcpchat_client_events(client) == POLLOUT);
     CHECK_RC(tcpchat_client_try_send(client, "/nick named"), TCPCHAT_OK);
-    rc = drive_connect(client);
-    while (rc == TCPCHAT_EAGAIN) {
-        struct pollfd entry = {0, POLLOUT, 0};
-        entry.fd = tcpchat_client_fd(client);
-        CHECK(poll(&entry, 1, 1000) >= 0);
-        rc = tcpchat_client_flush(client);
-    }
-    CHECK_RC(rc, TCPCHAT_OK);
+    CHECK_RC(connect_and_flush(client), TCPCHAT_OK);
     WAIT_FOR(client, "* you are now known as named", line);
     tcpchat_client_close(client);
 
