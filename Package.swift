@@ -31,6 +31,14 @@ let package = Package(
             path: "Sources/CTCPChatTLS",
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
+        // Unicode for names: a thin C layer over the system's ICU (libicu-dev; see its header):
+        // normalization (NFKC, NFKC_Casefold) and UTS #39 (confusable skeletons, restriction
+        // levels). The library links libicuuc and libicui18n.
+        .target(
+            name: "CTCPChatUnicode",
+            path: "Sources/CTCPChatUnicode",
+            linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]
+        ),
         // Include/tcpchat.h, the C API: a header-only target the Swift core implements.
         .target(name: "CTCPChat", path: "Include", publicHeadersPath: "."),
         // The layers, each a module, so that the compiler holds them apart (docs/ARCHITECTURE.md):
@@ -44,6 +52,7 @@ let package = Package(
         ),
         .target(
             name: "TCPChatCore",
+            dependencies: ["CTCPChatUnicode"],
             path: "Sources/TCPChatCore"
         ),
         .target(

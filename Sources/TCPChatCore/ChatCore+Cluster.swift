@@ -30,9 +30,9 @@ extension ChatCore: ClusterHost {
 
     private func claimGuestNick(of session: ChatSession, attempts: Int) {
         guard let cluster, cluster.isUp, attempts > 0 else { return }
-        let key = Names.key(session.nick)
-        cluster.claim(key) { [weak self] claimed in
-            guard let self, claimed == false, session.isRegistered, Names.key(session.nick) == key else { return }
+        let nick = session.nick
+        cluster.claim(Names.skeleton(nick), nick: nick) { [weak self] answer in
+            guard let self, case .heldElsewhere = answer, session.isRegistered, session.nick == nick else { return }
             self.renameToGuest(session, because: "\(session.nick) is in use on another server")
             self.claimGuestNick(of: session, attempts: attempts - 1)
         }
@@ -44,27 +44,30 @@ extension ChatCore: ClusterHost {
         session.send(.youRenamed(nick: guest, because: reason))
     }
 
-    /// A nick change while the link is up: the nick is held here while Redis is asked, and
-    /// given only if no other server owns it.
+    /// A nick change while the link is up: the nick (by skeleton) is held here while Redis is
+    /// asked, and given only if no other server owns it or one like it.
     func claimNick(_ name: String, for session: ChatSession, through cluster: any ClusterBackend) {
-        let key = Names.key(name)
-        nicksBeingClaimed[key] = session
+        let skeleton = Names.skeleton(name)
+        nicksBeingClaimed[skeleton] = session
         askCluster(for: session) { answered in
-            cluster.claim(key) { [weak self] claimed in
-                self?.nicksBeingClaimed[key] = nil
-                self?.claimAnswered(claimed, nick: name, for: session, through: cluster)
+            cluster.claim(skeleton, nick: name) { [weak self] answer in
+                self?.nicksBeingClaimed[skeleton] = nil
+                self?.claimAnswered(answer, nick: name, for: session, through: cluster)
                 answered()
             }
         }
     }
 
-    private func claimAnswered(_ claimed: Bool?, nick name: String, for session: ChatSession, through cluster: any ClusterBackend) {
-        let key = Names.key(name)
-        guard session.isRegistered, nicks[key] == nil else {
-            if claimed == true { cluster.release(key) }
+    private func claimAnswered(_ answer: ClaimAnswer, nick name: String, for session: ChatSession, through cluster: any ClusterBackend) {
+        let skeleton = Names.skeleton(name)
+        guard session.isRegistered, nicks[skeleton] == nil || nicks[skeleton] === session else {
+            if answer == .claimed { cluster.release(skeleton) }
             return
         }
-        if claimed == false { return session.send(.error(.nickTaken(name))) }
+        if case .heldElsewhere(let holder) = answer {
+            if Names.key(holder) == Names.key(name) { return session.send(.error(.nickTaken(holder))) }
+            return session.send(.error(.nickResembles(name, like: holder, holder: .otherServer)))
+        }
         // Claimed, or the link went down before Redis answered: then the nick is claimed with
         // the others when the link is back (and replaced if taken meanwhile).
         rename(session, to: name)
@@ -128,7 +131,7 @@ extension ChatCore: ClusterHost {
     }
 
     package func clusterDeliverPrivate(_ event: ChatEvent, toNick nickKey: String) {
-        nicks[nickKey]?.send(event)
+        person(withKey: nickKey)?.send(event)
     }
 
     package func clusterLinkChanged(up: Bool) {
@@ -137,8 +140,8 @@ extension ChatCore: ClusterHost {
         for room in rooms.values { fanOut(.clusterLink(up: up), in: room, except: nil) }
     }
 
-    package func clusterNickLost(_ nickKey: String) {
-        guard let session = nicks[nickKey], session.isRegistered else { return }
+    package func clusterNickLost(_ skeleton: String) {
+        guard let session = nicks[skeleton], session.isRegistered else { return }
         renameToGuest(session, because: "\(session.nick) was taken on another server while the cluster link was down")
         claimGuestNick(of: session, attempts: 3)
     }

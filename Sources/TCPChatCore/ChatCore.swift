@@ -30,8 +30,14 @@ package struct CoreSettings {
 
 package final class ChatCore {
     package let settings: CoreSettings
+    /// The registered sessions, by the skeleton of their nick (Names.skeleton): one table
+    /// serves uniqueness by key (equal keys have equal skeletons) and refusing lookalikes. Look
+    /// a nick up with `person(named:)`, which also checks the key.
     package private(set) var nicks: [String: ChatSession] = [:]
     package private(set) var rooms: [String: Room] = [:]
+    /// The rooms of `rooms` by the skeleton of their key: a new room that looks like one of
+    /// them is refused.
+    private var roomsBySkeleton: [String: Room] = [:]
     /// The link to the other servers of a cluster; nil when alone.
     /// (Unchecked exclusivity: read for every line; loop thread only, never reentrant.)
     @exclusivity(unchecked) package var cluster: (any ClusterBackend)?
@@ -41,7 +47,8 @@ package final class ChatCore {
     /// Guest numbers the cluster reserved for this server: `nextReservedGuest...lastReservedGuest`.
     var nextReservedGuest = 1
     var lastReservedGuest = 0
-    /// Nicks being claimed in the cluster, by key: nobody else here may take them meanwhile.
+    /// Nicks being claimed in the cluster, by skeleton: nobody else here may take them (or
+    /// one like them) meanwhile.
     var nicksBeingClaimed: [String: ChatSession] = [:]
     /// Numbers an announcement made in several rooms at once (a quit, a rename), so that a
     /// member of several of them hears it once (ChatSession.lastAnnouncement).
@@ -49,8 +56,9 @@ package final class ChatCore {
     private var encoders: [any EventEncoder] = []
     /// Per encoder slot, the bytes of the event being fanned out (scratch, emptied after).
     private var rendered: [SharedBuffer?] = []
-    /// Nicks the host speaks as (`say(asBot:...)`), by key: no session may take them.
-    private(set) var botNicks: Set<String> = []
+    /// Nicks the host speaks as (`say(asBot:...)`), by skeleton: no session may take them, or
+    /// one like them.
+    private(set) var botNicks: [String: String] = [:]
     /// Per encoder slot, the encoder as a BatchingEncoder (nil: it does not batch).
     @exclusivity(unchecked) private var batchers: [(any BatchingEncoder)?] = []
     /// The lines being batched (LineBatch.swift), their room and sender; `batching` while the
@@ -70,9 +78,7 @@ package final class ChatCore {
     package init(settings: CoreSettings) {
         self.settings = settings
         hostHooks = settings.filter != nil || settings.onEvent != nil || settings.onMessage != nil
-        for name in settings.permanentRooms {
-            rooms[Names.key(name)] = Room(name: name, historyLength: settings.historyLength)
-        }
+        for name in settings.permanentRooms { add(Room(name: name, historyLength: settings.historyLength)) }
     }
 
     deinit { batch.free() }
@@ -146,7 +152,7 @@ package final class ChatCore {
             fanOut(.noticed(room: room.name, nick: session.nick, text: text), in: room, except: session)
             cluster?.say(.noticed(room: room.name, nick: session.nick, text: text), inRoom: room.key)
         case .privateNotice(let target, let text):
-            guard let receiver = nicks[Names.key(target)] else {
+            guard let receiver = person(named: target) else {
                 if let cluster { privateNoticeElsewhere(text, from: session, to: target, through: cluster) }
                 return  // a notice is never answered with an error
             }
@@ -156,7 +162,7 @@ package final class ChatCore {
                 return session.send(.error(.notInRoom(roomName)))
             }
             guard room.isOperator(session) else { return session.send(.error(.notOperator(room.name))) }
-            guard let victim = nicks[Names.key(nick)], victim.isMember(of: room) else {
+            guard let victim = person(named: nick), victim.isMember(of: room) else {
                 return session.send(.error(.notInRoomThemselves(nick: nick, room: room.name)))
             }
             fanOut(.kicked(room: room.name, nick: victim.nick, by: session.nick, reason: reason), in: room, except: nil)
@@ -260,11 +266,12 @@ package final class ChatCore {
     /// from "@nick" ('@' is in no person's nick, so clients can tell a bot from a person). The
     /// nick is reserved from then on: nobody may take it.
     package func say(asBot nick: String, text: String, inRoom roomName: String) throws(BotProblem) {
+        let nick = Names.display(nick)
         if let problem = Names.nickProblem(nick) { throw .nickInvalid(problem) }
-        let key = Names.key(nick)
-        if nicks[key] != nil || nicksBeingClaimed[key] != nil { throw .nickTaken }
+        let skeleton = Names.skeleton(nick)
+        if nicks[skeleton] != nil || nicksBeingClaimed[skeleton] != nil { throw .nickTaken }
         guard let room = rooms[Names.key(roomName)] else { throw .noSuchRoom }
-        botNicks.insert(key)
+        if botNicks[skeleton] == nil { botNicks[skeleton] = nick }
         let event = ChatEvent.said(room: room.name, nick: "@" + nick, text: text)
         fanOut(event, in: room, except: nil)
         room.record(event)
@@ -292,15 +299,14 @@ package final class ChatCore {
 
     private func register(_ session: ChatSession, nick requested: String?, rooms roomNames: [String]) {
         guard !session.isRegistered else { return }
-        var nick = requested ?? nextGuestNick()
-        if let requested, Names.nickProblem(requested) != nil || nicks[Names.key(requested)] != nil
-            || nicksBeingClaimed[Names.key(requested)] != nil || botNicks.contains(Names.key(requested)) {
-            session.send(.error(Names.nickProblem(requested).map(ChatError.nickInvalid) ?? .nickTaken(requested)))
+        var nick = requested.map(Names.display) ?? nextGuestNick()
+        if requested != nil, let refusal = refusal(ofNick: nick, for: session) {
+            session.send(.error(refusal))
             nick = nextGuestNick()
         }
         session.nick = nick
         session.isRegistered = true
-        nicks[Names.key(nick)] = session
+        nicks[Names.skeleton(nick)] = session
         session.send(.welcome(nick: nick))
         emit(.registered, session)
         for name in roomNames { enter(session, roomNamed: name) }
@@ -310,10 +316,37 @@ package final class ChatCore {
     /// IRC's registration: the nick asked for or nothing (the session hears why and may try again).
     private func register(_ session: ChatSession, exactly nick: String) {
         guard !session.isRegistered else { return }
-        if let problem = Names.nickProblem(nick) { return session.send(.error(.nickInvalid(problem))) }
-        let key = Names.key(nick)
-        if nicks[key] != nil || nicksBeingClaimed[key] != nil { return session.send(.error(.nickTaken(nick))) }
+        if let refusal = refusal(ofNick: Names.display(nick), for: session) { return session.send(.error(refusal)) }
         register(session, nick: nick, rooms: [])
+    }
+
+    /// Why `session` (nil: the host) may not take `nick` (in display form), or nil when it may.
+    /// In this order: its characters and length, a reserved nick or its lookalike; the same
+    /// nick (by key) or a lookalike (by skeleton) in use here, being claimed in the cluster, or
+    /// a bot's; mixed scripts. Both protocols ask this (IRC before registration too).
+    package func refusal(ofNick nick: String, for session: ChatSession?) -> ChatError? {
+        if let problem = Names.formProblem(ofNick: nick) { return .nickInvalid(problem) }
+        let key = Names.key(nick)
+        let skeleton = Names.skeleton(ofKey: key)
+        if let holder = nicks[skeleton] ?? nicksBeingClaimed[skeleton], holder !== session {
+            return Names.key(holder.nick) == key ? .nickTaken(holder.nick) : .nickResembles(nick, like: holder.nick, holder: .here)
+        }
+        if let bot = botNicks[skeleton] {
+            return Names.key(bot) == key ? .nickTaken(bot) : .nickResembles(nick, like: bot, holder: .bot)
+        }
+        if let problem = Names.scriptProblem(nick) { return .nickInvalid(problem) }
+        return nil
+    }
+
+    /// The session whose nick is `name` (compared by key), or nil.
+    package func person(named name: String) -> ChatSession? {
+        person(withKey: Names.key(name))
+    }
+
+    /// The session whose nick has this key, or nil.
+    package func person(withKey key: String) -> ChatSession? {
+        guard let session = nicks[Names.skeleton(ofKey: key)], Names.key(session.nick) == key else { return nil }
+        return session
     }
 
     func nextGuestNick() -> String {
@@ -326,7 +359,8 @@ package final class ChatCore {
                 candidate = "guest\(nextGuest)"
                 nextGuest += 1
             }
-            if nicks[candidate] == nil && nicksBeingClaimed[candidate] == nil && !botNicks.contains(candidate) { return candidate }
+            let skeleton = Names.skeleton(ofKey: candidate)
+            if nicks[skeleton] == nil && nicksBeingClaimed[skeleton] == nil && botNicks[skeleton] == nil { return candidate }
         }
     }
 
@@ -404,7 +438,7 @@ package final class ChatCore {
     }
 
     private func privateMessage(_ text: String, from sender: ChatSession, to target: String) {
-        guard let receiver = nicks[Names.key(target)] else {
+        guard let receiver = person(named: target) else {
             if let cluster { return privateMessageElsewhere(text, from: sender, to: target, through: cluster) }
             return sender.send(.error(.noSuchNick(target, linkDown: false)))
         }
@@ -421,15 +455,11 @@ package final class ChatCore {
         if receiver !== sender && echo { sender.send(event) }
     }
 
-    private func changeNick(of session: ChatSession, to name: String) {
-        if let problem = Names.nickProblem(name) { return session.send(.error(.nickInvalid(problem))) }
-        let key = Names.key(name)
-        if let owner = nicks[key] ?? nicksBeingClaimed[key], owner !== session {
-            return session.send(.error(.nickTaken(nicks[key]?.nick ?? name)))
-        }
-        if botNicks.contains(key) { return session.send(.error(.nickTaken(name))) }
+    private func changeNick(of session: ChatSession, to typed: String) {
+        let name = Names.display(typed)
+        if let refusal = refusal(ofNick: name, for: session) { return session.send(.error(refusal)) }
         if name == session.nick { return session.send(.alreadyNamed(name)) }
-        if let cluster, cluster.isUp, key != Names.key(session.nick) {
+        if let cluster, cluster.isUp, Names.skeleton(name) != Names.skeleton(session.nick) {
             return claimNick(name, for: session, through: cluster)
         }
         rename(session, to: name)
@@ -439,12 +469,13 @@ package final class ChatCore {
     /// Gives the session a new nick (already checked and claimed) and tells its rooms.
     func rename(_ session: ChatSession, to name: String) {
         let old = session.nick
-        let oldKey = Names.key(old)
-        if nicks[oldKey] === session {
-            nicks.removeValue(forKey: oldKey)
-            if oldKey != Names.key(name) { cluster?.release(oldKey) }
+        let oldSkeleton = Names.skeleton(old)
+        let newSkeleton = Names.skeleton(name)
+        if nicks[oldSkeleton] === session {
+            nicks.removeValue(forKey: oldSkeleton)
+            if oldSkeleton != newSkeleton { cluster?.release(oldSkeleton) }
         }
-        nicks[Names.key(name)] = session
+        nicks[newSkeleton] = session
         session.nick = name
         emit(.renamed, session, target: old)
         announcementSerial += 1
@@ -457,10 +488,18 @@ package final class ChatCore {
 
     // MARK: Rooms
 
-    private func join(_ session: ChatSession, roomNamed name: String, exclusive: Bool) {
-        if let problem = Names.roomProblem(name) { return session.send(.error(.roomInvalid(problem))) }
-        if let current = rooms[Names.key(name)], session.isMember(of: current) {
+    private func join(_ session: ChatSession, roomNamed typed: String, exclusive: Bool) {
+        let name = Names.display(typed)
+        if let problem = Names.formProblem(ofRoom: name) { return session.send(.error(.roomInvalid(problem))) }
+        let key = Names.key(name)
+        if let current = rooms[key], session.isMember(of: current) {
             return session.send(.error(.alreadyInRoom(current.name)))
+        }
+        if rooms[key] == nil {
+            if let lookalike = roomsBySkeleton[Names.skeleton(ofKey: key)] {
+                return session.send(.error(.roomResembles(name, like: lookalike.name)))
+            }
+            if let problem = Names.scriptProblem(name) { return session.send(.error(.roomInvalid(problem))) }
         }
         if exclusive {
             for room in session.rooms { leave(session, room, reason: .moved(to: name), announce: true) }
@@ -508,7 +547,7 @@ package final class ChatCore {
             room = existing
         } else {
             room = Room(name: name, historyLength: settings.historyLength)
-            rooms[key] = room
+            add(room)
             room.operators.insert(ObjectIdentifier(session))  // who makes a room runs it
             if let sharedTopic {
                 room.topic = sharedTopic.text
@@ -547,6 +586,17 @@ package final class ChatCore {
         }
     }
 
+    private func add(_ room: Room) {
+        rooms[room.key] = room
+        roomsBySkeleton[Names.skeleton(ofKey: room.key)] = room
+    }
+
+    private func remove(_ room: Room) {
+        rooms.removeValue(forKey: room.key)
+        let skeleton = Names.skeleton(ofKey: room.key)
+        if roomsBySkeleton[skeleton] === room { roomsBySkeleton.removeValue(forKey: skeleton) }
+    }
+
     private func replayHistory(_ events: [ChatEvent], of room: Room, to session: ChatSession) {
         if !events.isEmpty { session.send(.history(room: room.name, events: events)) }
     }
@@ -565,7 +615,7 @@ package final class ChatCore {
             }
             emit(.left, session, room: room.name, reason: why)
         }
-        if room.isEmpty && !settings.permanentRooms.contains(room.name) { rooms.removeValue(forKey: room.key) }
+        if room.isEmpty && !settings.permanentRooms.contains(room.name) { remove(room) }
     }
 
     private func who(in room: Room, for session: ChatSession) {
@@ -600,10 +650,10 @@ package final class ChatCore {
         announcementSerial += 1
         for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: announcementSerial) }
         session.isRegistered = false
-        let key = Names.key(session.nick)
-        if nicks[key] === session {
-            nicks.removeValue(forKey: key)
-            cluster?.release(key)
+        let skeleton = Names.skeleton(session.nick)
+        if nicks[skeleton] === session {
+            nicks.removeValue(forKey: skeleton)
+            cluster?.release(skeleton)
         }
     }
 

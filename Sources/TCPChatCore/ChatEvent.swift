@@ -27,15 +27,30 @@ public struct RoomCount: Equatable, Sendable {
     }
 }
 
+/// Who uses a nick that a new one resembles.
+package enum NickHolder: Equatable, Sendable {
+    /// Someone on this server.
+    case here
+    /// The host speaks as it (a bot nick).
+    case bot
+    /// Someone on another server of the cluster.
+    case otherServer
+}
+
 /// Why an intent was refused. Typed, so that each protocol words it its own way.
 package enum ChatError: Equatable, Sendable {
     /// The nick breaks the rules of `Names` (the problem says which).
     case nickInvalid(String)
     case nickTaken(String)
+    /// The nick (first) looks like one in use (second): their UTS #39 skeletons are equal
+    /// (Names.swift). `holder`: who uses the one it resembles.
+    case nickResembles(String, like: String, holder: NickHolder)
     /// Nobody has this nick; `linkDown`: not on this server, and the cluster cannot be asked.
     case noSuchNick(String, linkDown: Bool)
     /// The room name breaks the rules of `Names`.
     case roomInvalid(String)
+    /// The room name (first) looks like an existing room's (second): equal skeletons.
+    case roomResembles(String, like: String)
     case alreadyInRoom(String)
     case notInRoom(String)
     /// Only the room's operators may do that.

@@ -14,9 +14,11 @@ package protocol ClusterBackend: AnyObject {
     func whenSubscribed(toRoom roomKey: String, _ then: @escaping () -> Void)
     func left(nick: String, roomKey: String, lastHere: Bool)
     func roomUnused(_ roomKey: String)
-    /// `done(true)` claimed, `done(false)` another server holds it, `done(nil)` link down.
-    func claim(_ nickKey: String, _ done: @escaping (Bool?) -> Void)
-    func release(_ nickKey: String)
+    /// Claims the nick `nick` by its skeleton (Names.skeleton): a server holds a skeleton, so
+    /// that no two servers give out nicks that look alike. `done` says whether it is this
+    /// server's now, or which nick holds it elsewhere, or that the link is down.
+    func claim(_ skeleton: String, nick: String, _ done: @escaping (ClaimAnswer) -> Void)
+    func release(_ skeleton: String)
     /// `done(true)` sent, `done(false)` no such nick in the cluster, `done(nil)` link down.
     func sendPrivate(_ event: ChatEvent, toNick nickKey: String, _ done: @escaping (Bool?) -> Void)
     func who(inRoom roomKey: String, _ done: @escaping ([String]?) -> Void)
@@ -29,6 +31,15 @@ package protocol ClusterBackend: AnyObject {
     /// A room's topic as the cluster last set it (text, who, when), for a server the room is
     /// new to; nil when it has none or the link is down.
     func topic(ofRoom roomKey: String, _ done: @escaping (SharedTopic?) -> Void)
+}
+
+/// The answer to a claim of a nick's skeleton.
+package enum ClaimAnswer: Equatable, Sendable {
+    case claimed
+    /// Another server holds the skeleton, for this nick (the same nick, or one like it).
+    case heldElsewhere(nick: String)
+    /// The link is down (or went down before Redis answered).
+    case linkDown
 }
 
 /// A topic kept in the cluster for the servers that did not have the room when it was set.
@@ -53,8 +64,8 @@ package protocol ClusterHost: AnyObject {
     func clusterDeliverPrivate(_ event: ChatEvent, toNick nickKey: String)
     /// The link came up or went down.
     func clusterLinkChanged(up: Bool)
-    /// Another server owns this nick (taken while this server was cut off).
-    func clusterNickLost(_ nickKey: String)
+    /// Another server owns this nick's skeleton (taken while this server was cut off).
+    func clusterNickLost(_ skeleton: String)
     /// People of dead servers, to be announced as gone.
     func clusterPeopleLost(_ departures: [(roomKey: String, nick: String)])
     /// Guest numbers reserved for this server alone.

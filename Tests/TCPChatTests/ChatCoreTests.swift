@@ -124,7 +124,7 @@ final class CoreHarness {
             ##"{"event":"welcome","nick":"guest1"}"##,
             ##"{"event":"you-joined","room":"#lobby","others":"0"}"##,
         ])
-        #expect(harness.core.nicks["guest1"] === session)
+        #expect(harness.core.person(named: "guest1") === session)
         #expect(session.rooms.map(\.name) == ["#lobby"])
     }
 
@@ -233,7 +233,7 @@ final class CoreHarness {
         harness.core.handle(.changeNick("Anna"), from: ann)
         #expect(annOut.take() == [##"{"event":"you-renamed","nick":"Anna"}"##])
         #expect(bobOut.take() == [##"{"event":"renamed","old":"ann","new":"Anna"}"##])
-        #expect(harness.core.nicks["ann"] == nil && harness.core.nicks["anna"] === ann)
+        #expect(harness.core.person(named: "ann") == nil && harness.core.person(named: "anna") === ann)
         // The old nick is free again; the new one is taken, whatever its case.
         harness.core.handle(.changeNick("ANNA"), from: bob)
         #expect(bobOut.take() == [##"{"event":"error","error":"nickTaken(\"Anna\")"}"##])
@@ -260,7 +260,7 @@ final class CoreHarness {
         let session = ChatSession(encoder: harness.json, slot: harness.jsonSlot, output: output, label: "t")
         harness.core.handle(.register(nick: "ANN", rooms: []), from: session)
         #expect(output.take() == [
-            ##"{"event":"error","error":"nickTaken(\"ANN\")"}"##,
+            ##"{"event":"error","error":"nickTaken(\"ann\")"}"##,
             ##"{"event":"welcome","nick":"guest1"}"##,
         ])
     }
@@ -326,7 +326,7 @@ final class CoreHarness {
         #expect(annOut.take().first == ##"{"event":"goodbye","nick":"ann"}"##)
         #expect(annOut.finishedBecause == "quit: tea")
         #expect(bobOut.take() == [##"{"event":"left","room":"#lobby","nick":"ann","reason":"disconnected: quit: tea"}"##])
-        #expect(harness.core.nicks["ann"] == nil)
+        #expect(harness.core.person(named: "ann") == nil)
         // Detached: nothing it asks is done any more.
         harness.core.handle(.say(room: "#lobby", text: "ghost"), from: ann)
         #expect(bobOut.take().isEmpty)
@@ -377,7 +377,7 @@ final class CoreHarness {
         harness.core.detach(ann, reason: "connection reset by peer", announce: true)
         #expect(bobOut.take() == [##"{"event":"left","room":"#a","nick":"ann","reason":"disconnected: connection reset by peer"}"##])
         #expect(harness.core.rooms["#b"] == nil)
-        #expect(harness.core.nicks["ann"] == nil)
+        #expect(harness.core.person(named: "ann") == nil)
     }
 
     @Test func onMessageHearsRoomChatOnly() {

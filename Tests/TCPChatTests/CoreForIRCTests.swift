@@ -11,7 +11,7 @@ import Testing
         let session = ChatSession(encoder: harness.json, slot: harness.jsonSlot, output: output, label: "t")
         harness.core.handle(.registerAs(nick: "ANN"), from: session)
         #expect(!session.isRegistered)
-        #expect(output.take() == [##"{"event":"error","error":"nickTaken(\"ANN\")"}"##])
+        #expect(output.take() == [##"{"event":"error","error":"nickTaken(\"ann\")"}"##])
         harness.core.handle(.registerAs(nick: "bad nick"), from: session)
         #expect(!session.isRegistered)
         #expect(output.take().first?.contains("nickInvalid") == true)

@@ -202,27 +202,30 @@ final class ClusterLink: ClusterBackend {
 
     /// Claims a nick for this server. `done(true)` claimed, `done(false)` another server holds
     /// it, `done(nil)` the link is down (or went down before Redis answered).
-    func claim(_ nickKey: String, _ done: @escaping (Bool?) -> Void) {
-        guard isUp else { return done(nil) }
-        let sent = run(.heartbeat, [serverID, String(configuration.ttlSeconds), nickKey]) { reply in
-            guard let lost = reply.texts else { return done(nil) }
-            done(lost.isEmpty)
+    func claim(_ skeleton: String, nick: String, _ done: @escaping (ClaimAnswer) -> Void) {
+        guard isUp else { return done(.linkDown) }
+        let sent = run(.heartbeat, [serverID, String(configuration.ttlSeconds), skeleton, nick]) { reply in
+            guard let lost = reply.texts else { return done(.linkDown) }
+            done(lost.count >= 2 ? .heldElsewhere(nick: lost[1]) : .claimed)
         }
-        if !sent { done(nil) }
+        if !sent { done(.linkDown) }
     }
 
-    func release(_ nickKey: String) {
+    func release(_ skeleton: String) {
         guard isUp else { return }
-        run(.release, [serverID, nickKey])
+        run(.release, [serverID, skeleton])
     }
 
     /// Sends a private line to `nickKey` wherever it is. `done(true)` sent, `done(false)` no such
     /// nick in the cluster, `done(nil)` the link is down.
     func sendPrivate(_ event: ChatEvent, toNick nickKey: String, _ done: @escaping (Bool?) -> Void) {
         guard isUp, let record = event.record else { return done(nil) }
-        let sent = send(["GET", "tcpchat:nick:" + nickKey]) { [weak self] reply in
+        let sent = send(["GET", "tcpchat:nick:" + Names.skeleton(ofKey: nickKey)]) { [weak self] reply in
             guard let self, self.isUp else { return done(nil) }
-            guard let owner = reply.text else { return done(false) }
+            // "<server id> TAB <nick>": the skeleton's holder, which must be this very nick
+            guard let held = reply.text, let tab = held.firstIndex(of: "\t"),
+                  Names.key(String(held[held.index(after: tab)...])) == nickKey else { return done(false) }
+            let owner = held[..<tab]
             let channel = "tcpchat:\(self.configuration.redis.database):server:\(owner)"
             done(self.send(["PUBLISH", channel, self.payload(.privateEvent, nickKey + "\t" + record)]) ? true : nil)
         }
@@ -347,7 +350,7 @@ final class ClusterLink: ClusterBackend {
         subscribe(Array(nicksByRoom.keys))
         isUp = true
         reserveGuestNumbers()
-        sendHeartbeat(nicks: members.map { Names.key($0.nick) }) { [weak self] in
+        sendHeartbeat(nicks: members.map(\.nick)) { [weak self] in
             guard let self, self.isUp, !self.announcedUp else { return }
             self.announcedUp = true
             self.attempts = 0
@@ -419,8 +422,7 @@ final class ClusterLink: ClusterBackend {
             heartbeatsUnanswered += 1  // still waiting for the handshake's answers
             return
         }
-        let nicks = host.clusterLocalMembers().map { Names.key($0.nick) }
-        sendHeartbeat(nicks: nicks) {}
+        sendHeartbeat(nicks: host.clusterLocalMembers().map(\.nick)) {}
         run(.reap, [serverID]) { [weak self] reply in
             guard let self, let flat = reply.texts, !flat.isEmpty else { return }
             var departures: [(roomKey: String, nick: String)] = []
@@ -433,12 +435,15 @@ final class ClusterLink: ClusterBackend {
     /// script); `answered` runs when the last chunk is answered.
     private func sendHeartbeat(nicks: [String], answered: @escaping () -> Void) {
         heartbeatsUnanswered += 1
-        let batches = nicks.isEmpty ? [[]] : chunks(of: nicks)
+        var seen = Set<String>()
+        let claims = nicks.filter { seen.insert($0).inserted }.flatMap { [Names.skeleton($0), $0] }
+        let batches = claims.isEmpty ? [[]] : chunks(of: claims, size: 2000)
         for (index, batch) in batches.enumerated() {
             let isLast = index == batches.count - 1
             run(.heartbeat, [serverID, String(configuration.ttlSeconds)] + batch) { [weak self] reply in
                 guard let self else { return }
-                for lost in reply.texts ?? [] { self.host.clusterNickLost(lost) }
+                let lost = reply.texts ?? []
+                for index in stride(from: 0, to: lost.count - 1, by: 2) { self.host.clusterNickLost(lost[index]) }
                 if isLast {
                     self.heartbeatsUnanswered = 0
                     answered()

@@ -5,7 +5,10 @@
 // Keys (the keyspace of the configured database):
 //   tcpchat:servers                 SET of live-or-not-yet-reaped server ids
 //   tcpchat:alive:<id>              "1" with the TTL; gone = the server is dead
-//   tcpchat:nick:<nick key>         owning server id, with the TTL (cluster-wide nick ownership)
+//   tcpchat:nick:<nick skeleton>    "<owning server id> TAB <nick>", with the TTL: cluster-wide
+//                                   nick ownership by UTS #39 skeleton (Names.skeleton), so that
+//                                   no two servers give out nicks that look alike, and a refusal
+//                                   can name the nick held
 //   tcpchat:rooms:<id>              HASH room key -> room name: rooms with people on that server
 //   tcpchat:who:<id>:<room key>     SET of the nicks in that room on that server
 //   tcpchat:history:<room key>      LIST of the room's last lines (capped; expires a week after
@@ -16,10 +19,11 @@
 // they carry the database number: tcpchat:<db>:room:<room key> and tcpchat:<db>:server:<id>.
 
 enum ClusterScript: CaseIterable {
-    /// ARGV: id, ttl, nick keys... Marks the server alive, keeps its membership keys from
-    /// expiring, and claims or refreshes each nick. Returns the nick keys another server owns.
+    /// ARGV: id, ttl, then pairs of nick skeleton and nick. Marks the server alive, keeps its
+    /// membership keys from expiring, and claims or refreshes each skeleton. Returns pairs of
+    /// the skeletons another server owns and the nick it holds each for.
     case heartbeat
-    /// ARGV: id, nick keys... Gives up nicks this server owns.
+    /// ARGV: id, nick skeletons... Gives up skeletons this server owns.
     case release
     /// ARGV: id. Forgets the server's membership (before it registers it again from scratch).
     case reset
@@ -71,12 +75,15 @@ enum ClusterScript: CaseIterable {
               redis.call('EXPIRE', 'tcpchat:history:' .. room, 604800)  -- kept a week after the room empties
             end
             local lost = {}
-            for i = 3, #ARGV do
+            for i = 3, #ARGV - 1, 2 do
               local key = 'tcpchat:nick:' .. ARGV[i]
-              local owner = redis.call('GET', key)
-              if owner == id then redis.call('EXPIRE', key, ttl)
-              elseif not owner then redis.call('SET', key, id, 'EX', ttl)
-              else lost[#lost + 1] = ARGV[i] end
+              local held = redis.call('GET', key)
+              local owner = held and string.match(held, '^[^\t]*')
+              if not held or owner == id then redis.call('SET', key, id .. '\t' .. ARGV[i + 1], 'EX', ttl)
+              else
+                lost[#lost + 1] = ARGV[i]
+                lost[#lost + 1] = string.sub(held, #owner + 2)
+              end
             end
             return lost
             """
@@ -84,7 +91,8 @@ enum ClusterScript: CaseIterable {
             return """
             for i = 2, #ARGV do
               local key = 'tcpchat:nick:' .. ARGV[i]
-              if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+              local held = redis.call('GET', key)
+              if held and string.match(held, '^[^\t]*') == ARGV[1] then redis.call('DEL', key) end
             end
             return 0
             """

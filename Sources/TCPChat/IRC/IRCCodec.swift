@@ -227,14 +227,14 @@ package final class IRCCodec: WireCodec {
             let mask = params.first ?? "*"
             if let room = core.rooms[Names.key(mask)] {
                 for member in room.members { send(session, whoLine(member, channel: room.name, for: session, state)) }
-            } else if let person = core.nicks[Names.key(mask)] {
+            } else if let person = core.person(named: mask) {
                 send(session, whoLine(person, channel: person.rooms.first?.name ?? "*", for: session, state))
             }
             reply(session, state, "315", mask, ":End of /WHO list")
         case "WHOIS":
             guard need(1) else { return }
             let nick = params.count > 1 ? params[1] : params[0]
-            guard let person = core.nicks[Names.key(nick)] else {
+            guard let person = core.person(named: nick) else {
                 reply(session, state, "401", nick, ":No such nick/channel")
                 return reply(session, state, "318", nick, ":End of /WHOIS list")
             }
@@ -247,12 +247,12 @@ package final class IRCCodec: WireCodec {
             reply(session, state, "318", person.nick, ":End of /WHOIS list")
         case "ISON":
             guard need(1) else { return }
-            let present = params.flatMap { $0.split(separator: " ") }.compactMap { core.nicks[Names.key(String($0))]?.nick }
+            let present = params.flatMap { $0.split(separator: " ") }.compactMap { core.person(named: String($0))?.nick }
             reply(session, state, "303", ":" + present.joined(separator: " "))
         case "USERHOST":
             guard need(1) else { return }
             let found = params.prefix(5).compactMap { nick -> String? in
-                guard let person = core.nicks[Names.key(nick)] else { return nil }
+                guard let person = core.person(named: nick) else { return nil }
                 let (user, host, _, away) = identity(of: person)
                 return "\(person.nick)=\(away == nil ? "+" : "-")\(user)@\(host)"
             }
@@ -292,7 +292,7 @@ package final class IRCCodec: WireCodec {
             }
         case "INVITE":
             guard need(2) else { return }
-            guard let person = core.nicks[Names.key(params[0])] else { return reply(session, state, "401", params[0], ":No such nick/channel") }
+            guard let person = core.person(named: params[0]) else { return reply(session, state, "401", params[0], ":No such nick/channel") }
             guard let room = core.rooms[Names.key(params[1])] else { return reply(session, state, "403", params[1], ":No such channel") }
             guard session.isMember(of: room) else { return reply(session, state, "442", room.name, ":You're not on that channel") }
             if room.modes.inviteOnly && !room.isOperator(session) { return reply(session, state, "482", room.name, ":You're not channel operator") }
@@ -301,7 +301,7 @@ package final class IRCCodec: WireCodec {
             reply(session, state, "341", person.nick, room.name)
             if person.encoder === self { person.output.enqueue(SharedBuffer(":\(prefix(session.nick)) INVITE \(person.nick) :\(room.name)\r\n")) }
         case "INFO":
-            if let target = params.first, Names.key(target) != Names.key(serverName), core.nicks[Names.key(target)] == nil {
+            if let target = params.first, Names.key(target) != Names.key(serverName), core.person(named: target) == nil {
                 return reply(session, state, "402", target, ":No such server")
             }
             reply(session, state, "371", ":\(version), a chat server that also speaks IRC")
@@ -347,8 +347,10 @@ package final class IRCCodec: WireCodec {
     private func changeNick(to nick: String, _ session: ChatSession, _ state: State, _ core: ChatCore) {
         state.lastNickAsked = nick
         guard state.registered else {
-            if Names.nickProblem(nick) != nil { return reply(session, state, "432", nick, ":Erroneous nickname") }
-            if core.nicks[Names.key(nick)] != nil { return reply(session, state, "433", nick, ":Nickname is already in use") }
+            // The core's rules, as for a rename and for the line protocol (ChatCore.refusal).
+            if let refusal = core.refusal(ofNick: Names.display(nick), for: session) {
+                return send(session, errorLines(refusal, for: session) ?? [])
+            }
             state.nick = nick
             return tryToRegister(session, state, core)
         }
@@ -412,7 +414,7 @@ package final class IRCCodec: WireCodec {
             core.handle(notice ? .notice(room: room.name, text: clean) : .say(room: room.name, text: clean), from: session)
             return
         }
-        guard let receiver = core.nicks[Names.key(target)] else {
+        guard let receiver = core.person(named: target) else {
             if core.cluster != nil, action != nil || !text.hasPrefix("\u{1}") {
                 // Maybe on another server of the cluster (which answers 401 for a PRIVMSG). A
                 // /me crosses as the CTCP ACTION it is (the line protocol there shows it as an
@@ -456,7 +458,7 @@ package final class IRCCodec: WireCodec {
             return channelMode(room, Array(params.dropFirst()), session, state, core)
         }
         guard Names.key(target) == Names.key(session.nick) else {
-            if core.nicks[Names.key(target)] == nil { return reply(session, state, "401", target, ":No such nick/channel") }
+            if core.person(named: target) == nil { return reply(session, state, "401", target, ":No such nick/channel") }
             return reply(session, state, "502", ":Can't change mode for other users")
         }
         if params.count == 1 {
@@ -533,7 +535,7 @@ package final class IRCCodec: WireCodec {
             case "o", "v":
                 guard let nick = queue.popFirst() else { continue }
                 guard isOperator else { refused = true; continue }
-                guard let person = core.nicks[Names.key(nick)] else { reply(session, state, "401", nick, ":No such nick/channel"); continue }
+                guard let person = core.person(named: nick) else { reply(session, state, "401", nick, ":No such nick/channel"); continue }
                 guard person.isMember(of: room) else { reply(session, state, "441", person.nick, room.name, ":They aren't on that channel"); continue }
                 let id = ObjectIdentifier(person)
                 if flag == "o" {
@@ -830,8 +832,18 @@ package final class IRCCodec: WireCodec {
         let me = session.flatMap { $0.isRegistered ? $0.nick : nil } ?? state?.nick ?? "*"
         func numeric(_ code: String, _ params: String...) -> [String] { [numericLine(code, to: me, params)] }
         switch error {
-        case .nickInvalid: return numeric("432", state?.lastNickAsked ?? "*", ":Erroneous nickname")
-        case .nickTaken(let nick): return numeric("433", nick, ":Nickname is already in use")
+        case .nickInvalid(let problem):
+            // The generic text when the characters are wrong; else the reason (mixed scripts, a
+            // reserved nick's lookalike), which a client shows.
+            let asked = state?.lastNickAsked ?? "*"
+            return numeric("432", asked, problem.hasPrefix("nick may contain only") ? ":Erroneous nickname" : ":Erroneous nickname: \(problem)")
+        case .nickTaken(let nick): return numeric("433", state?.lastNickAsked ?? nick, ":Nickname is already in use")
+        case .nickResembles(let nick, let like, let holder):
+            // 433, as for a nick in use: irssi and WeeChat then try their alternate nick.
+            let whose = holder == .bot ? "a bot's nick" : holder == .otherServer ? "in use on another server" : "in use"
+            return numeric("433", state?.lastNickAsked ?? nick, ":Nickname is too much like \(like) (\(whose))")
+        case .roomResembles(let room, let like):
+            return numeric("403", state?.lastChannelAsked ?? room, ":Channel name is too much like \(like); join \(like)")
         case .noSuchNick(let nick, _): return numeric("401", nick, ":No such nick/channel")
         case .roomInvalid: return numeric("403", state?.lastChannelAsked ?? "*", ":No such channel")
         case .alreadyInRoom: return nil

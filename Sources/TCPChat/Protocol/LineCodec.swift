@@ -148,10 +148,19 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         switch error {
         case .nickInvalid(let problem): return "cannot change nick: \(problem)"
         case .nickTaken(let nick): return "nick \(nick) is taken; choose another"
+        case .nickResembles(let nick, let like, let holder):
+            let whose: String
+            switch holder {
+            case .here: whose = "someone here is using it"
+            case .bot: whose = "a bot speaks as it"
+            case .otherServer: whose = "someone on another server is using it"
+            }
+            return "nick \(nick) is too much like \(like) (\(whose)); pick another"
         case .noSuchNick(let nick, let linkDown):
             return linkDown ? "no such nick \(nick) on this server, and the cluster link is down; try again later"
                             : "no such nick \(nick), try /who or /rooms"
         case .roomInvalid(let problem): return "cannot join: \(problem)"
+        case .roomResembles(let room, let like): return "cannot join \(room): it is too much like \(like); join \(like)"
         case .alreadyInRoom(let room): return "you are already in \(room)"
         case .notInRoom(let room): return "you are not in \(room)"
         case .notOperator(let room): return "only the operators of \(room) may do that"

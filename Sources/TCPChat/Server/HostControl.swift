@@ -85,7 +85,7 @@ extension ChatServer {
     }
 
     private func session(nick: String) -> Result<ChatSession, HostControlError> {
-        guard let session = core.nicks[Names.key(nick)] else { return .failure(.noSuchNick(nick)) }
+        guard let session = core.person(named: nick) else { return .failure(.noSuchNick(nick)) }
         return .success(session)
     }
 
