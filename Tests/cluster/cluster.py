@@ -546,6 +546,16 @@ def check_nicks():
     assert re.fullmatch(r"! nick ann is taken; choose another", taken, re.IGNORECASE), \
         f"/nick ANN on B while ann is on A: {taken!r}"
 
+    # A lookalike is refused across servers too (claims are by UTS #39 skeleton), naming the
+    # nick it resembles: асе, all Cyrillic (one script, so only its look is against it), while
+    # ace is on A. A fullwidth ａｎｎ is ann itself (the same key).
+    ace = Client(a, "ace")
+    ben.send("/nick \u0430\u0441\u0435")
+    ben.expect("! nick \u0430\u0441\u0435 is too much like ace (someone on another server is using it); pick another")
+    ben.send("/nick \uff41\uff4e\uff4e")
+    ben.expect("! nick ann is taken; choose another")
+    ace.send("/quit")
+
     ann.rename("anna")
     ben.expect("* ann is now known as anna")   # B has heard of it: "ann" is free
     ben.rename("ann")
