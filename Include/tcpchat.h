@@ -733,13 +733,16 @@ void tcpchat_list_free(char **list);
 
 /*
 ** tcpchat_server_say -- says `text` in `room` as the bot `bot` (a nick: 1-32 letters, digits, _
-** or -). Everyone in the room, and the room's history, gets the chat line "<@BOT> text": the
-** '@' is in no person's nick, so clients can tell a bot from a person (docs/PROTOCOL.md). The
-** first call reserves the nick for the host: from then on no client may take it. No event is
-** sent for it. Any thread. Returns TCPCHAT_OK;
+** or -, in one script; compared and shown as docs/PROTOCOL.md "Names" says, so a fullwidth
+** name is shown in ordinary letters). Everyone in the room, and the room's history, gets the
+** chat line "<@BOT> text": the '@' is in no person's nick, so clients can tell a bot from a
+** person (docs/PROTOCOL.md). The first call reserves the nick for the host: from then on no
+** client may take it, nor a nick that looks like it. No event is sent for it. Any thread.
+** Returns TCPCHAT_OK;
 **   TCPCHAT_ENOTFOUND when there is no room `room`;
 **   TCPCHAT_EINVAL when bot is not a valid nick, or a NULL argument;
-**   TCPCHAT_ESTATE when a client has the nick `bot` (choose another), or as in HOST CONTROL.
+**   TCPCHAT_ESTATE when a client has the nick `bot` or one that looks like it (choose another),
+**   or as in HOST CONTROL.
 */
 int tcpchat_server_say(tcpchat_server *server, const char *room, const char *bot, const char *text);
 

@@ -65,7 +65,8 @@ extension ChatCore: ClusterHost {
             return
         }
         if case .heldElsewhere(let holder) = answer {
-            if Names.key(holder) == Names.key(name) { return session.send(.error(.nickTaken(holder))) }
+            // (An empty holder: a server before 1.2 holds it, which stores no nick.)
+            if holder.isEmpty || Names.key(holder) == Names.key(name) { return session.send(.error(.nickTaken(holder.isEmpty ? name : holder))) }
             return session.send(.error(.nickResembles(name, like: holder, holder: .otherServer)))
         }
         // Claimed, or the link went down before Redis answered: then the nick is claimed with

@@ -222,9 +222,12 @@ final class ClusterLink: ClusterBackend {
         guard isUp, let record = event.record else { return done(nil) }
         let sent = send(["GET", "tcpchat:nick:" + Names.skeleton(ofKey: nickKey)]) { [weak self] reply in
             guard let self, self.isUp else { return done(nil) }
-            // "<server id> TAB <nick>": the skeleton's holder, which must be this very nick
-            guard let held = reply.text, let tab = held.firstIndex(of: "\t"),
-                  Names.key(String(held[held.index(after: tab)...])) == nickKey else { return done(false) }
+            // "<server id> TAB <nick>": the skeleton's holder, which must be this very nick (a
+            // server before 1.2 wrote its id alone, under the key, which is the skeleton of most
+            // ASCII nicks)
+            guard let held = reply.text else { return done(false) }
+            let tab = held.firstIndex(of: "\t") ?? held.endIndex
+            if tab != held.endIndex, Names.key(String(held[held.index(after: tab)...])) != nickKey { return done(false) }
             let owner = held[..<tab]
             let channel = "tcpchat:\(self.configuration.redis.database):server:\(owner)"
             done(self.send(["PUBLISH", channel, self.payload(.privateEvent, nickKey + "\t" + record)]) ? true : nil)
