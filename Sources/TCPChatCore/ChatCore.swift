@@ -35,8 +35,12 @@ package final class ChatCore {
     /// a nick up with `person(named:)`, which also checks the key.
     package private(set) var nicks: [String: ChatSession] = [:]
     package private(set) var rooms: [String: Room] = [:]
-    /// The rooms of `rooms` by the skeleton of their key: a new room that looks like one of
-    /// them is refused.
+    /// The registered sessions whose nick's display skeleton (Names.displaySkeleton) differs
+    /// from its skeleton, by the display skeleton (a capital I, Greek or Cyrillic capitals: few
+    /// nicks, so this stays empty for most, guests included).
+    private var lookalikes: [String: ChatSession] = [:]
+    /// The rooms of `rooms` by the skeleton of their key, and by their display skeleton: a new
+    /// room that looks like one of them is refused.
     private var roomsBySkeleton: [String: Room] = [:]
     /// The link to the other servers of a cluster; nil when alone.
     /// (Unchecked exclusivity: read for every line; loop thread only, never reentrant.)
@@ -272,6 +276,8 @@ package final class ChatCore {
         if nicks[skeleton] != nil || nicksBeingClaimed[skeleton] != nil { throw .nickTaken }
         guard let room = rooms[Names.key(roomName)] else { throw .noSuchRoom }
         if botNicks[skeleton] == nil { botNicks[skeleton] = nick }
+        let shown = Names.displaySkeleton(nick)
+        if botNicks[shown] == nil { botNicks[shown] = nick }
         let event = ChatEvent.said(room: room.name, nick: "@" + nick, text: text)
         fanOut(event, in: room, except: nil)
         room.record(event)
@@ -306,7 +312,7 @@ package final class ChatCore {
         }
         session.nick = nick
         session.isRegistered = true
-        nicks[Names.skeleton(nick)] = session
+        hold(nick, for: session)
         session.send(.welcome(nick: nick))
         emit(.registered, session)
         for name in roomNames { enter(session, roomNamed: name) }
@@ -331,11 +337,35 @@ package final class ChatCore {
         if let holder = nicks[skeleton] ?? nicksBeingClaimed[skeleton], holder !== session {
             return Names.key(holder.nick) == key ? .nickTaken(holder.nick) : .nickResembles(nick, like: holder.nick, holder: .here)
         }
-        if let bot = botNicks[skeleton] {
+        // What is shown, case kept: `BiII` against `Bill`, `ΗΕΡΑ` against `HEPA`.
+        let shown = Names.displaySkeleton(nick)
+        if let holder = lookalikes[skeleton] ?? nicks[shown] ?? lookalikes[shown], holder !== session {
+            return .nickResembles(nick, like: holder.nick, holder: .here)
+        }
+        if let bot = botNicks[skeleton] ?? botNicks[shown] {
             return Names.key(bot) == key ? .nickTaken(bot) : .nickResembles(nick, like: bot, holder: .bot)
         }
         if let problem = Names.scriptProblem(nick) { return .nickInvalid(problem) }
         return nil
+    }
+
+    /// Enters `nick` in the tables as `session`'s.
+    private func hold(_ nick: String, for session: ChatSession) {
+        let skeleton = Names.skeleton(nick)
+        nicks[skeleton] = session
+        let shown = Names.displaySkeleton(nick)
+        if shown != skeleton { lookalikes[shown] = session }
+    }
+
+    /// Takes `nick` out of the tables when `session` holds it; its skeleton, or nil when it
+    /// did not hold it.
+    private func release(_ nick: String, of session: ChatSession) -> String? {
+        let skeleton = Names.skeleton(nick)
+        let shown = Names.displaySkeleton(nick)
+        if shown != skeleton, lookalikes[shown] === session { lookalikes.removeValue(forKey: shown) }
+        guard nicks[skeleton] === session else { return nil }
+        nicks.removeValue(forKey: skeleton)
+        return skeleton
     }
 
     /// The session whose nick is `name` (compared by key), or nil.
@@ -469,13 +499,8 @@ package final class ChatCore {
     /// Gives the session a new nick (already checked and claimed) and tells its rooms.
     func rename(_ session: ChatSession, to name: String) {
         let old = session.nick
-        let oldSkeleton = Names.skeleton(old)
-        let newSkeleton = Names.skeleton(name)
-        if nicks[oldSkeleton] === session {
-            nicks.removeValue(forKey: oldSkeleton)
-            if oldSkeleton != newSkeleton { cluster?.release(oldSkeleton) }
-        }
-        nicks[newSkeleton] = session
+        if let oldSkeleton = release(old, of: session), oldSkeleton != Names.skeleton(name) { cluster?.release(oldSkeleton) }
+        hold(name, for: session)
         session.nick = name
         emit(.renamed, session, target: old)
         announcementSerial += 1
@@ -496,7 +521,7 @@ package final class ChatCore {
             return session.send(.error(.alreadyInRoom(current.name)))
         }
         if rooms[key] == nil {
-            if let lookalike = roomsBySkeleton[Names.skeleton(ofKey: key)] {
+            if let lookalike = roomsBySkeleton[Names.skeleton(ofKey: key)] ?? roomsBySkeleton[Names.displaySkeleton(name)] {
                 return session.send(.error(.roomResembles(name, like: lookalike.name)))
             }
             if let problem = Names.scriptProblem(name) { return session.send(.error(.roomInvalid(problem))) }
@@ -589,12 +614,14 @@ package final class ChatCore {
     private func add(_ room: Room) {
         rooms[room.key] = room
         roomsBySkeleton[Names.skeleton(ofKey: room.key)] = room
+        roomsBySkeleton[Names.displaySkeleton(room.name)] = room
     }
 
     private func remove(_ room: Room) {
         rooms.removeValue(forKey: room.key)
-        let skeleton = Names.skeleton(ofKey: room.key)
-        if roomsBySkeleton[skeleton] === room { roomsBySkeleton.removeValue(forKey: skeleton) }
+        for skeleton in [Names.skeleton(ofKey: room.key), Names.displaySkeleton(room.name)] where roomsBySkeleton[skeleton] === room {
+            roomsBySkeleton.removeValue(forKey: skeleton)
+        }
     }
 
     private func replayHistory(_ events: [ChatEvent], of room: Room, to session: ChatSession) {
@@ -650,11 +677,7 @@ package final class ChatCore {
         announcementSerial += 1
         for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: announcementSerial) }
         session.isRegistered = false
-        let skeleton = Names.skeleton(session.nick)
-        if nicks[skeleton] === session {
-            nicks.removeValue(forKey: skeleton)
-            cluster?.release(skeleton)
-        }
+        if let skeleton = release(session.nick, of: session) { cluster?.release(skeleton) }
     }
 
     /// The server is stopping: everyone is told, detached without a word to their rooms (they

@@ -56,6 +56,18 @@ public enum Names {
         skeleton(ofKey: key(name))
     }
 
+    /// The skeleton of what is shown, case kept: UTS #39's skeleton of the display form, then
+    /// folded, then its skeleton again. The same as `skeleton` for most names; it differs when
+    /// a capital letter looks like another letter's lower case (capital I like l: `BiII` shows
+    /// like `Bill`; Greek and Cyrillic capitals like Latin ones: `ΗΕΡΑ` like `HEPA`), which
+    /// `skeleton`, taken after case folding, cannot see. The core refuses a nick when either
+    /// form meets either form of a nick in use.
+    package static func displaySkeleton(_ name: String) -> String {
+        let shown = display(name)
+        guard let seen = icu(shown, ctu_skeleton) else { return skeleton(name) }
+        return skeleton(ofKey: key(seen))
+    }
+
     /// The skeleton of a name already in its `key` form.
     package static func skeleton(ofKey key: String) -> String {
         icu(key, ctu_skeleton) ?? key
@@ -79,7 +91,7 @@ public enum Names {
         }
         let key = key(nick)
         if reservedNicks.contains(key) { return "nick \(nick) is reserved" }
-        if let reserved = reservedSkeletons[skeleton(ofKey: key)] {
+        if let reserved = reservedSkeletons[skeleton(ofKey: key)] ?? reservedSkeletons[displaySkeleton(nick)] {
             return "nick \(nick) is too much like \(reserved), which is reserved; pick another"
         }
         return nil

@@ -110,7 +110,7 @@ import Testing
         ("he1per", .resembles("helper")),  // 1 looks like l
         // reserved nicks and their lookalikes
         ("\u{0455}erver", .resemblesReserved("server")),  // Cyrillic ѕ
-        ("r00t", .accepted),  // 0 is O's lookalike, not o's: r00t and root differ
+        ("r00t", .resemblesReserved("root")),  // 0 is O's lookalike, and O folds to o
         ("nickserv", .invalid),
         ("NickServ", .invalid),
     ])
@@ -119,6 +119,24 @@ import Testing
         _ = harness.session("rita")
         _ = harness.session("paul")
         try harness.core.say(asBot: "helper", text: "hello", inRoom: "#lobby")
+        #expect(Self.verdict(nick, in: harness.core) == expected, "\(nick)")
+    }
+
+    /// Capital letters that look like other lower-case ones: the skeleton of the key (folded
+    /// first) cannot see them; the display skeleton (case kept) does, both ways round.
+    @Test(arguments: [
+        (["Bill"], "BiII", Verdict.resembles("Bill")),  // capital i twice
+        (["BiII"], "Bill", .resembles("BiII")),
+        (["BiII"], "bill", .resembles("BiII")),
+        (["HEPA"], "\u{0397}\u{0395}\u{03A1}\u{0391}", .resembles("HEPA")),  // all Greek capitals
+        (["\u{0397}\u{0395}\u{03A1}\u{0391}"], "hepa", .resembles("\u{0397}\u{0395}\u{03A1}\u{0391}")),
+        (["rital"], "ritaI", .resembles("rital")),
+        (["RITA"], "rlta", .resembles("RITA")),  // RITA's I looks like l
+        (["Bill"], "biil", .accepted),  // lower-case i does not look like l
+    ])
+    func capitalsThatLookLikeOtherLetters(here: [String], nick: String, expected: Verdict) {
+        let harness = CoreHarness()
+        for person in here { _ = harness.session(person) }
         #expect(Self.verdict(nick, in: harness.core) == expected, "\(nick)")
     }
 
