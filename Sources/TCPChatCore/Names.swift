@@ -81,14 +81,31 @@ public enum Names {
 
     // MARK: The rules, one at a time (the core checks them in its own order)
 
-    /// A nick's characters, length, and reserved nicks (or their lookalikes). `nick` in display form.
-    package static func formProblem(ofNick nick: String) -> String? {
+    /// A nick's characters and length only (no Unicode data needed): what a parser of the
+    /// server's lines checks (Notice.swift, the client), where a nick is whatever the server
+    /// gave out.
+    package static func syntaxProblem(ofNick nick: String) -> String? {
         let count = nick.unicodeScalars.count
         if count == 0 { return "a nick cannot be empty" }
         if count > maxLength { return "nick too long (\(count) characters; at most \(maxLength))" }
         if let bad = nick.unicodeScalars.first(where: { !isNameScalar($0) }) {
             return "nick may contain only letters, digits, _ and - (found \(describe(bad)))"
         }
+        return nil
+    }
+
+    /// Whether the server could have given out `nick`, as a parser of its lines sees it: the
+    /// characters and length, and not a reserved nick (so `server joined #x` is no notice).
+    /// Cheaper than `nickProblem` (no skeletons), and lenient about what only the server can
+    /// judge (lookalikes, scripts).
+    package static func couldBeNick(_ nick: String) -> Bool {
+        syntaxProblem(ofNick: nick) == nil && !reservedNicks.contains(key(nick))
+    }
+
+    /// A nick's characters, length, and reserved nicks (or their lookalikes). `nick` in display form.
+    package static func formProblem(ofNick nick: String) -> String? {
+        if let problem = syntaxProblem(ofNick: nick) { return problem }
+        if reservedNicks.contains(nick) { return "nick \(nick) is reserved" }  // (the common case, without ICU)
         let key = key(nick)
         if reservedNicks.contains(key) { return "nick \(nick) is reserved" }
         if let reserved = reservedSkeletons[skeleton(ofKey: key)] ?? reservedSkeletons[displaySkeleton(nick)] {

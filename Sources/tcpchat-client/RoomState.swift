@@ -80,7 +80,7 @@ struct RoomState {
     }
 
     private mutating func addMember(_ name: String) {
-        guard Names.nickProblem(name) == nil, Names.key(name) != nick.map(Names.key) else { return }
+        guard Names.couldBeNick(name), Names.key(name) != nick.map(Names.key) else { return }
         members[Names.key(name)] = name
     }
 }

@@ -169,7 +169,7 @@ struct ClusterServerTests {
         try bob.waitFor { $0 == "<alice -> bob> psst" }
         try alice.waitFor { $0 == "<alice -> bob> psst" }
         try bob.send("/nick Alice")
-        try bob.waitFor { $0 == "! nick Alice is taken; choose another" }
+        try bob.waitFor { $0 == "! nick alice is taken; choose another" }  // named as its holder shows it
         try bob.send("/who")
         try bob.waitFor { $0 == "* people in #lobby (2): alice bob" }
 

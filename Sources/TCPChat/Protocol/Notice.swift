@@ -239,7 +239,7 @@ public enum Notice: Equatable, Sendable {
         guard scanner.take("people in "), let room = scanner.room(upTo: " ("), scanner.take(" ("),
               let count = scanner.number(), scanner.take("): "),
               let (items, more) = parseList(scanner.remaining, separator: namesSeparator) else { return nil }
-        guard items.allSatisfy({ Names.nickProblem($0) == nil }) else { return nil }
+        guard items.allSatisfy(Names.couldBeNick) else { return nil }
         return .names(room: room, count: count, nicks: items, more: more)
     }
 
@@ -338,7 +338,7 @@ public enum Notice: Equatable, Sendable {
         /// A nick (by `Names` rules) up to `terminator`.
         mutating func nick(upTo terminator: String?) -> String? {
             let saved = position
-            guard let word = word(upTo: terminator), Names.nickProblem(word) == nil else {
+            guard let word = word(upTo: terminator), Names.couldBeNick(word) else {
                 position = saved
                 return nil
             }
@@ -348,7 +348,7 @@ public enum Notice: Equatable, Sendable {
         /// A room (by `Names` rules, with its `#`) up to `terminator`.
         mutating func room(upTo terminator: String?) -> String? {
             let saved = position
-            guard let word = word(upTo: terminator), Names.roomProblem(word) == nil else {
+            guard let word = word(upTo: terminator), Names.formProblem(ofRoom: word) == nil else {
                 position = saved
                 return nil
             }
