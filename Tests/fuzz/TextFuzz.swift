@@ -75,7 +75,8 @@ func checkCommand(_ text: String) -> String? {
         // Scalars, not Characters: "#" followed by a combining mark is one Character.
         check(room.unicodeScalars.first == "#" && !room.contains(" "), "bad /join argument \(room.debugDescription)")
         if Names.roomProblem(room) == nil {
-            let name = room.unicodeScalars.dropFirst()
+            // The rules hold for the name as shown (NFKC: "e" + U+0301 becomes "é").
+            let name = Names.display(room).unicodeScalars.dropFirst()
             check(name.count >= 1 && name.count <= Names.maxLength && name.allSatisfy { Names.isNameScalar($0) },
                   "accepted room \(room.debugDescription)")
         }
@@ -128,8 +129,11 @@ public func textFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     // The server ignores a line that cleans to nothing; everything else is parsed.
     guard !text.isEmpty else { return 0 }
     var nick = "guest1"
-    if let named = checkCommand(text), Names.nickProblem(named) == nil {
+    if let typed = checkCommand(text), Names.nickProblem(typed) == nil {
+        let named = Names.display(typed)  // the rules hold for the nick as shown (NFKC)
         let scalars = named.unicodeScalars
+        check(Names.key(Names.key(named)) == Names.key(named), "key not idempotent for \(named.debugDescription)")
+        check(Names.skeleton(named) == Names.skeleton(Names.key(named)), "skeleton differs from its key's for \(named.debugDescription)")
         check(scalars.count >= 1 && scalars.count <= Names.maxLength, "accepted nick of \(scalars.count) scalars")
         check(scalars.allSatisfy { Names.isNameScalar($0) }, "accepted nick \(named.debugDescription)")
         nick = named
