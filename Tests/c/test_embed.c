@@ -244,6 +244,16 @@ int main(void) {
     CHECK_RC(tcpchat_server_say(the_server, "#nowhere", "dice", "x"), TCPCHAT_ENOTFOUND);
     CHECK_RC(tcpchat_server_say(the_server, "#lobby", "bad nick!", "x"), TCPCHAT_EINVAL);
     CHECK_RC(tcpchat_server_say(the_server, "#lobby", "ada", "x"), TCPCHAT_ESTATE);   /* a person's nick */
+    /* ... in any width, or a lookalike in one script (Cyrillic a, komi de, a: UTS #39 skeleton "ada"),
+    ** as docs/PROTOCOL.md "Names" says; and looked up by any width. */
+    CHECK_RC(tcpchat_server_say(the_server, "#lobby", "\xef\xbc\xa1\xef\xbc\xa4\xef\xbc\xa1", "x"), TCPCHAT_ESTATE);
+    CHECK_RC(tcpchat_server_say(the_server, "#lobby", "\xd0\xb0\xd4\x81\xd0\xb0", "x"), TCPCHAT_ESTATE);
+    CHECK_RC(tcpchat_server_say(the_server, "#lobby", "\xd0\xb0da", "x"), TCPCHAT_EINVAL);  /* Cyrillic with Latin */
+    {
+        unsigned long long found = 0;
+        CHECK_RC(tcpchat_server_lookup(the_server, "\xef\xbc\xa1\xef\xbd\x84\xef\xbd\x81", &found), TCPCHAT_OK);  /* fullwidth Ada */
+        CHECK(found == ada_id);
+    }
     CHECK_RC(tcpchat_server_say(the_server, "#lobby", "dice", "from outside"), TCPCHAT_OK);
     EXPECT_NEXT(ada, "<@dice> from outside", line);
     EXPECT_NEXT(bob, "<@dice> from outside", line);
