@@ -271,9 +271,12 @@ package final class ChatCore {
     /// nick is reserved from then on: nobody may take it.
     package func say(asBot nick: String, text: String, inRoom roomName: String) throws(BotProblem) {
         let nick = Names.display(nick)
-        if let problem = Names.nickProblem(nick) { throw .nickInvalid(problem) }
         let skeleton = Names.skeleton(nick)
-        if nicks[skeleton] != nil || nicksBeingClaimed[skeleton] != nil { throw .nickTaken }
+        // The people's rules (a bot the host already speaks as is its own: no refusal).
+        if botNicks[skeleton].map(Names.key) != Names.key(nick), let refusal = refusal(ofNick: nick, for: nil) {
+            if case .nickInvalid(let problem) = refusal { throw .nickInvalid(problem) }
+            throw .nickTaken
+        }
         guard let room = rooms[Names.key(roomName)] else { throw .noSuchRoom }
         if botNicks[skeleton] == nil { botNicks[skeleton] = nick }
         let shown = Names.displaySkeleton(nick)
