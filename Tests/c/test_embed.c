@@ -248,7 +248,7 @@ int main(void) {
     ** as docs/PROTOCOL.md "Names" says; and looked up by any width. */
     CHECK_RC(tcpchat_server_say(the_server, "#lobby", "\xef\xbc\xa1\xef\xbc\xa4\xef\xbc\xa1", "x"), TCPCHAT_ESTATE);
     CHECK_RC(tcpchat_server_say(the_server, "#lobby", "\xd0\xb0\xd4\x81\xd0\xb0", "x"), TCPCHAT_ESTATE);
-    CHECK_RC(tcpchat_server_say(the_server, "#lobby", "\xd0\xb0da", "x"), TCPCHAT_EINVAL);  /* Cyrillic with Latin */
+    CHECK_RC(tcpchat_server_say(the_server, "#lobby", "\xd0\xb6" "da", "x"), TCPCHAT_EINVAL);  /* Cyrillic zhe with Latin: mixed scripts */
     {
         unsigned long long found = 0;
         CHECK_RC(tcpchat_server_lookup(the_server, "\xef\xbc\xa1\xef\xbd\x84\xef\xbd\x81", &found), TCPCHAT_OK);  /* fullwidth Ada */
