@@ -34,7 +34,7 @@ public enum HostControlError: Error, Equatable, Sendable, CustomStringConvertibl
         case .noSuchNick(let nick): return "nobody on this server is called \(nick)"
         case .noSuchRoom(let room): return "no room \(room) on this server"
         case .nickInvalid(let problem): return problem
-        case .nickTaken(let nick): return "\(nick) is a person's nick; choose another bot nick"
+        case .nickTaken(let nick): return "\(nick) is, or looks like, a person's nick; choose another bot nick"
         }
     }
 }
