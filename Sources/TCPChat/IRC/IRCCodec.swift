@@ -821,6 +821,10 @@ package final class IRCCodec: WireCodec {
         case .serverShuttingDown: return ["ERROR :Server shutting down"]
         case .clusterLink(let up):
             return textLines(serverName, "NOTICE", "*", up ? "cluster link restored" : "cluster link down: chat reaches this server only until it is back")
+        case .accountRegistered, .identified, .nickOwned, .ghosted:
+            // Until NickServ/SASL land (branch acct-irc): the line protocol's words, as a NOTICE.
+            guard let text = LineCodec.accountNotice(event) else { return nil }
+            return textLines(serverName, "NOTICE", session?.nick ?? "*", text)
         case .error(let error): return errorLines(error, for: session)
         }
     }
@@ -844,6 +848,7 @@ package final class IRCCodec: WireCodec {
         case .refused(let reason):  // the host's filter refused what this session asked
             return ["NOTICE \(me) :\(reason.isEmpty ? "refused" : reason)"]
         case .unknownCommand: return numeric("421", "*", ":Unknown command")
+        case .account(let problem): return ["NOTICE \(me) :\(LineCodec.describe(problem))"]
         }
     }
 
