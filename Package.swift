@@ -31,6 +31,13 @@ let package = Package(
             path: "Sources/CTCPChatTLS",
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
+        // Accounts (issue 20): the account table in SQLite (libsqlite3-dev) and scrypt through
+        // OpenSSL 3's EVP_KDF, as a few plain C functions (see its header).
+        .target(
+            name: "CTCPChatAccounts",
+            path: "Sources/CTCPChatAccounts",
+            linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]
+        ),
         // Include/tcpchat.h, the C API: a header-only target the Swift core implements.
         .target(name: "CTCPChat", path: "Include", publicHeadersPath: "."),
         // The layers, each a module, so that the compiler holds them apart (docs/ARCHITECTURE.md):
@@ -48,7 +55,7 @@ let package = Package(
         ),
         .target(
             name: "TCPChat",
-            dependencies: ["TCPChatNet", "TCPChatCore", "CTCPChatLinux", "CTCPChatTLS", "CTCPChat"],
+            dependencies: ["TCPChatNet", "TCPChatCore", "CTCPChatLinux", "CTCPChatTLS", "CTCPChatAccounts", "CTCPChat"],
             path: "Sources/TCPChat"
         ),
         .executableTarget(

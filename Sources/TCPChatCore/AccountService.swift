@@ -22,7 +22,7 @@ package struct AccountSettings {
     /// Addresses whose failures and registrations are remembered; past it the oldest entry
     /// is forgotten.
     package var maxAddresses = 4096
-    /// Accounts one address may register per hour.
+    /// Accounts one address may register per hour; 0 = no cap.
     package var registrationsPerHour = 3
     /// Wrong passwords from one address before each further one costs a growing wait.
     package var freeFailuresPerAddress = 2
@@ -46,7 +46,7 @@ package struct AccountSettings {
 }
 
 package final class AccountService {
-    package let settings: AccountSettings
+    package var settings: AccountSettings
     unowned let core: ChatCore
 
     /// What a session has going on with accounts (only sessions with something do).
@@ -158,7 +158,7 @@ package final class AccountService {
         let now = settings.monotonic()
         var entry = addresses[address] ?? AddressState()
         entry.registrations.removeAll { now - $0 >= AccountService.hour }
-        if entry.registrations.count >= settings.registrationsPerHour, let oldest = entry.registrations.first {
+        if settings.registrationsPerHour > 0, entry.registrations.count >= settings.registrationsPerHour, let oldest = entry.registrations.first {
             return fail(session, .tooManyRegistrations(seconds: Int((oldest + AccountService.hour - now + 999) / 1000)))
         }
         update(session) { $0.pending = true }
