@@ -230,6 +230,9 @@ struct ServerCommand: ParsableCommand {
             throw ExitCode(1)
         }
         DescriptorLimit.raise(toServe: maxClients)
+        // A file-size limit (ulimit -f) reached by the accounts database is a write error that
+        // the server reports and survives (the user hears the disk is full), not a kill.
+        signal(SIGXFSZ, SIG_IGN)
         let server: ChatServer
         do {
             server = try ChatServer(configuration: settings)

@@ -32,7 +32,9 @@ final class SQLiteAccountStore: AccountStore {
          log: (@Sendable (LogLevel, String) -> Void)?) throws(ChatServerError) {
         var error = [CChar](repeating: 0, count: 600)
         guard let handle = cta_db_open(path, &error, error.count) else {
+            // One line: SQLite's integrity report has one line per problem.
             let said = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                .split(whereSeparator: \.isNewline).joined(separator: "; ")
             throw .invalidConfiguration("accounts database \(path) cannot be used: \(said); "
                 + "restore it from a backup, or move it away to start with no accounts")
         }
