@@ -67,6 +67,7 @@ if(TCPCHAT_INSTALL_SWIFT_MODULE)
   install(FILES ${installed_module_map} DESTINATION ${TCPCHAT_SWIFT_MODULE_DIR}/CTCPChat)
   install(DIRECTORY ${TCPCHAT_SWIFT_C_MODULES}/CTCPChatLinux DESTINATION ${TCPCHAT_SWIFT_MODULE_DIR})
   install(DIRECTORY ${TCPCHAT_SWIFT_C_MODULES}/CTCPChatTLS DESTINATION ${TCPCHAT_SWIFT_MODULE_DIR})
+  install(DIRECTORY ${TCPCHAT_SWIFT_C_MODULES}/CTCPChatAccounts DESTINATION ${TCPCHAT_SWIFT_MODULE_DIR})
 
   # CMake projects that link TCPChat::tcpchat from Swift get the module directory too.
   target_include_directories(tcpchat INTERFACE

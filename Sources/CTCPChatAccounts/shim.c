@@ -1,5 +1,6 @@
 // See include/CTCPChatAccounts.h. SQLite (libsqlite3) keeps the accounts; OpenSSL's libcrypto
 // hashes their passwords. Nothing here prints; failures come back as codes and sentences.
+#define _POSIX_C_SOURCE 200809L  /* O_CLOEXEC under -std=c99 */
 #if !defined(__has_include) || !__has_include(<sqlite3.h>)
 #error "SQLite headers not found: install libsqlite3-dev (Debian/Ubuntu) or sqlite-devel (Fedora)"
 #endif
