@@ -105,6 +105,7 @@ package final class AccountService {
         case .busy: fail(session, .busy)
         case .diskFull: fail(session, .diskFull)
         case .unavailable: fail(session, .storageFailed)
+        case .cutOff: fail(session, .cutOff)
         }
     }
 

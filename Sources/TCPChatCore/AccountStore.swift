@@ -42,6 +42,8 @@ package enum AccountStoreFailure: Error, Equatable, Sendable {
     /// Anything else (the database cannot be read, the cluster link is down); the text is for
     /// the log.
     case unavailable(String)
+    /// A cluster's store: the link to Redis is down (or dropped before Redis answered).
+    case cutOff
 }
 
 /// The answer to "create this account".

@@ -96,6 +96,8 @@ package enum AccountProblem: Equatable, Sendable {
     case diskFull
     /// The account store failed otherwise (the log says how).
     case storageFailed
+    /// In a cluster: the server is cut off from Redis, where the accounts are.
+    case cutOff
     /// The session is identified to this account already.
     case alreadyIdentified(String)
     /// Identify NICK: another session holds the nick (ghost it).

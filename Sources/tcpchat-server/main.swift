@@ -140,6 +140,9 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Accounts: scrypt cost, log2(N) with r=8, p=1 (15: 32 MiB, about 0.1 s per password); raising it rehashes each password at its owner's next /identify.", valueName: "n"))
     var scryptCost: Int = 15
 
+    @Flag(help: "Accounts in a cluster: keep them in the cluster's Redis (needs --cluster; instead of --accounts, which is refused with --cluster), so every server agrees on who owns a nick.")
+    var clusterAccounts = false
+
     @Flag(help: "Log every connect and disconnect, with the peer's address and the reason, to standard error.")
     var verbose = false
 
@@ -219,6 +222,7 @@ struct ServerCommand: ParsableCommand {
         settings.registrationsPerHour = registrationsPerHour
         settings.accountAddressLimit = accountAddresses
         settings.scryptCost = scryptCost
+        settings.clusterAccounts = clusterAccounts
         let verbose = self.verbose
         settings.log = { level, message in
             guard verbose || level <= .warning else { return }

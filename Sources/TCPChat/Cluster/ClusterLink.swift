@@ -283,6 +283,23 @@ final class ClusterLink: ClusterBackend {
         if !sent { done(nil) }
     }
 
+    // MARK: Accounts (RedisAccountStore)
+
+    /// Runs an account script. `reply` gets Redis's answer, or the link's `linkLost` error when
+    /// the link drops first; false (and `reply` is never called) when the link is down or its
+    /// queue is full.
+    func runAccountScript(_ script: ClusterScript, _ arguments: [String], _ reply: @escaping RedisConnection.ReplyHandler) -> Bool {
+        guard isUp else { return false }
+        return run(script, arguments, reply)
+    }
+
+    /// Queues a plain command for the accounts (DEL of a failure count); false when it cannot.
+    @discardableResult
+    func accountCommand(_ command: [String], _ reply: RedisConnection.ReplyHandler? = nil) -> Bool {
+        guard isUp else { return false }
+        return send(command, reply)
+    }
+
     // MARK: Connecting
 
     private func connect() {

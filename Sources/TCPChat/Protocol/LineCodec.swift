@@ -207,6 +207,7 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .busy: return "server busy, try again in a moment"
         case .diskFull: return "could not save your account: the server's disk is full; try later"
         case .storageFailed: return "the account store failed; try later (the server's log says why)"
+        case .cutOff: return "accounts are unavailable while the server is cut off from the cluster; try again"
         case .alreadyIdentified(let nick): return "you are already identified as \(nick)"
         case .nickInUse(let nick): return "\(nick) is in use by another session; /ghost \(nick) PASSWORD disconnects it"
         case .nobodyHolds(let nick): return "nobody is using \(nick); /identify \(nick) PASSWORD takes it"

@@ -69,6 +69,8 @@ public final class ChatServer: @unchecked Sendable {
     private var cluster: ClusterLink?
     /// Accounts (issue 20): the SQLite store, whose worker thread runs while the server serves.
     private var accountStore: SQLiteAccountStore?
+    /// Accounts in a cluster: the Redis store, whose KDF worker runs while the server serves.
+    private var clusterAccountStore: RedisAccountStore?
     private var shuttingDown = false
     private var finished = false     // serving ended: sockets closed, "stopped" logged
     private var hostDriven = false   // served by serveOnce calls, not run/start
@@ -146,6 +148,13 @@ public final class ChatServer: @unchecked Sendable {
             accountStore = store
             core.accounts = AccountService(settings: accountSettings(store: store), core: core)
             log?(.info, "accounts in \(path)")
+        }
+        if configuration.clusterAccounts, let cluster {
+            let store = RedisAccountStore(link: cluster, parameters: ScryptParameters(cost: configuration.scryptCost),
+                                          queueLimit: configuration.accountQueueLimit, loop: loop, log: log)
+            clusterAccountStore = store
+            core.accounts = AccountService(settings: accountSettings(store: store), core: core)
+            log?(.info, "accounts in the cluster's Redis")
         }
     }
 
@@ -329,6 +338,11 @@ public final class ChatServer: @unchecked Sendable {
         cluster?.start()
         if let accountStore {
             do { try accountStore.start() } catch {
+                log(.error, "accounts: cannot start the account worker (\(error)); account commands will answer \"server busy\"")
+            }
+        }
+        if let clusterAccountStore {
+            do { try clusterAccountStore.start() } catch {
                 log(.error, "accounts: cannot start the account worker (\(error)); account commands will answer \"server busy\"")
             }
         }

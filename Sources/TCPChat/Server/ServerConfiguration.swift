@@ -125,6 +125,10 @@ public struct ChatServerConfiguration: Sendable {
     /// scrypt's cost as log2(N) (r = 8, p = 1): memory per hash 128 * 2^cost * 8 bytes (15 =
     /// 32 MiB). Raising it rehashes each password at its owner's next identify.
     public var scryptCost: Int = 15
+    /// Accounts in a cluster (branch acct-irc): keep them in the cluster's Redis (a hash per
+    /// account), so every server agrees; needs `cluster`. `accountsPath` (SQLite) is refused
+    /// with a cluster: two servers with files of their own would each let a nick be registered.
+    public var clusterAccounts: Bool = false
 
     public init() {}
 
@@ -158,7 +162,8 @@ public struct ChatServerConfiguration: Sendable {
         if tlsCertificateFile != nil && plaintextListener && port != 0 && tlsPort == port { return "the TLS port must differ from the plaintext port (both \(port))" }
         if !plaintextListener && tlsCertificateFile == nil { return "no listener: the plaintext listener is off and no TLS certificate and key are given" }
         if let accountsPath, accountsPath.isEmpty { return "the accounts path must not be empty" }
-        if accountsPath != nil && cluster != nil { return "--accounts is for a server alone; a cluster keeps its accounts in Redis (not in this version)" }
+        if accountsPath != nil && cluster != nil { return "--accounts PATH is for a server alone (SQLite); in a cluster the accounts live in Redis, so every server agrees: use --cluster-accounts instead" }
+        if clusterAccounts && cluster == nil { return "--cluster-accounts keeps the accounts in the cluster's Redis and needs --cluster; a server alone keeps them with --accounts PATH" }
         for network in plaintextPasswordNetworks where NetworkPrefix(network) == nil {
             return "plaintext password networks: \(network) is not an address or a CIDR range (e.g. 10.0.0.0/8)"
         }
