@@ -62,6 +62,9 @@ package final class AccountService {
         var isEmpty: Bool { account == nil && cancelGrace == nil && !pending }
     }
     private var sessions: [ObjectIdentifier: SessionState] = [:]
+    /// Sessions whose refusals go to a callback instead of an error event (IRC's SASL answers
+    /// them with 904; AccountService+SASL.swift). One entry per session in a SASL exchange.
+    var interceptedFailures: [ObjectIdentifier: (AccountProblem) -> Void] = [:]
 
     struct AddressState {
         var failures = 0
@@ -87,9 +90,9 @@ package final class AccountService {
     package var trackedSessions: Int { sessions.count }
     package var trackedAddresses: Int { addresses.count }
 
-    private func state(_ session: ChatSession) -> SessionState { sessions[ObjectIdentifier(session)] ?? SessionState() }
+    func state(_ session: ChatSession) -> SessionState { sessions[ObjectIdentifier(session)] ?? SessionState() }
 
-    private func update(_ session: ChatSession, _ change: (inout SessionState) -> Void) {
+    func update(_ session: ChatSession, _ change: (inout SessionState) -> Void) {
         let id = ObjectIdentifier(session)
         var entry = sessions[id] ?? SessionState()
         change(&entry)
@@ -97,6 +100,7 @@ package final class AccountService {
     }
 
     private func fail(_ session: ChatSession, _ problem: AccountProblem) {
+        if let intercept = interceptedFailures.removeValue(forKey: ObjectIdentifier(session)) { return intercept(problem) }
         session.send(.error(.account(problem)))
     }
 
@@ -111,7 +115,7 @@ package final class AccountService {
 
     /// The checks every password command starts with; false (the session told why) when it
     /// may not go on.
-    private func mayTakePassword(from session: ChatSession) -> Bool {
+    func mayTakePassword(from session: ChatSession) -> Bool {
         if state(session).pending { fail(session, .attemptPending); return false }
         if !settings.mayReceivePasswords(session) { fail(session, .plaintext(tlsPort: settings.tlsPort)); return false }
         let now = settings.monotonic()
@@ -219,12 +223,13 @@ package final class AccountService {
 
     /// Looks up the account of `nick`, waits what its failures impose, checks the password;
     /// `then` with the account when it is right (the session was told otherwise).
-    private func check(_ password: String, of nick: String, for session: ChatSession, then: @escaping (AccountRecord) -> Void) {
+    func check(_ password: String, of nick: String, for session: ChatSession,
+               alive: @escaping (ChatSession) -> Bool = { $0.isRegistered }, then: @escaping (AccountRecord) -> Void) {
         update(session) { $0.pending = true }
         let store = settings.store
         store.account(skeleton: Names.skeleton(nick)) { [weak self] result in
             guard let self else { return }
-            guard session.isRegistered else { return self.update(session) { $0.pending = false } }
+            guard alive(session) else { return self.update(session) { $0.pending = false } }
             let record: AccountRecord
             switch result {
             case .failure(let failure):
@@ -238,11 +243,11 @@ package final class AccountService {
             }
             let verify = { [weak self] in
                 guard let self else { return }
-                guard session.isRegistered else { return self.update(session) { $0.pending = false } }
+                guard alive(session) else { return self.update(session) { $0.pending = false } }
                 store.verify(key: record.key, password: password) { [weak self] result in
                     guard let self else { return }
                     self.update(session) { $0.pending = false }
-                    guard session.isRegistered else { return }
+                    guard alive(session) else { return }
                     switch result {
                     case .failure(let failure): self.storeFailed(session, failure)
                     case .success(.noSuchAccount): self.fail(session, .notRegistered(nick))
@@ -295,7 +300,7 @@ package final class AccountService {
         }
     }
 
-    private func identified(_ session: ChatSession, _ record: AccountRecord, how: String) {
+    func identified(_ session: ChatSession, _ record: AccountRecord, how: String) {
         update(session) {
             $0.cancelGrace?()
             $0.cancelGrace = nil
@@ -357,6 +362,7 @@ package final class AccountService {
 
     /// The session left: its entry goes (and its grace timer with it).
     package func sessionLeft(_ session: ChatSession) {
+        interceptedFailures.removeValue(forKey: ObjectIdentifier(session))
         guard let entry = sessions.removeValue(forKey: ObjectIdentifier(session)) else { return }
         entry.cancelGrace?()
     }
