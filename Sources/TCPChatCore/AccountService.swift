@@ -35,6 +35,14 @@ package struct AccountSettings {
     package var now: () -> Int64
     /// Monotonic milliseconds (per-address waits).
     package var monotonic: () -> Int64
+    /// In a cluster (the server sets these; nil alone). Claims a nick key for this server
+    /// before /identify NICK renames to it: true claimed, false a session on another server
+    /// holds it, nil the link is down (renamed anyway, as /nick does; the heartbeat settles it).
+    package var claimNick: ((String, @escaping (Bool?) -> Void) -> Void)? = nil
+    /// Ghost across servers: takes the nick key (arguments: key, the ghost's nick) from the
+    /// server whose session holds it, which disconnects that session: true taken, false no
+    /// server holds it, nil the link is down.
+    package var takeOverNick: ((String, String, @escaping (Bool?) -> Void) -> Void)? = nil
 
     package init(store: any AccountStore, schedule: @escaping (Int64, @escaping () -> Void) -> () -> Void,
                  now: @escaping () -> Int64, monotonic: @escaping () -> Int64) {
@@ -194,9 +202,13 @@ package final class AccountService {
             if let holder = self.holder(ofSkeleton: record.skeleton), holder !== session {
                 return self.fail(session, .nickInUse(holder.nick))
             }
-            self.core.rename(session, to: record.name)
-            session.send(.youRenamed(nick: record.name, because: nil))
-            self.identified(session, record, how: "identified")
+            guard let claim = self.settings.claimNick else { return self.takeNick(session, record, how: "identified") }
+            claim(record.key) { [weak self] claimed in
+                guard let self, session.isRegistered else { return }
+                if claimed == false { return self.fail(session, .nickInUse(record.name)) }
+                if let holder = self.holder(ofSkeleton: record.skeleton), holder !== session { return self.fail(session, .nickInUse(holder.nick)) }
+                self.takeNick(session, record, how: "identified")
+            }
         }
     }
 
@@ -204,7 +216,20 @@ package final class AccountService {
         guard mayTakePassword(from: session) else { return }
         check(password, of: nick, for: session) { [weak self] record in
             guard let self else { return }
-            guard let holder = self.holder(ofSkeleton: record.skeleton) else { return self.fail(session, .nobodyHolds(nick)) }
+            guard let holder = self.holder(ofSkeleton: record.skeleton) else {
+                guard let takeOver = self.settings.takeOverNick else { return self.fail(session, .nobodyHolds(nick)) }
+                // Maybe on another server: it disconnects its session once the nick is ours.
+                return takeOver(record.key, session.nick) { [weak self] taken in
+                    guard let self, session.isRegistered else { return }
+                    switch taken {
+                    case true?:
+                        session.send(.ghosted(nick: record.name))
+                        self.takeNick(session, record, how: "ghost")
+                    case false?: self.fail(session, .nobodyHolds(nick))
+                    case nil: self.fail(session, .cutOff)
+                    }
+                }
+            }
             if holder === session { return self.fail(session, .ghostSelf(holder.nick)) }
             let held = holder.nick
             self.core.disconnect(holder, reason: "ghosted by \(session.nick)")
@@ -213,6 +238,15 @@ package final class AccountService {
             session.send(.youRenamed(nick: record.name, because: nil))
             self.identified(session, record, how: "ghost")
         }
+    }
+
+    /// The session takes the account's nick, identified.
+    private func takeNick(_ session: ChatSession, _ record: AccountRecord, how: String) {
+        if session.nick != record.name {
+            core.rename(session, to: record.name)
+            session.send(.youRenamed(nick: record.name, because: nil))
+        }
+        identified(session, record, how: how)
     }
 
     /// The session of this server whose nick has the skeleton, if any.

@@ -176,6 +176,69 @@ def check_flags():
         assert run.returncode != 0 and mentions in err and len(err.strip().splitlines()) == 1, (args, run.returncode, err)
 
 
+def check_ghost_across_servers():
+    """rita's stale session on A; its owner on B: /identify rita is refused (held on A), /ghost
+    rita disconnects A's session (through Redis) and B's session takes rita, identified."""
+    redis = Redis()
+    a, b = Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
+    stale = Client(a)
+    register(stale, "rita")
+    watcher = Client(a, "watcher")
+    owner = Client(b, "rita_b")
+    owner.send(f"/identify rita {PASSWORD}")
+    owner.expect("! rita is in use by another session; /ghost rita PASSWORD disconnects it")
+    owner.send(f"/ghost rita {PASSWORD}")
+    owner.expect("* the session holding rita was disconnected")
+    owner.expect("* you are now known as rita")
+    owner.expect("* you are now identified as rita")
+    stale.expect("! disconnected: ghosted by rita_b")
+    watcher.expect("* rita left (ghosted by rita_b)")
+    # Redis: rita is B's now (a /msg from A reaches B's rita).
+    watcher.send("/msg rita are you there")
+    owner.expect("<watcher -> rita> are you there")
+    owner.send(f"/ghost rita {PASSWORD}")
+    owner.expect("! you are rita already")
+    # Nobody holds it anywhere: said so.
+    carol = Client(a)
+    register(carol, "carol")
+    quit(carol)
+    other = Client(b, "someone")
+    other.send(f"/ghost carol {PASSWORD}")
+    other.expect("! nobody is using carol; /identify carol PASSWORD takes it")
+
+
+def check_irc_sasl_across_servers():
+    """An account registered on A (line protocol) logs an IRC client in with SASL PLAIN on B."""
+    import base64
+    redis = Redis()
+    a, b = Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
+    rita = Client(a)
+    register(rita, "rita")
+    quit(rita)
+    sock = socket.create_connection(("127.0.0.1", b.port), timeout=cluster.GUARD)
+    payload = base64.b64encode(f"\0rita\0{PASSWORD}".encode()).decode()
+    sock.sendall(f"CAP LS 302\r\nCAP REQ :sasl\r\nAUTHENTICATE PLAIN\r\n".encode())
+    data = b""
+    while b"AUTHENTICATE +" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    assert b"CAP * LS :sasl=PLAIN" in data and b"CAP * ACK :sasl" in data, data
+    sock.sendall(f"AUTHENTICATE {payload}\r\nCAP END\r\nNICK rita\r\nUSER rita 0 * :rita\r\n".encode())
+    while b" 001 rita " not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    text = data.decode(errors="replace")
+    assert " 900 " in text and " 903 " in text and text.index(" 903 ") < text.index(" 001 "), text
+    sock.sendall(f"PRIVMSG NickServ :IDENTIFY {PASSWORD}\r\n".encode())
+    while b"already identified" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    sock.close()
+
+
 CHECKS = {
     "register_identify": check_register_on_a_identify_on_b,
     "grace": check_grace_rename_on_other_server,
@@ -183,6 +246,8 @@ CHECKS = {
     "race": check_register_race,
     "redis_down": check_redis_down,
     "flags": check_flags,
+    "ghost": check_ghost_across_servers,
+    "irc_sasl": check_irc_sasl_across_servers,
 }
 
 

@@ -50,6 +50,11 @@ enum ClusterScript: CaseIterable {
     /// ARGV: key, n, r, p, salt, hash. A password rehashed at a raised cost (if the account
     /// still exists).
     case accountRehash
+    /// ARGV: nick key, id, ttl, channel prefix of server channels, payload. Ghost across
+    /// servers: when another server owns the nick, it becomes this server's and the payload
+    /// (that server is to disconnect its session) is published to the old owner's channel, in
+    /// one step. Returns 1 taken, 0 nobody (else) holds it.
+    case accountTakeOver
 
     /// Lua shared by the scripts: the membership keys of one server.
     private static let membership = """
@@ -194,6 +199,15 @@ enum ClusterScript: CaseIterable {
             redis.call('HSET', failures, 'last', ARGV[2])
             redis.call('EXPIRE', failures, tonumber(ARGV[3]))
             return count
+            """
+        case .accountTakeOver:
+            return """
+            local key = 'tcpchat:nick:' .. ARGV[1]
+            local owner = redis.call('GET', key)
+            if not owner or owner == ARGV[2] then return 0 end
+            redis.call('SET', key, ARGV[2], 'EX', tonumber(ARGV[3]))
+            redis.call('PUBLISH', ARGV[4] .. owner, ARGV[5])
+            return 1
             """
         case .accountRehash:
             return """

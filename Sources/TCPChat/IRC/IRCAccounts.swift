@@ -23,7 +23,7 @@ struct IRCAccountState {
 extension IRCCodec {
     static let nickServKey = "nickserv"
     static let nickServPrefix = "NickServ!NickServ@services."
-    /// A SASL payload longer than this (base64, all chunks) is refused with 905: PLAIN's
+    /// A SASL payload longer than this (base64, all chunks) fails (904; memory bounded): PLAIN's
     /// authzid, authcid (nicks) and password (at most 256 bytes) fit in well under it.
     static let maxSASLPayload = 2000
 
@@ -66,11 +66,6 @@ extension IRCCodec {
         if state.account.loggedIn != nil || (state.registered && accounts.account(of: session) != nil) {
             return reply(session, state, "907", ":You have already authenticated using SASL")
         }
-        if state.registered {
-            // Re-authentication after registration is not offered: NickServ IDENTIFY does it.
-            notice(session, state, "SASL is for logging in before registration; now use /msg NickServ IDENTIFY [nick] password")
-            return reply(session, state, "904", ":SASL authentication failed")
-        }
         if argument == "*" {
             guard state.account.exchanging else { return reply(session, state, "906", ":SASL authentication aborted") }
             resetSASL(state)
@@ -85,9 +80,13 @@ extension IRCCodec {
             state.account.payload = ""
             return send(session, "AUTHENTICATE +")
         }
-        if argument.utf8.count > 400 || state.account.payload.utf8.count + argument.utf8.count > IRCCodec.maxSASLPayload {
+        if argument.utf8.count > 400 {  // a chunk is at most 400 bytes
             resetSASL(state)
             return reply(session, state, "905", ":SASL message too long")
+        }
+        if state.account.payload.utf8.count + argument.utf8.count > IRCCodec.maxSASLPayload {  // no PLAIN payload is this long
+            resetSASL(state)
+            return reply(session, state, "904", ":SASL authentication failed")
         }
         if argument != "+" { state.account.payload += argument }
         if argument.utf8.count == 400 { return }  // more follows (a last chunk of 400 is followed by `+`)
@@ -126,8 +125,10 @@ extension IRCCodec {
         }, succeeded: { [weak self, weak core] record in
             guard let self else { return }
             state.account.waiting = false
-            state.account.loggedIn = record
-            let nick = state.nick ?? "*"
+            // Before registration: identified once registered (tryToRegister); after it (SASL
+            // after CAP END, as IRCv3 allows): at once.
+            if state.registered { core?.accounts?.loggedIn(session, record) } else { state.account.loggedIn = record }
+            let nick = state.registered ? session.nick : (state.nick ?? "*")
             self.reply(session, state, "900", "\(nick)!\(state.user ?? nick)@\(state.host)", record.name, ":You are now logged in as \(record.name)")
             self.reply(session, state, "903", ":SASL authentication successful")
             core?.releaseInput(of: session)

@@ -153,7 +153,20 @@ public final class ChatServer: @unchecked Sendable {
             let store = RedisAccountStore(link: cluster, parameters: ScryptParameters(cost: configuration.scryptCost),
                                           queueLimit: configuration.accountQueueLimit, loop: loop, log: log)
             clusterAccountStore = store
-            core.accounts = AccountService(settings: accountSettings(store: store), core: core)
+            var settings = accountSettings(store: store)
+            settings.claimNick = { [weak cluster] key, done in
+                guard let cluster else { return done(nil) }
+                cluster.claim(key, done)
+            }
+            settings.takeOverNick = { [weak cluster] key, ghost, done in
+                guard let cluster else { return done(nil) }
+                cluster.takeOver(key, by: ghost, done)
+            }
+            cluster.onGhost = { [weak core] key, ghost in
+                guard let core, let holder = core.nicks[key] else { return }
+                core.disconnect(holder, reason: "ghosted by \(ghost)")
+            }
+            core.accounts = AccountService(settings: settings, core: core)
             log?(.info, "accounts in the cluster's Redis")
         }
     }
