@@ -70,9 +70,6 @@ package final class AccountService {
         var isEmpty: Bool { account == nil && cancelGrace == nil && !pending }
     }
     private var sessions: [ObjectIdentifier: SessionState] = [:]
-    /// Sessions whose refusals go to a callback instead of an error event (IRC's SASL answers
-    /// them with 904; AccountService+SASL.swift). One entry per session in a SASL exchange.
-    var interceptedFailures: [ObjectIdentifier: (AccountProblem) -> Void] = [:]
 
     struct AddressState {
         var failures = 0
@@ -98,9 +95,9 @@ package final class AccountService {
     package var trackedSessions: Int { sessions.count }
     package var trackedAddresses: Int { addresses.count }
 
-    func state(_ session: ChatSession) -> SessionState { sessions[ObjectIdentifier(session)] ?? SessionState() }
+    private func state(_ session: ChatSession) -> SessionState { sessions[ObjectIdentifier(session)] ?? SessionState() }
 
-    func update(_ session: ChatSession, _ change: (inout SessionState) -> Void) {
+    private func update(_ session: ChatSession, _ change: (inout SessionState) -> Void) {
         let id = ObjectIdentifier(session)
         var entry = sessions[id] ?? SessionState()
         change(&entry)
@@ -108,7 +105,6 @@ package final class AccountService {
     }
 
     private func fail(_ session: ChatSession, _ problem: AccountProblem) {
-        if let intercept = interceptedFailures.removeValue(forKey: ObjectIdentifier(session)) { return intercept(problem) }
         session.send(.error(.account(problem)))
     }
 
@@ -121,17 +117,22 @@ package final class AccountService {
         }
     }
 
-    /// The checks every password command starts with; false (the session told why) when it
-    /// may not go on.
-    func mayTakePassword(from session: ChatSession) -> Bool {
-        if state(session).pending { fail(session, .attemptPending); return false }
-        if !settings.mayReceivePasswords(session) { fail(session, .plaintext(tlsPort: settings.tlsPort)); return false }
+    /// Why `session` may not send a password now (the checks every password command starts
+    /// with), or nil.
+    private func passwordRefusal(_ session: ChatSession) -> AccountProblem? {
+        if state(session).pending { return .attemptPending }
+        if !settings.mayReceivePasswords(session) { return .plaintext(tlsPort: settings.tlsPort) }
         let now = settings.monotonic()
         if let entry = addresses[settings.address(session)], entry.nextAttemptAt > now {
-            fail(session, .tooManyAttempts(seconds: Int((entry.nextAttemptAt - now + 999) / 1000)))
-            return false
+            return .tooManyAttempts(seconds: Int((entry.nextAttemptAt - now + 999) / 1000))
         }
-        return true
+        return nil
+    }
+
+    private func mayTakePassword(from session: ChatSession) -> Bool {
+        guard let problem = passwordRefusal(session) else { return true }
+        fail(session, problem)
+        return false
     }
 
     static func passwordProblem(_ password: String) -> String? {
@@ -257,46 +258,78 @@ package final class AccountService {
 
     /// Looks up the account of `nick`, waits what its failures impose, checks the password;
     /// `then` with the account when it is right (the session was told otherwise).
-    func check(_ password: String, of nick: String, for session: ChatSession,
-               alive: @escaping (ChatSession) -> Bool = { $0.isRegistered }, then: @escaping (AccountRecord) -> Void) {
+    private func check(_ password: String, of nick: String, for session: ChatSession, then: @escaping (AccountRecord) -> Void) {
+        verify(password, of: nick, for: session) { [weak self] result in
+            guard let self, session.isRegistered else { return }
+            switch result {
+            case .failure(let problem): self.fail(session, problem)
+            case .success(let record): then(record)
+            }
+        }
+    }
+
+    /// Whether `password` opens the account of `nick` (or of a nick that looks like it), for
+    /// `session`, which need not be registered yet (IRC's SASL comes before registration):
+    /// the plaintext rule, the per-session, per-address and per-account limits apply as for
+    /// /identify, and a wrong password counts. `done` on the loop thread, later; nothing is
+    /// sent to the session and it is not identified (`identified(_:as:how:)` does that).
+    package func authenticate(nick: String, password: String, from session: ChatSession,
+                              _ done: @escaping (Result<AccountRecord, AccountProblem>) -> Void) {
+        if let problem = passwordRefusal(session) { return done(.failure(problem)) }
+        verify(password, of: nick, for: session, done)
+    }
+
+    /// Identifies `session` to `record` (after `authenticate`, once it is registered): it hears
+    /// `.identified`, the host `.identified` with `how` ("identified", "sasl" ...), and a grace
+    /// period running ends.
+    package func identified(_ session: ChatSession, as record: AccountRecord, how: String) {
+        identified(session, record, how: how)
+    }
+
+    private func verify(_ password: String, of nick: String, for session: ChatSession,
+                        _ done: @escaping (Result<AccountRecord, AccountProblem>) -> Void) {
         update(session) { $0.pending = true }
         let store = settings.store
+        let finish: (Result<AccountRecord, AccountProblem>) -> Void = { [weak self] result in
+            self?.update(session) { $0.pending = false }
+            done(result)
+        }
+        func problem(_ failure: AccountStoreFailure) -> AccountProblem {
+            switch failure {
+            case .busy: return .busy
+            case .diskFull: return .diskFull
+            case .unavailable: return .storageFailed
+            case .cutOff: return .cutOff
+            }
+        }
         store.account(skeleton: Names.skeleton(nick)) { [weak self] result in
             guard let self else { return }
-            guard alive(session) else { return self.update(session) { $0.pending = false } }
             let record: AccountRecord
             switch result {
-            case .failure(let failure):
-                self.update(session) { $0.pending = false }
-                return self.storeFailed(session, failure)
-            case .success(nil):
-                self.update(session) { $0.pending = false }
-                return self.fail(session, .notRegistered(nick))
-            case .success(let found?):
-                record = found
+            case .failure(let failure): return finish(.failure(problem(failure)))
+            case .success(nil): return finish(.failure(.notRegistered(nick)))
+            case .success(let found?): record = found
             }
-            let verify = { [weak self] in
+            let check = { [weak self] in
                 guard let self else { return }
-                guard alive(session) else { return self.update(session) { $0.pending = false } }
                 store.verify(key: record.key, password: password) { [weak self] result in
                     guard let self else { return }
-                    self.update(session) { $0.pending = false }
-                    guard alive(session) else { return }
                     switch result {
-                    case .failure(let failure): self.storeFailed(session, failure)
-                    case .success(.noSuchAccount): self.fail(session, .notRegistered(nick))
+                    case .failure(let failure): finish(.failure(problem(failure)))
+                    case .success(.noSuchAccount): finish(.failure(.notRegistered(nick)))
                     case .success(.wrongPassword(let after)):
-                        self.failed(from: self.settings.address(session))
-                        self.core.log(.info, "wrong password for account \(after.name) from \(self.settings.address(session)) (\(after.failures) in a row)")
-                        self.fail(session, .wrongPassword(nick))
+                        let address = self.settings.address(session)
+                        self.failed(from: address)
+                        self.core.log(.info, "wrong password for account \(after.name) from \(address) (\(after.failures) in a row)")
+                        finish(.failure(.wrongPassword(nick)))
                     case .success(.verified(let account)):
                         self.addresses[self.settings.address(session)]?.failures = 0
-                        then(account)
+                        finish(.success(account))
                     }
                 }
             }
             let wait = self.accountWait(record)
-            if wait > 0 { _ = self.settings.schedule(wait, verify) } else { verify() }
+            if wait > 0 { _ = self.settings.schedule(wait, check) } else { check() }
         }
     }
 
@@ -334,7 +367,7 @@ package final class AccountService {
         }
     }
 
-    func identified(_ session: ChatSession, _ record: AccountRecord, how: String) {
+    private func identified(_ session: ChatSession, _ record: AccountRecord, how: String) {
         update(session) {
             $0.cancelGrace?()
             $0.cancelGrace = nil
@@ -396,7 +429,6 @@ package final class AccountService {
 
     /// The session left: its entry goes (and its grace timer with it).
     package func sessionLeft(_ session: ChatSession) {
-        interceptedFailures.removeValue(forKey: ObjectIdentifier(session))
         guard let entry = sessions.removeValue(forKey: ObjectIdentifier(session)) else { return }
         entry.cancelGrace?()
     }

@@ -68,7 +68,7 @@ package enum ChatError: Equatable, Sendable {
 
 /// Why an account command was refused. Each codec words it (docs/PROTOCOL.md lists the line
 /// protocol's sentences).
-package enum AccountProblem: Equatable, Sendable {
+package enum AccountProblem: Error, Equatable, Sendable {
     /// The server keeps no accounts (no `--accounts` and no cluster).
     case disabled
     /// A password over a plaintext connection from a non-local peer, and the server does not

@@ -333,8 +333,10 @@ def test_bad_database_refused():
 def test_full_disk():
     mount_point = os.path.join(TMP, "small")
     os.mkdir(mount_point)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", mount_point],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    # TCPCHAT_TEST_NO_MOUNT=1 takes the RLIMIT_FSIZE way even where mounting works (to check it).
+    mounted = not os.environ.get("TCPCHAT_TEST_NO_MOUNT") and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", mount_point],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
     prefix = ()
     if not mounted:
         # No mount here (not root, or a container without CAP_SYS_ADMIN): a file-size limit on

@@ -20,9 +20,9 @@ public struct ScryptParameters: Equatable, Sendable {
         self.p = p
     }
 
-    /// N = 2^15, r = 8, p = 1: 32 MiB and about 0.1 s per hash on this project's 2-core test
+    /// N = 2^15, r = 8, p = 1: 32 MiB and 77 ms per hash on this project's 2-core test
     /// machine (docs/ARCHITECTURE.md, "Accounts"); OWASP's scrypt floor is N = 2^17 with
-    /// r = 8 for 128 MiB, which the worker's one thread would turn into 0.4 s per login.
+    /// r = 8 for 128 MiB, which the worker's one thread would turn into 0.32 s per login.
     public static let standard = ScryptParameters(n: 1 << 15, r: 8, p: 1)
 
     /// `n` as 2^cost.

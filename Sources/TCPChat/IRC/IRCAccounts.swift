@@ -18,6 +18,8 @@ struct IRCAccountState {
     var waiting = false
     /// Logged in with SASL before registration: identified once registered.
     var loggedIn: AccountRecord?
+    /// SASL's 900 said it already: the `.identified` event for this account renders nothing.
+    var announced: String?
 }
 
 extension IRCCodec {
@@ -111,28 +113,31 @@ extension IRCCodec {
         state.account.waiting = true
         core.holdInput(of: session)  // CAP END and the rest wait for the answer
         let id = ObjectIdentifier(session)
-        accounts.authenticate(session, account: authcid, password: password,
-                              isOpen: { [weak self] in self?.states[id] != nil },
-                              failed: { [weak self, weak core] problem in
-            guard let self else { return }
+        accounts.authenticate(nick: authcid, password: password, from: session) { [weak self, weak core] result in
+            guard let self, self.states[id] != nil else { return }  // the session closed meanwhile
             state.account.waiting = false
-            switch problem {
-            case .wrongPassword, .notRegistered: break
-            default: self.notice(session, state, IRCCodec.describe(problem))
+            switch result {
+            case .failure(let problem):
+                switch problem {
+                case .wrongPassword, .notRegistered: break
+                default: self.notice(session, state, IRCCodec.describe(problem))
+                }
+                self.reply(session, state, "904", ":SASL authentication failed")
+            case .success(let record):
+                let nick = state.registered ? session.nick : (state.nick ?? "*")
+                self.reply(session, state, "900", "\(nick)!\(state.user ?? nick)@\(state.host)", record.name, ":You are now logged in as \(record.name)")
+                self.reply(session, state, "903", ":SASL authentication successful")
+                // Before registration: identified once registered (tryToRegister); after it
+                // (SASL after CAP END, as IRCv3 allows): now.
+                if state.registered {
+                    state.account.announced = record.name
+                    core?.accounts?.identified(session, as: record, how: "sasl")
+                } else {
+                    state.account.loggedIn = record
+                }
             }
-            self.reply(session, state, "904", ":SASL authentication failed")
             core?.releaseInput(of: session)
-        }, succeeded: { [weak self, weak core] record in
-            guard let self else { return }
-            state.account.waiting = false
-            // Before registration: identified once registered (tryToRegister); after it (SASL
-            // after CAP END, as IRCv3 allows): at once.
-            if state.registered { core?.accounts?.loggedIn(session, record) } else { state.account.loggedIn = record }
-            let nick = state.registered ? session.nick : (state.nick ?? "*")
-            self.reply(session, state, "900", "\(nick)!\(state.user ?? nick)@\(state.host)", record.name, ":You are now logged in as \(record.name)")
-            self.reply(session, state, "903", ":SASL authentication successful")
-            core?.releaseInput(of: session)
-        })
+        }
     }
 
     // MARK: NickServ
@@ -192,6 +197,10 @@ extension IRCCodec {
         case .accountRegistered(let nick):
             return nickServLines(to: me, "Account created: \(nick) is registered to you. Others who take it are renamed unless they identify.")
         case .identified(let account):
+            if state.account.announced == account {  // SASL's 900 said it
+                state.account.announced = nil
+                return []
+            }
             return nickServLines(to: me, "You are now identified as \(account).")
                 + [numericLine("900", to: me, ["\(me)!\(state.user ?? me)@\(state.host)", account, ":You are now logged in as \(account)"])]
         case .nickOwned(let nick, let account, let seconds):

@@ -87,7 +87,6 @@ package final class IRCCodec: WireCodec {
     }
 
     package func closed(_ session: ChatSession) {
-        core?.accounts?.authenticationAbandoned(session)
         if let state = states.removeValue(forKey: ObjectIdentifier(session)), state.registered, let nick = state.nick {
             remember(nick: nick, state)
         }
@@ -382,7 +381,10 @@ package final class IRCCodec: WireCodec {
         if session.isRegistered {
             state.registered = true
             state.password = nil  // not kept once checked
-            if let record = state.account.loggedIn { core.accounts?.loggedIn(session, record) }
+            if let record = state.account.loggedIn {  // SASL: identified now (900 was sent then)
+                state.account.announced = record.name
+                core.accounts?.identified(session, as: record, how: "sasl")
+            }
             lusers(session, state, core)
             reply(session, state, "422", ":MOTD File is missing")
         } else {
