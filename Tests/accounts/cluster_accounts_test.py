@@ -239,6 +239,28 @@ def check_irc_sasl_across_servers():
     sock.close()
 
 
+def check_recheck_after_outage():
+    """A registered nick taken while Redis hangs (SIGSTOP: the link goes down, the accounts
+    with it, the data stays) is let be then, and checked once the link is back: its holder
+    gets the grace warning and is renamed."""
+    import signal as signals
+    redis = Redis()
+    a = Server("A", redis.url, *FLAGS)
+    owner = Client(a)
+    register(owner, "rita")
+    quit(owner)
+    taker = Client(a, "taker")
+    redis.proc.send_signal(signals.SIGSTOP)
+    try:
+        taker.expect("* cluster link down: chat reaches this server only until it is back")
+        taker.rename("rita")
+    finally:
+        redis.proc.send_signal(signals.SIGCONT)
+    taker.expect("* cluster link restored")
+    taker.expect("* rita is registered; /identify PASSWORD within 1 s or you will be renamed")
+    taker.expect_prefix("* rita is registered and you did not identify within 1 s; you are now known as guest")
+
+
 CHECKS = {
     "register_identify": check_register_on_a_identify_on_b,
     "grace": check_grace_rename_on_other_server,
@@ -248,6 +270,7 @@ CHECKS = {
     "flags": check_flags,
     "ghost": check_ghost_across_servers,
     "irc_sasl": check_irc_sasl_across_servers,
+    "recheck": check_recheck_after_outage,
 }
 
 
