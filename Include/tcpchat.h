@@ -430,8 +430,8 @@ typedef struct tcpchat_server_config {
     /* The SQLite database of the accounts, created (mode 0600) when missing; NULL = no
     ** accounts. A file that cannot be used (corrupt, not a database, unreadable, a newer
     ** schema) makes tcpchat_server_create() return TCPCHAT_EINVAL, and the log callback hears
-    ** which file and what SQLite said. With `cluster` set: TCPCHAT_EINVAL (not in this
-    ** release). Default NULL. */
+    ** which file and what SQLite said. With `cluster` set: TCPCHAT_EINVAL (a cluster keeps
+    ** its accounts in Redis: cluster_accounts). Default NULL. */
     const char *accounts_path;
     /* Nonzero: accept passwords over plaintext connections from any peer. 0: only over TLS,
     ** or from the peers of plaintext_password_networks. Default 0. */
@@ -455,6 +455,15 @@ typedef struct tcpchat_server_config {
     ** password); raising it rehashes each password at its owner's next identify. 0 = the
     ** default, 15. */
     int scrypt_cost;
+    /* -- Added in 1.1.0: accounts in a cluster (branch acct-irc). -- */
+    /* Nonzero, with `cluster`: accounts (as above, the same limits and scrypt settings) kept
+    ** in the cluster's Redis, a hash per account, so that every server agrees; accounts_path
+    ** must then be NULL. Without `cluster`: TCPCHAT_EINVAL. While the server is cut off from
+    ** Redis, account commands are answered "accounts are unavailable while the server is cut
+    ** off from the cluster; try again". Default 0. */
+    int cluster_accounts;
+    /* Always 0 (it makes the struct end on a field). */
+    int reserved_cluster_accounts;
     /* (Fields added after 1.1.0 go here, each with the version that added it. A field added
     ** later must take its default when it is zero, so that a program built with this header
     ** and run with an older 1.x library can leave it zero.) */

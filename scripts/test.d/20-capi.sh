@@ -86,7 +86,7 @@ for cc in gcc clang; do
 done
 
 echo "-- compiling Tests/c with gcc and clang, every_symbol.c also as C++"
-tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat test_embed test_nonblocking test_tls test_accounts)
+tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat test_embed test_nonblocking test_tls test_accounts test_cluster_accounts)
 for cc in gcc clang; do
   for test in "${tests[@]}"; do
     "$cc" "${CFLAGS[@]}" "Tests/c/$test.c" -o "$out/$test-$cc" "${LINK[@]}"

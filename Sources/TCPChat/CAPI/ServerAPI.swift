@@ -79,6 +79,7 @@ private let serverConfigFieldOffsets: [Int] = {
         \C.tls_cert, \C.tls_key, \C.tls_port, \C.tls_only, \C.tls_handshake_timeout_ms, \C.reserved_tls,
         \C.accounts_path, \C.allow_plaintext_passwords, \C.nick_grace_ms, \C.plaintext_password_networks,
         \C.account_queue, \C.registrations_per_hour, \C.account_addresses, \C.scrypt_cost,
+        \C.cluster_accounts, \C.reserved_cluster_accounts,
     ]
     return fields.map { MemoryLayout<C>.offset(of: $0)! }
 }()
@@ -130,7 +131,9 @@ private func defaultServerConfig() -> tcpchat_server_config {
         account_queue: Int32(defaults.accountQueueLimit),
         registrations_per_hour: Int32(defaults.registrationsPerHour),
         account_addresses: Int32(defaults.accountAddressLimit),
-        scrypt_cost: Int32(defaults.scryptCost))
+        scrypt_cost: Int32(defaults.scryptCost),
+        cluster_accounts: 0,
+        reserved_cluster_accounts: 0)
 }
 
 @c @implementation public func tcpchat_server_config_init_sized(
@@ -211,6 +214,11 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
     if c.registrations_per_hour == TCPCHAT_NO_CAP { settings.registrationsPerHour = 0 } else if c.registrations_per_hour != 0 { settings.registrationsPerHour = Int(c.registrations_per_hour) }
     if c.account_addresses != 0 { settings.accountAddressLimit = Int(c.account_addresses) }
     if c.scrypt_cost != 0 { settings.scryptCost = Int(c.scrypt_cost) }
+    settings.clusterAccounts = c.cluster_accounts != 0
+    guard c.reserved_cluster_accounts == 0 else {
+        reportCreateFailure(callbacks, "invalid configuration: reserved_cluster_accounts must be 0")
+        return TCPCHAT_EINVAL
+    }
     guard c.reserved_tls == 0 else {
         reportCreateFailure(callbacks, "invalid configuration: reserved_tls must be 0")
         return TCPCHAT_EINVAL
