@@ -82,6 +82,43 @@ struct AccountTests {
         #expect(tracked == 0)
     }
 
+    @Test("a server that served accounts lets go of everything once stopped (store, worker, database)")
+    func nothingLeaks() throws {
+        let directory = TemporaryDirectory()
+        weak var store: SQLiteAccountStore?
+        weak var service: AccountService?
+        weak var weakServer: ChatServer?
+        do {
+            var configuration = ChatServerConfiguration()
+            configuration.host = "127.0.0.1"
+            configuration.port = 0
+            configuration.scryptCost = 12
+            configuration.accountsPath = directory.path + "/accounts.db"
+            let server = try ChatServer(configuration: configuration)
+            weakServer = server
+            service = server.core.accounts
+            store = service?.settings.store as? SQLiteAccountStore
+            #expect(store != nil)
+            try server.start()
+            let client = try TestClient(host: "127.0.0.1", port: server.port)
+            _ = try client.waitFor { $0.hasPrefix("* you joined") }
+            try client.send("/nick ada")
+            try client.send("/register \(password)")
+            _ = try client.waitFor { $0 == "* you are now identified as ada" }
+            // A rename (a lookup the worker may still hold when the server stops), then stop.
+            try client.send("/nick bob")
+            try client.send("/identify ada \(password)")
+            _ = try client.waitFor { $0 == "* you are now identified as ada" }
+            try client.send("/nick carol")
+            client.close()
+            server.stop()
+            server.wait()
+        }
+        #expect(weakServer == nil)
+        #expect(service == nil)
+        #expect(store == nil)
+    }
+
     @Test("without accountsPath the commands say the server keeps no accounts")
     func disabled() throws {
         let running = try RunningServer()
