@@ -127,6 +127,26 @@ struct AccountTests {
         #expect(try ada.next() == "! this server keeps no accounts (the operator can enable them with --accounts)")
     }
 
+    @Test("the account worker's queue is bounded: past its limit a job is refused at once, not queued")
+    func workerQueueBound() throws {
+        let worker = AccountWorker(limit: 2)
+        try worker.start()
+        let gate = Gate()
+        let ran = Counter()
+        // The first job holds the worker until the gate opens: the next ones wait in the queue.
+        #expect(worker.submit { gate.wait(); ran.add() })
+        while worker.waiting > 0 { usleep(1000) }  // the worker took it
+        #expect(worker.submit { ran.add() })
+        #expect(worker.submit { ran.add() })
+        #expect(!worker.submit { ran.add() })  // the limit: refused
+        #expect(worker.waiting == 2)
+        gate.open()
+        while ran.value < 3 { usleep(1000) }
+        #expect(worker.submit { ran.add() })
+        worker.stop()
+        #expect(!worker.submit { ran.add() })  // stopped: refused
+    }
+
     @Test("the grammar of /register, /identify and /ghost")
     func grammar() {
         #expect(Command.parse("/register pw123456") == .register(password: "pw123456"))
@@ -178,4 +198,17 @@ func onLoop<T: Sendable>(_ server: ChatServer, _ body: @escaping @Sendable (Chat
         usleep(10_000)
     }
     throw TestFailure("the loop did not run the task")
+}
+
+/// A one-shot gate between threads.
+final class Gate: Sendable {
+    private let isOpen = Mutex(false)
+    func open() { isOpen.withLock { $0 = true } }
+    func wait() { while !isOpen.withLock({ $0 }) { usleep(1000) } }
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
