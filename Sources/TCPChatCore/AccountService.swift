@@ -70,6 +70,9 @@ package final class AccountService {
         var isEmpty: Bool { account == nil && cancelGrace == nil && !pending }
     }
     private var sessions: [ObjectIdentifier: SessionState] = [:]
+    /// The server stopped: answers still arriving are dropped (they would schedule timers or
+    /// ask the store again after the loop's last turn, and leave a task holding a session).
+    private var closed = false
 
     struct AddressState {
         var failures = 0
@@ -177,7 +180,7 @@ package final class AccountService {
         }
         update(session) { $0.pending = true }
         settings.store.create(name: nick, key: Names.key(nick), skeleton: Names.skeleton(nick), password: password) { [weak self] result in
-            guard let self else { return }
+            guard let self, !self.closed else { return }
             self.update(session) { $0.pending = false }
             guard session.isRegistered else { return }
             switch result {
@@ -197,7 +200,7 @@ package final class AccountService {
         let target = nick ?? session.nick
         if let account = state(session).account, account == Names.key(target) { return fail(session, .alreadyIdentified(target)) }
         check(password, of: target, for: session) { [weak self] record in
-            guard let self else { return }
+            guard let self, !self.closed else { return }
             if Names.skeleton(session.nick) == record.skeleton { return self.identified(session, record, how: "identified") }
             // Identify NICK: the session takes the account's nick, when nobody else holds it.
             if let holder = self.holder(ofSkeleton: record.skeleton), holder !== session {
@@ -205,7 +208,7 @@ package final class AccountService {
             }
             guard let claim = self.settings.claimNick else { return self.takeNick(session, record, how: "identified") }
             claim(record.key) { [weak self] claimed in
-                guard let self, session.isRegistered else { return }
+                guard let self, !self.closed, session.isRegistered else { return }
                 if claimed == false { return self.fail(session, .nickInUse(record.name)) }
                 if let holder = self.holder(ofSkeleton: record.skeleton), holder !== session { return self.fail(session, .nickInUse(holder.nick)) }
                 self.takeNick(session, record, how: "identified")
@@ -216,12 +219,12 @@ package final class AccountService {
     private func ghost(_ session: ChatSession, nick: String, password: String) {
         guard mayTakePassword(from: session) else { return }
         check(password, of: nick, for: session) { [weak self] record in
-            guard let self else { return }
+            guard let self, !self.closed else { return }
             guard let holder = self.holder(ofSkeleton: record.skeleton) else {
                 guard let takeOver = self.settings.takeOverNick else { return self.fail(session, .nobodyHolds(nick)) }
                 // Maybe on another server: it disconnects its session once the nick is ours.
                 return takeOver(record.key, session.nick) { [weak self] taken in
-                    guard let self, session.isRegistered else { return }
+                    guard let self, !self.closed, session.isRegistered else { return }
                     switch taken {
                     case true?:
                         session.send(.ghosted(nick: record.name))
@@ -260,7 +263,7 @@ package final class AccountService {
     /// `then` with the account when it is right (the session was told otherwise).
     private func check(_ password: String, of nick: String, for session: ChatSession, then: @escaping (AccountRecord) -> Void) {
         verify(password, of: nick, for: session) { [weak self] result in
-            guard let self, session.isRegistered else { return }
+            guard let self, !self.closed, session.isRegistered else { return }
             switch result {
             case .failure(let problem): self.fail(session, problem)
             case .success(let record): then(record)
@@ -303,7 +306,7 @@ package final class AccountService {
             }
         }
         store.account(skeleton: Names.skeleton(nick)) { [weak self] result in
-            guard let self else { return }
+            guard let self, !self.closed else { return }
             let record: AccountRecord
             switch result {
             case .failure(let failure): return finish(.failure(problem(failure)))
@@ -311,9 +314,9 @@ package final class AccountService {
             case .success(let found?): record = found
             }
             let check = { [weak self] in
-                guard let self else { return }
+                guard let self, !self.closed else { return }
                 store.verify(key: record.key, password: password) { [weak self] result in
-                    guard let self else { return }
+                    guard let self, !self.closed else { return }
                     switch result {
                     case .failure(let failure): finish(.failure(problem(failure)))
                     case .success(.noSuchAccount): finish(.failure(.notRegistered(nick)))
@@ -396,7 +399,7 @@ package final class AccountService {
         }
         if state(session).account != nil || AccountService.isGuest(nick) { return }
         settings.store.account(skeleton: skeleton) { [weak self] result in
-            guard let self, session.isRegistered, session.nick == nick, self.state(session).account == nil else { return }
+            guard let self, !self.closed, session.isRegistered, session.nick == nick, self.state(session).account == nil else { return }
             switch result {
             case .failure(let failure):
                 // Not known whether the nick is someone's: it is let be (logged), rather than
@@ -407,7 +410,10 @@ package final class AccountService {
             case .success(let record?):
                 let grace = self.settings.graceMilliseconds
                 session.send(.nickOwned(nick: nick, account: record.name, graceSeconds: Int((grace + 999) / 1000)))
-                let cancel = self.settings.schedule(grace) { [weak self] in self?.graceOver(session, nick: nick, account: record.name) }
+                let cancel = self.settings.schedule(grace) { [weak self] in
+                guard let self, !self.closed else { return }
+                self.graceOver(session, nick: nick, account: record.name)
+            }
                 self.update(session) {
                     $0.cancelGrace?()
                     $0.cancelGrace = cancel
@@ -435,6 +441,7 @@ package final class AccountService {
 
     /// The server stops.
     package func close() {
+        closed = true
         for entry in sessions.values { entry.cancelGrace?() }
         sessions.removeAll()
         settings.store.close()

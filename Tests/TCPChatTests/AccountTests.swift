@@ -82,12 +82,69 @@ struct AccountTests {
         #expect(tracked == 0)
     }
 
+    @Test("a server that served accounts lets go of everything once stopped (store, worker, database)")
+    func nothingLeaks() throws {
+        let directory = TemporaryDirectory()
+        weak var store: SQLiteAccountStore?
+        weak var service: AccountService?
+        weak var weakServer: ChatServer?
+        do {
+            var configuration = ChatServerConfiguration()
+            configuration.host = "127.0.0.1"
+            configuration.port = 0
+            configuration.scryptCost = 12
+            configuration.accountsPath = directory.path + "/accounts.db"
+            let server = try ChatServer(configuration: configuration)
+            weakServer = server
+            service = server.core.accounts
+            store = service?.settings.store as? SQLiteAccountStore
+            #expect(store != nil)
+            try server.start()
+            let client = try TestClient(host: "127.0.0.1", port: server.port)
+            _ = try client.waitFor { $0.hasPrefix("* you joined") }
+            try client.send("/nick ada")
+            try client.send("/register \(password)")
+            _ = try client.waitFor { $0 == "* you are now identified as ada" }
+            // A rename (a lookup the worker may still hold when the server stops), then stop.
+            try client.send("/nick bob")
+            try client.send("/identify ada \(password)")
+            _ = try client.waitFor { $0 == "* you are now identified as ada" }
+            try client.send("/nick carol")
+            client.close()
+            server.stop()
+            server.wait()
+        }
+        #expect(weakServer == nil)
+        #expect(service == nil)
+        #expect(store == nil)
+    }
+
     @Test("without accountsPath the commands say the server keeps no accounts")
     func disabled() throws {
         let running = try RunningServer()
         let ada = try running.join(as: "ada")
         try ada.send("/register \(password)")
         #expect(try ada.next() == "! this server keeps no accounts (the operator can enable them with --accounts)")
+    }
+
+    @Test("the account worker's queue is bounded: past its limit a job is refused at once, not queued")
+    func workerQueueBound() throws {
+        let worker = AccountWorker(limit: 2)
+        try worker.start()
+        let gate = Gate()
+        let ran = Counter()
+        // The first job holds the worker until the gate opens: the next ones wait in the queue.
+        #expect(worker.submit { gate.wait(); ran.add() })
+        while worker.waiting > 0 { usleep(1000) }  // the worker took it
+        #expect(worker.submit { ran.add() })
+        #expect(worker.submit { ran.add() })
+        #expect(!worker.submit { ran.add() })  // the limit: refused
+        #expect(worker.waiting == 2)
+        gate.open()
+        while ran.value < 3 { usleep(1000) }
+        #expect(worker.submit { ran.add() })
+        worker.stop()
+        #expect(!worker.submit { ran.add() })  // stopped: refused
     }
 
     @Test("the grammar of /register, /identify and /ghost")
@@ -141,4 +198,17 @@ func onLoop<T: Sendable>(_ server: ChatServer, _ body: @escaping @Sendable (Chat
         usleep(10_000)
     }
     throw TestFailure("the loop did not run the task")
+}
+
+/// A one-shot gate between threads.
+final class Gate: Sendable {
+    private let isOpen = Mutex(false)
+    func open() { isOpen.withLock { $0 = true } }
+    func wait() { while !isOpen.withLock({ $0 }) { usleep(1000) } }
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

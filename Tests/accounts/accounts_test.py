@@ -7,7 +7,8 @@
 What it shows: register, identify, identify NICK, a registered nick taken by someone else is
 renamed after the grace period (--nick-grace 1) unless they identify, ghost, accounts kept
 across a restart, guessing slowed (the reply text), the register bound per address, plaintext
-refusal (a peer outside --plaintext-password-networks) and TLS acceptance, the 0600 file, a
+refusal (a peer outside --plaintext-password-networks; and a real non-loopback peer in a network
+namespace joined by a veth pair, where one can be made) and TLS acceptance, the 0600 file, a
 corrupt / foreign / too-new database refused at start with one line, a full disk reported to
 the user and logged while the server goes on (a small tmpfs when this machine lets us mount
 one; else a file-size limit, RLIMIT_FSIZE, on the server), and a raised scrypt cost rehashing
@@ -288,6 +289,60 @@ def test_plaintext_refused():
     plain.send(f"/identify tlsrita {PASSWORD}")
     plain.wait_for("* you are now identified as tlsrita")
     server.stop()
+
+
+def test_plaintext_refused_non_loopback():
+    """A genuinely non-loopback peer with the default rules: the client runs in a network
+    namespace of its own, linked to this one by a veth pair (10.231.N.0/30, private to this
+    machine; the server listens on its end only). Skipped, and said so, where namespaces
+    cannot be made (not root, or no CAP_NET_ADMIN in a container)."""
+    tag = os.getpid() % 10000
+    ns, host_if, peer_if, net = f"tca{tag}", f"tca{tag}h", f"tca{tag}p", f"10.231.{tag % 250}"
+
+    def ip(*args, inside=False):
+        prefix = ["ip", "netns", "exec", ns] if inside else []
+        return subprocess.run([*prefix, "ip", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode == 0
+
+    if not ip("netns", "add", ns):
+        print("   (skipped: cannot make a network namespace here)")
+        return
+    try:
+        ok = (ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+              and ip("link", "set", peer_if, "netns", ns)
+              and ip("addr", "add", f"{net}.1/30", "dev", host_if) and ip("link", "set", host_if, "up")
+              and ip("addr", "add", f"{net}.2/30", "dev", peer_if, inside=True)
+              and ip("link", "set", peer_if, "up", inside=True) and ip("link", "set", "lo", "up", inside=True))
+        assert ok, "could not set up the veth pair"
+        # The defaults refuse this peer; --allow-plaintext-passwords lets it in.
+        for flags, expect in (((), "! passwords are not accepted over a plaintext connection; use a TLS connection, "
+                                   "or ask the operator for --allow-plaintext-passwords"),
+                              (("--allow-plaintext-passwords",), "* you are now identified as rita")):
+            args = [SERVER, "--host", f"{net}.1", "--port", "0", "--irc-detection", "0",
+                    "--accounts", db_path(f"netns{len(flags)}"), "--scrypt-cost", "12", *flags]
+            server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV)
+            try:
+                port = int(server.stdout.readline().decode().strip().rsplit(":", 1)[1])
+                client = f"""
+import socket
+s = socket.create_connection(("{net}.1", {port}), timeout={HANG})
+s.sendall(b"/nick rita\\n/register {PASSWORD}\\n")
+data = b""
+while b"! passwords" not in data and b"identified as" not in data:
+    chunk = s.recv(4096)
+    if not chunk: break
+    data += chunk
+print(data.decode())
+"""
+                out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", client],
+                                     capture_output=True, timeout=HANG)
+                out = out.stdout.decode() + out.stderr.decode()
+                assert expect in out, out
+            finally:
+                server.terminate()
+                server.wait(timeout=HANG)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "del", host_if], stderr=subprocess.DEVNULL)
 
 
 def refused_at_start(path, expect):

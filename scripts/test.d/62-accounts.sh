@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Accounts end to end (issue 20; Tests/accounts/accounts_test.py): the real server with
 # --accounts (SQLite) and Python clients over plaintext and TLS on 127.0.0.1: register, identify,
-# the grace rename, ghost, restart, guessing slowed, register bound, plaintext refusal, 0600,
-# bad databases refused at start, a full disk (a small tmpfs when mount works, else
+# the grace rename, ghost, restart, guessing slowed, register bound, plaintext refusal (and from
+# a real non-loopback peer: a network namespace and a veth pair, skipped where they cannot be
+# made), 0600, bad databases refused at start, a full disk (a small tmpfs when mount works, else
 # RLIMIT_FSIZE), rehash on a raised scrypt cost. Pass test names to run a few:
 #   scripts/test.d/62-accounts.sh ghost full_disk
 set -euo pipefail
@@ -13,6 +14,7 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
 command -v prlimit >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing: ${need[*]}"; exit 1; fi

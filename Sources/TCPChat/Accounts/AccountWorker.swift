@@ -59,7 +59,16 @@ package final class AccountWorker: @unchecked Sendable {
 
     /// Lets the job running finish, drops the ones waiting, joins the thread. Idempotent.
     package func stop() {
-        queue.withLock { $0.stopping = true }
+        // The jobs waiting are dropped here, not kept until the worker goes: they may hold what
+        // holds the worker.
+        let dropped = queue.withLock { state -> [@Sendable () -> Void] in
+            state.stopping = true
+            let jobs = state.jobs
+            state.jobs = []
+            state.head = 0
+            return jobs
+        }
+        _ = dropped
         sem_post(ready)
         let handle = thread.withLock { handle -> pthread_t? in
             let taken = handle

@@ -65,11 +65,11 @@ final class SQLiteAccountStore: AccountStore {
     // MARK: AccountStore
 
     func account(key: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
-        perform(done) { db in Self.find(db, bySkeleton: false, key) }
+        perform(done) { db in SQLiteAccountStore.find(db, bySkeleton: false, key) }
     }
 
     func account(skeleton: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
-        perform(done) { db in Self.find(db, bySkeleton: true, skeleton) }
+        perform(done) { db in SQLiteAccountStore.find(db, bySkeleton: true, skeleton) }
     }
 
     func create(name: String, key: String, skeleton: String, password: String,
@@ -78,9 +78,9 @@ final class SQLiteAccountStore: AccountStore {
         perform(done) { db in
             // Taken already? (Asked before the slow hash; the insert's constraint still decides.)
             for (bySkeleton, value) in [(false, key), (true, skeleton)] {
-                switch Self.row(db, bySkeleton: bySkeleton, value) {
+                switch SQLiteAccountStore.row(db, bySkeleton: bySkeleton, value) {
                 case .failure(let failure): return .failure(failure)
-                case .success(let found?): return .success(.exists(Self.record(found)))
+                case .success(let found?): return .success(.exists(SQLiteAccountStore.record(found)))
                 case .success(nil): break
                 }
             }
@@ -90,19 +90,19 @@ final class SQLiteAccountStore: AccountStore {
             case .success(let made): hash = made
             }
             var row = cta_account()
-            Self.set(&row.name, name)
-            Self.set(&row.key, key)
-            Self.set(&row.skeleton, skeleton)
+            SQLiteAccountStore.set(&row.name, name)
+            SQLiteAccountStore.set(&row.key, key)
+            SQLiteAccountStore.set(&row.skeleton, skeleton)
             var now = timespec()
             clock_gettime(CLOCK_REALTIME, &now)
             row.created = Int64(now.tv_sec)
-            Self.setHash(&row, hash)
+            SQLiteAccountStore.setHash(&row, hash)
             switch cta_insert(db, &row) {
-            case CTA_OK: return .success(.created(Self.record(row)))
+            case CTA_OK: return .success(.created(SQLiteAccountStore.record(row)))
             case CTA_EXISTS:
-                let other = Self.find(db, bySkeleton: false, key)
+                let other = SQLiteAccountStore.find(db, bySkeleton: false, key)
                 if case .success(let found?) = other { return .success(.exists(found)) }
-                if case .success(let found?) = Self.find(db, bySkeleton: true, skeleton) { return .success(.exists(found)) }
+                if case .success(let found?) = SQLiteAccountStore.find(db, bySkeleton: true, skeleton) { return .success(.exists(found)) }
                 return .failure(.unavailable(String(cString: cta_db_error(db))))
             case CTA_FULL: return .failure(.diskFull)
             default: return .failure(.unavailable(String(cString: cta_db_error(db))))
@@ -116,20 +116,20 @@ final class SQLiteAccountStore: AccountStore {
         let loop = loop
         perform(done) { db in
             var row: cta_account
-            switch Self.row(db, bySkeleton: false, key) {
+            switch SQLiteAccountStore.row(db, bySkeleton: false, key) {
             case .failure(let failure): return .failure(failure)
             case .success(nil): return .success(.noSuchAccount)
             case .success(let found?): row = found
             }
             let stored = PasswordHash(parameters: ScryptParameters(n: row.n, r: row.r, p: row.p),
-                                      salt: Self.bytes(of: row.salt, count: row.salt_len),
-                                      hash: Self.bytes(of: row.hash, count: row.hash_len))
+                                      salt: SQLiteAccountStore.bytes(of: row.salt, count: row.salt_len),
+                                      hash: SQLiteAccountStore.bytes(of: row.hash, count: row.hash_len))
             let matches: Bool
             switch stored.matches(password) {
             case .failure(let error): return .failure(.unavailable(error.message))
             case .success(let answer): matches = answer
             }
-            var record = Self.record(row)
+            var record = SQLiteAccountStore.record(row)
             if !matches {
                 var now = timespec()
                 clock_gettime(CLOCK_REALTIME, &now)
@@ -187,7 +187,9 @@ final class SQLiteAccountStore: AccountStore {
                 done.value(result)
             }
         }
-        if closed || !worker.submit({ report(work(db.value)) }) { report(.failure(.busy)) }
+        // Closed (the server stopped): nothing is answered any more (protocol AccountStore).
+        if closed { return }
+        if !worker.submit({ report(work(db.value)) }) { report(.failure(.busy)) }
     }
 
     private static func row(_ db: OpaquePointer, bySkeleton: Bool, _ value: String) -> Result<cta_account?, AccountStoreFailure> {

@@ -75,7 +75,8 @@ final class RedisAccountStore: AccountStore {
             case .success(nil): break
             }
             let parameters = self.parameters
-            self.onWorker(done, { PasswordHash.make(password, parameters).mapError { .unavailable($0.message) } }) { hash in
+            self.onWorker(done, { PasswordHash.make(password, parameters).mapError { .unavailable($0.message) } }) { [weak self] hash in
+                guard let self else { return }
                 var now = timespec()
                 clock_gettime(CLOCK_REALTIME, &now)
                 let created = Int64(now.tv_sec)
