@@ -407,7 +407,7 @@ package final class IRCCodec: WireCodec {
     // MARK: Chat
 
     private func deliver(_ text: String, to target: String, notice: Bool, _ session: ChatSession, _ state: State, _ core: ChatCore) {
-        if Names.key(target) == IRCCodec.nickServKey {  // a reserved nick: nobody else is NickServ
+        if target.utf8.count == 8, Names.key(target) == IRCCodec.nickServKey {  // reserved: nobody else is NickServ
             return notice ? () : nickServ(text, session, state, core)
         }
         let action = IRCCodec.action(in: text)
