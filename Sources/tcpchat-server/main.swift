@@ -116,7 +116,7 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("TLS: close a connection that has not completed its TLS handshake within this many seconds (fractions allowed); 0 = no deadline.", valueName: "seconds"))
     var tlsHandshakeTimeout: Double = 10
 
-    @Option(help: ArgumentHelp("Accounts: keep them in this SQLite database (created, mode 0600, when missing): /register PASSWORD, /identify [NICK] PASSWORD, /ghost NICK PASSWORD; a registered nick is its owner's. A corrupt or unreadable file stops the server at start.", valueName: "path"))
+    @Option(help: ArgumentHelp("Accounts: keep them in this SQLite database (created, mode 0600, when missing): /register PASSWORD, /identify [NICK] PASSWORD, /ghost NICK PASSWORD; a registered nick is its owner's. A corrupt or unreadable file stops the server at start. Refused with --cluster (use --cluster-accounts).", valueName: "path"))
     var accounts: String?
 
     @Flag(help: "Accounts: accept passwords over plaintext connections from anyone. Without it a password is accepted only over TLS (--tls-cert) or from a peer of --plaintext-password-networks (loopback).")

@@ -820,7 +820,9 @@ package final class IRCCodec: WireCodec {
             // Why the server renamed it (a registered nick not identified in time, a clash
             // in the cluster): said first, to the nick the client still has.
             guard let because, !because.isEmpty else { return [change] }
-            return nickServLines(to: old, because) + [change]
+            // An account's grace period is NickServ's to explain; a clash in the cluster, the server's.
+            let why = because.contains("did not identify") ? nickServLines(to: old, because) : textLines(serverName, "NOTICE", old, because)
+            return why + [change]
         case .alreadyNamed: return nil
         case .names(let room, let nicks):
             guard let session else { return nil }
