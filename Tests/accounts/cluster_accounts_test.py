@@ -125,10 +125,12 @@ def check_guessing_counted_cluster_wide():
 def check_register_race():
     """The same nick (or a look-alike) registered on A and B at once: one wins.
 
-    Through two servers this race needs two nicks held at once with one skeleton: the
-    cluster claims a nick by key, and until branch ident's UTS #39 skeletons land the skeleton
-    is the key, so two servers cannot hold such a pair. What is shown instead: the account
-    script decides by the key and by the skeleton index atomically. Another server's account
+    Through two servers' clients this race needs two nicks held at once with one skeleton:
+    the cluster claims a nick by key, and until branch ident's UTS #39 skeletons land the
+    skeleton is the key, so two servers cannot hold such a pair. The true race, two servers'
+    stores creating one account (or two with one skeleton) at the same moment, is
+    Tests/TCPChatTests/ClusterAccountsTests.swift (registerRace). What is shown here: the
+    account script decides by the key and by the skeleton index. Another server's account
     ("Duel-Other", skeleton "duel") is written into Redis as that server would have, and then
     A's /register of "duel" loses to it, and A is refused with the nick it resembles; and the
     same nick registered from A and B one after the other: the second is refused."""
