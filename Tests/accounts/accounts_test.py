@@ -356,7 +356,9 @@ def refused_at_start(path, expect):
     assert process.stdout == b"", process.stdout
     assert len(err.splitlines()) == 1, f"not one line: {err!r}"
     assert path in err and expect in err, err
-    assert "restore it from a backup, or move it away" in err, err
+    advice = ("check the path, and that the server's user may create" if "cannot open" in err
+              else "restore it from a backup, or move it away to start with no accounts")
+    assert advice in err, err
 
 
 def test_bad_database_refused():
@@ -385,6 +387,7 @@ def test_bad_database_refused():
     connection.close()
     refused_at_start(newer, "schema version is 99, newer than this tcpchat knows (1)")
     refused_at_start(TMP, "Is a directory")
+    refused_at_start(os.path.join(TMP, "no-such-directory", "accounts.db"), "No such file or directory")
     assert size > 0
 
 
