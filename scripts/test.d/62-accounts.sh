@@ -6,6 +6,7 @@
 # made), 0600, bad databases refused at start, a full disk (a small tmpfs when mount works, else
 # RLIMIT_FSIZE), rehash on a raised scrypt cost. Pass test names to run a few:
 #   scripts/test.d/62-accounts.sh ghost full_disk
+# TCPCHAT_ACCOUNTS_BIN=DIR runs the server of DIR instead (85-sanitizers: an ASan build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export SWIFT_BACKTRACE=enable=no
@@ -22,6 +23,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-swift build --product tcpchat-server
-bin=$(swift build --show-bin-path)
+if [ -n "${TCPCHAT_ACCOUNTS_BIN:-}" ]; then   # 85-sanitizers runs it on an ASan build
+  bin=$TCPCHAT_ACCOUNTS_BIN
+else
+  swift build --product tcpchat-server
+  bin=$(swift build --show-bin-path)
+fi
 python3 Tests/accounts/accounts_test.py "$bin/tcpchat-server" "$@"

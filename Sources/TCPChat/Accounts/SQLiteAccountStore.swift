@@ -35,8 +35,11 @@ final class SQLiteAccountStore: AccountStore {
             // One line: SQLite's integrity report has one line per problem.
             let said = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 .split(whereSeparator: \.isNewline).joined(separator: "; ")
-            throw .invalidConfiguration("accounts database \(path) cannot be used: \(said); "
-                + "restore it from a backup, or move it away to start with no accounts")
+            // The file itself could not be opened: a path or permission problem, not a bad database.
+            let advice = said.hasPrefix("cannot open ") || said.hasSuffix("is not a regular file")
+                ? "check the path, and that the server's user may create, read and write it and its directory"
+                : "restore it from a backup, or move it away to start with no accounts"
+            throw .invalidConfiguration("accounts database \(path) cannot be used: \(said); \(advice)")
         }
         self.path = path
         db = Handed(handle)
