@@ -39,6 +39,13 @@ let package = Package(
             path: "Sources/CTCPChatUnicode",
             linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]
         ),
+        // Accounts (issue 20): the account table in SQLite (libsqlite3-dev) and scrypt through
+        // OpenSSL 3's EVP_KDF, as a few plain C functions (see its header).
+        .target(
+            name: "CTCPChatAccounts",
+            path: "Sources/CTCPChatAccounts",
+            linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("crypto")]
+        ),
         // Include/tcpchat.h, the C API: a header-only target the Swift core implements.
         .target(name: "CTCPChat", path: "Include", publicHeadersPath: "."),
         // The layers, each a module, so that the compiler holds them apart (docs/ARCHITECTURE.md):
@@ -57,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "TCPChat",
-            dependencies: ["TCPChatNet", "TCPChatCore", "CTCPChatLinux", "CTCPChatTLS", "CTCPChat"],
+            dependencies: ["TCPChatNet", "TCPChatCore", "CTCPChatLinux", "CTCPChatTLS", "CTCPChatAccounts", "CTCPChat"],
             path: "Sources/TCPChat"
         ),
         .executableTarget(

@@ -205,6 +205,12 @@ typedef struct tcpchat_server tcpchat_server;
 #define TCPCHAT_EVENT_PRIVATE      8  /* nick sent text to target alone (/msg) */
 #define TCPCHAT_EVENT_DISCONNECTED 9  /* the connection closed, with reason; the last of its id */
 #define TCPCHAT_EVENT_COMMAND     10  /* filter only: a /command the server does not know (text: the line) */
+/* (Added in 1.1.0, accounts: tcpchat_server_config.accounts_path.) The connection proved it owns
+** the account `text` (the registered nick; `nick` is its nick now, the same or a look-alike);
+** `reason` says how: "identified" (/identify, or IRC's SASL/NickServ), "registered" (it has just
+** registered the account) or "ghost" (it disconnected the session that held the nick). Not sent
+** to the filter (passwords never reach the host). */
+#define TCPCHAT_EVENT_IDENTIFIED  11
 
 /*
 ** tcpchat_event -- one event, or (for the filter) one thing a client asked. Made by the library
@@ -222,9 +228,10 @@ typedef struct tcpchat_event {
     const char *nick;         /* the connection's nick ("" before REGISTERED) */
     const char *room;         /* JOINED, LEFT, SAID, ACTED (filter: COMMAND): the room, e.g. "#lobby" */
     const char *text;         /* SAID, ACTED, PRIVATE: the text; filter RENAMED: the nick asked
-                              ** for; filter COMMAND: the whole line, e.g. "/roll 2d6" */
+                              ** for; filter COMMAND: the whole line, e.g. "/roll 2d6";
+                              ** IDENTIFIED: the account */
     const char *target;       /* RENAMED: the old nick; PRIVATE: who it is for */
-    const char *reason;       /* LEFT, DISCONNECTED: why */
+    const char *reason;       /* LEFT, DISCONNECTED: why; IDENTIFIED: how */
 } tcpchat_event;
 
 /*
@@ -415,6 +422,48 @@ typedef struct tcpchat_server_config {
     int tls_handshake_timeout_ms;
     /* Always 0 (it makes the struct end on a field). */
     int reserved_tls;
+    /* -- Added in 1.1.0: accounts (docs/PROTOCOL.md, "Accounts"): /register PASSWORD,
+    ** /identify [NICK] PASSWORD, /ghost NICK PASSWORD; a registered nick (or a look-alike) held
+    ** by someone else is theirs for nick_grace_ms, then they are renamed to a guest. Passwords
+    ** are hashed with scrypt on a worker thread of the server's (started when it serves,
+    ** joined when it stops); the host sees TCPCHAT_EVENT_IDENTIFIED. -- */
+    /* The SQLite database of the accounts, created (mode 0600) when missing; NULL = no
+    ** accounts. A file that cannot be used (corrupt, not a database, unreadable, a newer
+    ** schema) makes tcpchat_server_create() return TCPCHAT_EINVAL, and the log callback hears
+    ** which file and what SQLite said. With `cluster` set: TCPCHAT_EINVAL (a cluster keeps
+    ** its accounts in Redis: cluster_accounts). Default NULL. */
+    const char *accounts_path;
+    /* Nonzero: accept passwords over plaintext connections from any peer. 0: only over TLS,
+    ** or from the peers of plaintext_password_networks. Default 0. */
+    int allow_plaintext_passwords;
+    /* Milliseconds someone holding a registered nick they have not identified to has before
+    ** being renamed to a guest, 1 to 86400000; 0 = the default, 30000. */
+    int nick_grace_ms;
+    /* Peers that may send passwords over plaintext anyway: comma-separated CIDR ranges (e.g.
+    ** "10.0.0.0/8,fd00::/8"); "" = none; NULL = the default, loopback ("127.0.0.0/8,::1/128"). */
+    const char *plaintext_password_networks;
+    /* Account requests (password hashing, the database) that may wait for the worker; past it
+    ** a request is answered "server busy, try again in a moment". 0 = the default, 64. */
+    int account_queue;
+    /* Accounts one IP address may register per hour; TCPCHAT_NO_CAP = no cap; 0 = the
+    ** default, 3. */
+    int registrations_per_hour;
+    /* IP addresses whose failed logins and registrations are remembered for an hour; past it
+    ** the least recently seen is forgotten. 0 = the default, 4096. */
+    int account_addresses;
+    /* scrypt's cost, log2(N) with r = 8, p = 1: 10 to 22 (15 = 32 MiB and about 0.1 s per
+    ** password); raising it rehashes each password at its owner's next identify. 0 = the
+    ** default, 15. */
+    int scrypt_cost;
+    /* -- Added in 1.1.0: accounts in a cluster (branch acct-irc). -- */
+    /* Nonzero, with `cluster`: accounts (as above, the same limits and scrypt settings) kept
+    ** in the cluster's Redis, a hash per account, so that every server agrees; accounts_path
+    ** must then be NULL. Without `cluster`: TCPCHAT_EINVAL. While the server is cut off from
+    ** Redis, account commands are answered "accounts are unavailable while the server is cut
+    ** off from the cluster; try again". Default 0. */
+    int cluster_accounts;
+    /* Always 0 (it makes the struct end on a field). */
+    int reserved_cluster_accounts;
     /* (Fields added after 1.1.0 go here, each with the version that added it. A field added
     ** later must take its default when it is zero, so that a program built with this header
     ** and run with an older 1.x library can leave it zero.) */
@@ -522,6 +571,8 @@ int tcpchat_server_port(const tcpchat_server *server);
 
 /* tcpchat_server_config.tls_port: any free port. (Added in 1.1.0, TLS.) */
 #define TCPCHAT_TLS_PORT_ANY (-1)
+/* tcpchat_server_config.registrations_per_hour: no cap. (Added in 1.1.0.) */
+#define TCPCHAT_NO_CAP (-1)
 /* tcpchat_server_config.tls_handshake_timeout_ms: no deadline. (Added in 1.1.0, TLS.) */
 #define TCPCHAT_TLS_NO_DEADLINE (-1)
 

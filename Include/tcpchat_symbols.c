@@ -22,7 +22,7 @@
 ** no _Static_assert: an array of negative size fails the compile instead.)
 */
 typedef char tcpchat_server_config_has_no_tail_padding[
-    sizeof(tcpchat_server_config) == offsetof(tcpchat_server_config, reserved_tls) + sizeof(int) ? 1 : -1];
+    sizeof(tcpchat_server_config) == offsetof(tcpchat_server_config, reserved_cluster_accounts) + sizeof(int) ? 1 : -1];
 typedef char tcpchat_client_options_has_no_tail_padding[
     sizeof(tcpchat_client_options) == offsetof(tcpchat_client_options, error_size) + sizeof(size_t) ? 1 : -1];
 

@@ -139,6 +139,7 @@ extension ChatCore: ClusterHost {
         guard up == clusterLinkDown else { return }  // said once per outage, and once when it ends
         clusterLinkDown = !up
         for room in rooms.values { fanOut(.clusterLink(up: up), in: room, except: nil) }
+        if up { accounts?.recheckNicks() }  // nicks taken while the accounts were out of reach
     }
 
     package func clusterNickLost(_ skeleton: String) {

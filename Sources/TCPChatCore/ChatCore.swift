@@ -45,6 +45,9 @@ package final class ChatCore {
     /// The link to the other servers of a cluster; nil when alone.
     /// (Unchecked exclusivity: read for every line; loop thread only, never reentrant.)
     @exclusivity(unchecked) package var cluster: (any ClusterBackend)?
+    /// Accounts (issue 20): nil when the server keeps none (register, identify and ghost are
+    /// then refused).
+    package var accounts: AccountService?
     var nextGuest = 1
     /// Clients were told the cluster link is down (and will be told when it is back).
     var clusterLinkDown = false
@@ -175,6 +178,9 @@ package final class ChatCore {
         case .announceModes(let roomName, let change):
             guard let room = rooms[Names.key(roomName)] else { return }
             fanOut(.modeChanged(room: room.name, nick: session.nick, change: change), in: room, except: nil)
+        case .registerAccount, .identify, .ghost:
+            guard let accounts else { return session.send(.error(.account(.disabled))) }
+            accounts.handle(intent, from: session)
         case .quit(let reason):
             session.send(.goodbye(nick: session.nick))
             let why = reason.map { "quit: \($0)" } ?? "quit"
@@ -186,7 +192,7 @@ package final class ChatCore {
     // MARK: The host's view
 
     /// Tells the host what `session` did (when it listens).
-    private func emit(_ kind: HostEvent.Kind, _ session: ChatSession, room: String? = nil, text: String? = nil,
+    func emit(_ kind: HostEvent.Kind, _ session: ChatSession, room: String? = nil, text: String? = nil,
                       target: String? = nil, reason: String? = nil) {
         guard let onEvent = settings.onEvent else { return }
         onEvent(HostEvent(kind: kind, id: session.id, address: session.label, nick: session.nick, room: room,
@@ -259,6 +265,14 @@ package final class ChatCore {
         session.output.finish(reason: why)
     }
 
+    /// Disconnects `session` (accounts: a ghost): it is told why, its rooms hear "NICK left
+    /// (REASON)", and its connection closes once that is sent.
+    package func disconnect(_ session: ChatSession, reason: String) {
+        session.send(.error(.refused("disconnected: \(reason)")))
+        detach(session, reason: reason, announce: true)
+        session.output.finish(reason: reason)
+    }
+
     /// What the host's `say(asBot:)` found wrong.
     package enum BotProblem: Error, Equatable {
         case noSuchRoom
@@ -319,6 +333,7 @@ package final class ChatCore {
         session.send(.welcome(nick: nick))
         emit(.registered, session)
         for name in roomNames { enter(session, roomNamed: name) }
+        accounts?.nickTaken(by: session)
         if cluster != nil { clusterAdmitted(session) }
     }
 
@@ -512,6 +527,7 @@ package final class ChatCore {
             cluster?.entered(nick: name, roomKey: room.key, roomName: room.name)
             announce(.renamed(room: room.name, old: old, new: name), in: room, except: session, once: announcementSerial)
         }
+        accounts?.nickTaken(by: session)
     }
 
     // MARK: Rooms
@@ -680,6 +696,7 @@ package final class ChatCore {
         announcementSerial += 1
         for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: announcementSerial) }
         session.isRegistered = false
+        accounts?.sessionLeft(session)
         if let skeleton = release(session.nick, of: session) { cluster?.release(skeleton) }
     }
 

@@ -77,6 +77,50 @@ package enum ChatError: Equatable, Sendable {
     case kicked(String)
     /// A command the protocol does not know (the codec's wording of the problem).
     case unknownCommand(String)
+    /// An account command (register, identify, ghost) was refused (AccountProblem says why).
+    case account(AccountProblem)
+}
+
+/// Why an account command was refused. Each codec words it (docs/PROTOCOL.md lists the line
+/// protocol's sentences).
+package enum AccountProblem: Error, Equatable, Sendable {
+    /// The server keeps no accounts (no `--accounts` and no cluster).
+    case disabled
+    /// A password over a plaintext connection from a non-local peer, and the server does not
+    /// allow it (`--allow-plaintext-passwords`). `tlsPort`: where TLS listens, if it does.
+    case plaintext(tlsPort: Int?)
+    /// The password breaks the rules (the text says which).
+    case passwordInvalid(String)
+    /// Guest nicks are handed out by the server and cannot be registered.
+    case guestNick(String)
+    /// The nick (or one that looks like it: `registered`) is an account already.
+    case alreadyRegistered(nick: String, registered: String)
+    /// No account owns this nick.
+    case notRegistered(String)
+    /// The password is not that of the account `nick`.
+    case wrongPassword(String)
+    /// Too many wrong passwords from this address: the next attempt is accepted in `seconds`.
+    case tooManyAttempts(seconds: Int)
+    /// Too many accounts registered from this address: the next in `seconds`.
+    case tooManyRegistrations(seconds: Int)
+    /// The session's previous account command is still being answered.
+    case attemptPending
+    /// The server's account queue is full: try again in a moment.
+    case busy
+    /// The account could not be saved: the server's disk is full.
+    case diskFull
+    /// The account store failed otherwise (the log says how).
+    case storageFailed
+    /// In a cluster: the server is cut off from Redis, where the accounts are.
+    case cutOff
+    /// The session is identified to this account already.
+    case alreadyIdentified(String)
+    /// Identify NICK: another session holds the nick (ghost it).
+    case nickInUse(String)
+    /// Ghost NICK: nobody holds it (or a nick that looks like it).
+    case nobodyHolds(String)
+    /// Ghost NICK: it is the sender who holds it.
+    case ghostSelf(String)
 }
 
 package enum ChatEvent: Equatable, Sendable {
@@ -120,5 +164,17 @@ package enum ChatEvent: Equatable, Sendable {
     case serverShuttingDown
     /// The cluster link went down (chat reaches this server only) or came back.
     case clusterLink(up: Bool)
+
+    // MARK: Accounts (one session)
+    /// The session's nick `nick` is now an account, and the session is identified to it.
+    case accountRegistered(nick: String)
+    /// The session is identified to the account `account` (its nick).
+    case identified(account: String)
+    /// The session's nick `nick` is (or looks like) the registered nick `account`: identify
+    /// within `graceSeconds`, or be renamed to a guest.
+    case nickOwned(nick: String, account: String, graceSeconds: Int)
+    /// The session that held `nick` was disconnected (ghost), at the sender's request.
+    case ghosted(nick: String)
+
     case error(ChatError)
 }

@@ -30,6 +30,10 @@ public struct HostEvent: Sendable, Equatable {
         /// Filter only: a command the server does not know (`text`: the whole line, e.g.
         /// "/roll 2d6"); without a filter that takes it, its sender gets "unknown command".
         case command = 10
+        /// The session proved it owns the account `text` (its nick, `nick`): by `/identify`
+        /// or IRC's SASL/NickServ (`reason` "identified"), by registering it ("registered"),
+        /// or by ghosting the session that held it ("ghost"). Issue 20.
+        case identified = 11
     }
 
     public var kind: Kind

@@ -37,4 +37,16 @@ package enum Intent: Equatable, Sendable {
     case announceModes(room: String, change: String)
     /// Leave the server, with the person's reason.
     case quit(reason: String?)
+
+    // Accounts (issue 20; AccountService): a nick owned by a password. Each is refused over
+    // plaintext when the server allows passwords only over TLS (loopback peers excepted).
+    /// Register the session's current nick as an account with `password`; the session is then
+    /// identified to it.
+    case registerAccount(password: String)
+    /// Prove the session owns the account `nick` (nil: its current nick); with a nick other
+    /// than its own, the session takes that nick once the password is right.
+    case identify(nick: String?, password: String)
+    /// Disconnect the session holding `nick` (or a nick that looks like it), whose account
+    /// `password` opens; the sender then takes the nick, identified.
+    case ghost(nick: String, password: String)
 }

@@ -57,7 +57,7 @@ struct HistoryFile {
 
     /// Adds a sent line to the history (not an empty line, nor a repeat of the previous one).
     mutating func record(_ line: String) {
-        guard !line.isEmpty, line != last else { return }
+        guard !line.isEmpty, line != last, !HistoryFile.carriesPassword(line) else { return }
         last = line
         add_history(line)
         // Readline's callback interface has already started the next line (and set the history
@@ -66,6 +66,13 @@ struct HistoryFile {
         // the entry just added as if it were the line being typed and skip it.
         using_history()
         if let path, problem == nil { append_history(1, path) }
+    }
+
+    /// Lines with a password (/register, /identify, /ghost, /pass) stay out of the history
+    /// (and its file).
+    static func carriesPassword(_ line: String) -> Bool {
+        let word = line.split(separator: " ", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+        return ["/register", "/identify", "/ghost", "/pass"].contains(word)
     }
 
     /// Trims the file to `maxEntries` lines.

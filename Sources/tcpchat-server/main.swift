@@ -116,6 +116,33 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("TLS: close a connection that has not completed its TLS handshake within this many seconds (fractions allowed); 0 = no deadline.", valueName: "seconds"))
     var tlsHandshakeTimeout: Double = 10
 
+    @Option(help: ArgumentHelp("Accounts: keep them in this SQLite database (created, mode 0600, when missing): /register PASSWORD, /identify [NICK] PASSWORD, /ghost NICK PASSWORD; a registered nick is its owner's. A corrupt or unreadable file stops the server at start. Refused with --cluster (use --cluster-accounts).", valueName: "path"))
+    var accounts: String?
+
+    @Flag(help: "Accounts: accept passwords over plaintext connections from anyone. Without it a password is accepted only over TLS (--tls-cert) or from a peer of --plaintext-password-networks (loopback).")
+    var allowPlaintextPasswords = false
+
+    @Option(help: ArgumentHelp("Accounts: peers that may send passwords over plaintext anyway, as comma-separated CIDR ranges; \"\" = none.", valueName: "cidr,..."))
+    var plaintextPasswordNetworks: String = "127.0.0.0/8,::1/128"
+
+    @Option(help: ArgumentHelp("Accounts: seconds someone holding a registered nick (or a look-alike) has to /identify before being renamed to a guest.", valueName: "seconds"))
+    var nickGrace: Double = 30
+
+    @Option(help: ArgumentHelp("Accounts: requests waiting for the password hasher and the database; past it a request gets \"server busy, try again in a moment\".", valueName: "n"))
+    var accountQueue: Int = 64
+
+    @Option(help: ArgumentHelp("Accounts: accounts one IP address may register per hour; 0 = no cap.", valueName: "n"))
+    var registrationsPerHour: Int = 3
+
+    @Option(help: ArgumentHelp("Accounts: IP addresses whose failed logins and registrations are remembered (an hour); past it the least recently seen is forgotten.", valueName: "n"))
+    var accountAddresses: Int = 4096
+
+    @Option(help: ArgumentHelp("Accounts: scrypt cost, log2(N) with r=8, p=1 (15: 32 MiB, about 0.08 s per password on a 2020s server core); raising it rehashes each password at its owner's next /identify.", valueName: "n"))
+    var scryptCost: Int = 15
+
+    @Flag(help: "Accounts in a cluster: keep them in the cluster's Redis (needs --cluster; instead of --accounts, which is refused with --cluster), so every server agrees on who owns a nick.")
+    var clusterAccounts = false
+
     @Flag(help: "Log every connect and disconnect, with the peer's address and the reason, to standard error.")
     var verbose = false
 
@@ -187,6 +214,15 @@ struct ServerCommand: ParsableCommand {
         settings.tlsPort = tlsPort
         settings.plaintextListener = !noPlain
         settings.tlsHandshakeTimeoutMilliseconds = Int((tlsHandshakeTimeout * 1000).rounded())
+        settings.accountsPath = accounts
+        settings.allowPlaintextPasswords = allowPlaintextPasswords
+        settings.plaintextPasswordNetworks = plaintextPasswordNetworks.split(separator: ",").map { String($0).filter { $0 != " " } }
+        settings.nickGraceMilliseconds = Int((nickGrace * 1000).rounded())
+        settings.accountQueueLimit = accountQueue
+        settings.registrationsPerHour = registrationsPerHour
+        settings.accountAddressLimit = accountAddresses
+        settings.scryptCost = scryptCost
+        settings.clusterAccounts = clusterAccounts
         let verbose = self.verbose
         settings.log = { level, message in
             guard verbose || level <= .warning else { return }
@@ -198,6 +234,9 @@ struct ServerCommand: ParsableCommand {
             throw ExitCode(1)
         }
         DescriptorLimit.raise(toServe: maxClients)
+        // A file-size limit (ulimit -f) reached by the accounts database is a write error that
+        // the server reports and survives (the user hears the disk is full), not a kill.
+        signal(SIGXFSZ, SIG_IGN)
         let server: ChatServer
         do {
             server = try ChatServer(configuration: settings)

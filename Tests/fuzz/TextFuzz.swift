@@ -88,6 +88,14 @@ func checkCommand(_ text: String) -> String? {
         check(!name.contains(" ") && !name.contains("\t"), "bad unknown command name \(name.debugDescription)")
     case .topic(let text):
         check(text.map { !$0.isEmpty } ?? true, "empty /topic text")
+    case .register(let password):
+        check(!password.isEmpty && !password.contains(" "), "bad /register password \(password.debugDescription)")
+    case .identify(let nick, let password):
+        check(!password.isEmpty && !password.contains(" "), "bad /identify password \(password.debugDescription)")
+        check(nick.map { !$0.isEmpty && !$0.contains(" ") } ?? true, "bad /identify nick \(nick.debugDescription)")
+    case .ghost(let nick, let password):
+        check(!nick.isEmpty && !nick.contains(" ") && !password.isEmpty && !password.contains(" "),
+              "bad /ghost \(nick.debugDescription) \(password.debugDescription)")
     case .who, .rooms, .help:
         break
     }

@@ -49,10 +49,10 @@ lib=$(cd "$(swift build --scratch-path "$scratch" "${DWARF4[@]}" --show-bin-path
 [ -f "$lib/libtcpchat.so" ] || { echo "20-capi: no $lib/libtcpchat.so"; exit 1; }
 LINK=(-L"$lib" -Wl,-z,defs -Wl,-rpath,"$lib" -ltcpchat -lpthread)
 
-echo "-- readelf -d libtcpchat.so: only libc, the Swift runtime, OpenSSL 3 (libssl, libcrypto: TLS) and ICU (libicuuc, libicui18n: names)"
+echo "-- readelf -d libtcpchat.so: only libc, the Swift runtime, OpenSSL 3 (libssl, libcrypto: TLS) and ICU (libicuuc, libicui18n: names) and SQLite (accounts)"
 needed=$(readelf -d "$lib/libtcpchat.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 echo "$needed" | tr '\n' ' '; echo
-unexpected=$(echo "$needed" | grep -Ev '^(libssl\.so\.3|libcrypto\.so\.3|libicuuc\.so\.[0-9]+|libicui18n\.so\.[0-9]+|libswift[A-Za-z_]*\.so|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1)$' || true)
+unexpected=$(echo "$needed" | grep -Ev '^(libsqlite3\.so\.0|libssl\.so\.3|libcrypto\.so\.3|libicuuc\.so\.[0-9]+|libicui18n\.so\.[0-9]+|libswift[A-Za-z_]*\.so|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1)$' || true)
 if [ -n "$unexpected" ]; then echo "20-capi: unexpected dependencies: $unexpected"; exit 1; fi
 if echo "$needed" | grep -qi foundation; then echo "20-capi: libtcpchat.so needs Foundation"; exit 1; fi
 
@@ -86,7 +86,7 @@ for cc in gcc clang; do
 done
 
 echo "-- compiling Tests/c with gcc and clang, every_symbol.c also as C++"
-tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat test_embed test_nonblocking test_tls)
+tests=(every_symbol test_misuse test_chat test_threads test_sigpipe test_host_driven test_abi_compat test_embed test_nonblocking test_tls test_accounts test_cluster_accounts)
 for cc in gcc clang; do
   for test in "${tests[@]}"; do
     "$cc" "${CFLAGS[@]}" "Tests/c/$test.c" -o "$out/$test-$cc" "${LINK[@]}"

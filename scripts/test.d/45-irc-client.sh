@@ -20,4 +20,5 @@ swift build --product tcpchat-server
 swift build --product tcpchat-client
 bin="$(swift build --show-bin-path)"
 python3 Tests/irc/irssi_test.py "$bin/tcpchat-server"
+python3 Tests/irc/irssi_accounts_test.py "$bin/tcpchat-server"  # SASL, NickServ, the grace rename (acct-irc)
 python3 Tests/irc/irssi_cluster_test.py "$bin/tcpchat-server" "$bin/tcpchat-client"

@@ -55,5 +55,17 @@ if [ -x .build-asan/debug/tcpchat-server ] && [ -x .build-asan/debug/tcpchat-cli
     status=1
   fi
 fi
+# Accounts end to end (62-accounts) with the ASan server: SQLite and scrypt behind the worker,
+# a full disk, bad databases. A report makes the server's exit status non-zero, which fails it.
+if [ -x .build-asan/debug/tcpchat-server ]; then
+  echo "-- address: the accounts end-to-end tests (scripts/test.d/62-accounts.sh) on the ASan server"
+  if ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" LSAN_OPTIONS="suppressions=$supp/lsan.supp print_suppressions=0" \
+     TCPCHAT_ACCOUNTS_BIN=.build-asan/debug bash scripts/test.d/62-accounts.sh; then
+    echo "-- address: accounts clean"
+  else
+    echo "-- address: accounts FAILED"
+    status=1
+  fi
+fi
 TSAN_OPTIONS="suppressions=$supp/tsan.supp exitcode=66" run_under thread .build-tsan || status=1
 exit $status

@@ -77,6 +77,9 @@ private let serverConfigFieldOffsets: [Int] = {
         \C.soft_queue, \C.soft_queue_ms,
         \C.irc_detection_ms, \C.server_name, \C.password,
         \C.tls_cert, \C.tls_key, \C.tls_port, \C.tls_only, \C.tls_handshake_timeout_ms, \C.reserved_tls,
+        \C.accounts_path, \C.allow_plaintext_passwords, \C.nick_grace_ms, \C.plaintext_password_networks,
+        \C.account_queue, \C.registrations_per_hour, \C.account_addresses, \C.scrypt_cost,
+        \C.cluster_accounts, \C.reserved_cluster_accounts,
     ]
     return fields.map { MemoryLayout<C>.offset(of: $0)! }
 }()
@@ -120,7 +123,17 @@ private func defaultServerConfig() -> tcpchat_server_config {
         tls_port: Int32(defaults.tlsPort),
         tls_only: 0,
         tls_handshake_timeout_ms: Int32(defaults.tlsHandshakeTimeoutMilliseconds),
-        reserved_tls: 0)
+        reserved_tls: 0,
+        accounts_path: nil,
+        allow_plaintext_passwords: 0,
+        nick_grace_ms: Int32(defaults.nickGraceMilliseconds),
+        plaintext_password_networks: nil,
+        account_queue: Int32(defaults.accountQueueLimit),
+        registrations_per_hour: Int32(defaults.registrationsPerHour),
+        account_addresses: Int32(defaults.accountAddressLimit),
+        scrypt_cost: Int32(defaults.scryptCost),
+        cluster_accounts: 0,
+        reserved_cluster_accounts: 0)
 }
 
 @c @implementation public func tcpchat_server_config_init_sized(
@@ -189,6 +202,22 @@ private func reportCreateFailure(_ callbacks: HostCallbacks, _ reason: String) {
         settings.tlsHandshakeTimeoutMilliseconds = 0
     } else if c.tls_handshake_timeout_ms != 0 {
         settings.tlsHandshakeTimeoutMilliseconds = Int(c.tls_handshake_timeout_ms)
+    }
+    // Accounts: 0 is each field's default (a program built before accounts leaves them zero).
+    settings.accountsPath = c.accounts_path.map { String(cString: $0) }
+    settings.allowPlaintextPasswords = c.allow_plaintext_passwords != 0
+    if c.nick_grace_ms != 0 { settings.nickGraceMilliseconds = Int(c.nick_grace_ms) }
+    if let networks = c.plaintext_password_networks {
+        settings.plaintextPasswordNetworks = String(cString: networks).split(separator: ",").map { String($0).filter { $0 != " " } }
+    }
+    if c.account_queue != 0 { settings.accountQueueLimit = Int(c.account_queue) }
+    if c.registrations_per_hour == TCPCHAT_NO_CAP { settings.registrationsPerHour = 0 } else if c.registrations_per_hour != 0 { settings.registrationsPerHour = Int(c.registrations_per_hour) }
+    if c.account_addresses != 0 { settings.accountAddressLimit = Int(c.account_addresses) }
+    if c.scrypt_cost != 0 { settings.scryptCost = Int(c.scrypt_cost) }
+    settings.clusterAccounts = c.cluster_accounts != 0
+    guard c.reserved_cluster_accounts == 0 else {
+        reportCreateFailure(callbacks, "invalid configuration: reserved_cluster_accounts must be 0")
+        return TCPCHAT_EINVAL
     }
     guard c.reserved_tls == 0 else {
         reportCreateFailure(callbacks, "invalid configuration: reserved_tls must be 0")

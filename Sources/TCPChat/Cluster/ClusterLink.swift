@@ -20,6 +20,9 @@ final class ClusterLink: ClusterBackend {
         case event = "E"
         /// A private message for one nick on the receiving server: `nickKey TAB record`.
         case privateEvent = "F"
+        /// Ghost (accounts): disconnect the session holding a nick on the receiving server,
+        /// whose nick another server has taken over: `nickKey TAB the ghost's nick`.
+        case ghost = "G"
         // Servers before the event records published wire lines. Still read (shown as they
         // are) so that a cluster can be upgraded one server at a time; never sent.
         /// A chat line or /me, as a wire line.
@@ -289,6 +292,40 @@ final class ClusterLink: ClusterBackend {
         if !sent { done(nil) }
     }
 
+    // MARK: Accounts (RedisAccountStore)
+
+    /// Runs an account script. `reply` gets Redis's answer, or the link's `linkLost` error when
+    /// the link drops first; false (and `reply` is never called) when the link is down or its
+    /// queue is full.
+    func runAccountScript(_ script: ClusterScript, _ arguments: [String], _ reply: @escaping RedisConnection.ReplyHandler) -> Bool {
+        guard isUp else { return false }
+        return run(script, arguments, reply)
+    }
+
+    /// Ghost across servers: the server of another session holding `nickKey` gives it to this
+    /// one and disconnects that session (ClusterScript.accountTakeOver). `done(true)` taken,
+    /// `done(false)` no other server holds it, `done(nil)` the link is down.
+    func takeOver(_ nickKey: String, by ghost: String, _ done: @escaping (Bool?) -> Void) {
+        guard isUp else { return done(nil) }
+        let channelPrefix = "tcpchat:\(configuration.redis.database):server:"
+        let sent = run(.accountTakeOver, [nickKey, serverID, String(configuration.ttlSeconds), channelPrefix,
+                                          payload(.ghost, nickKey + "\t" + ghost)]) { reply in
+            guard case .integer(let taken) = reply else { return done(nil) }
+            done(taken == 1)
+        }
+        if !sent { done(nil) }
+    }
+
+    /// Another server took a nick of this server over (ghost): `nickKey`, the ghost's nick.
+    var onGhost: ((String, String) -> Void)?
+
+    /// Queues a plain command for the accounts (DEL of a failure count); false when it cannot.
+    @discardableResult
+    func accountCommand(_ command: [String], _ reply: RedisConnection.ReplyHandler? = nil) -> Bool {
+        guard isUp else { return false }
+        return send(command, reply)
+    }
+
     // MARK: Connecting
 
     private func connect() {
@@ -480,6 +517,9 @@ final class ClusterLink: ClusterBackend {
             guard channel == serverChannel, let tab = body.firstIndex(of: "\t") else { return }
             guard let event = ChatEvent(record: String(body[body.index(after: tab)...])) else { return unreadable(channel) }
             host.clusterDeliverPrivate(event, toNick: String(body[..<tab]))
+        case .ghost:
+            guard channel == serverChannel, let tab = body.firstIndex(of: "\t") else { return }
+            onGhost?(String(body[..<tab]), String(body[body.index(after: tab)...]))
         case .chat, .notice:
             guard isRoomChannel, ClusterLink.isOneLine(body) else { return }
             host.clusterDeliver(.legacyLine(body), toRoom: roomKey)

@@ -14,6 +14,12 @@
 //   tcpchat:history:<room key>      LIST of the room's last lines (capped; expires a week after
 //                                   the room's last person left)
 //   tcpchat:guests                  counter handing out blocks of guest numbers
+//   tcpchat:account:<nick key>      HASH of one account (issue 20, RedisAccountStore): name,
+//                                   key, skeleton, n, r, p (scrypt), salt, hash (hex), created
+//   tcpchat:account-skeleton:<skel> the key of the account that owns every nick with this
+//                                   skeleton; written with the account by one script
+//   tcpchat:account-failures:<key>  HASH count, last (Unix ms) of wrong passwords, expiring an
+//                                   hour after the last one (the guessing delay, cluster-wide)
 // Membership is kept per server and per room so that /who reads one set per server, not every
 // person of the cluster. Pub/sub channels are global to a Redis server, not per database, so
 // they carry the database number: tcpchat:<db>:room:<room key> and tcpchat:<db>:server:<id>.
@@ -37,6 +43,22 @@ enum ClusterScript: CaseIterable {
     case rooms
     /// ARGV: id. A server leaving the cluster on purpose.
     case retire
+    /// Accounts. ARGV: key, skeleton (either may be ""). The account with that key, else the
+    /// one owning that skeleton, as HGETALL's flat list plus failures and last_failure; nil.
+    case accountFind
+    /// ARGV: key, skeleton, name, n, r, p, salt, hash, created. Creates the account and its
+    /// skeleton index at once unless either is taken: {'created', key} or {'exists', key}.
+    case accountCreate
+    /// ARGV: key, now (Unix ms), ttl seconds. Counts a wrong password; returns the count.
+    case accountFailed
+    /// ARGV: key, n, r, p, salt, hash. A password rehashed at a raised cost (if the account
+    /// still exists).
+    case accountRehash
+    /// ARGV: nick key, id, ttl, channel prefix of server channels, payload. Ghost across
+    /// servers: when another server owns the nick, it becomes this server's and the payload
+    /// (that server is to disconnect its session) is published to the old owner's channel, in
+    /// one step. Returns 1 taken, 0 nobody (else) holds it.
+    case accountTakeOver
 
     /// Lua shared by the scripts: the membership keys of one server.
     private static let membership = """
@@ -148,6 +170,59 @@ enum ClusterScript: CaseIterable {
             redis.call('DEL', 'tcpchat:alive:' .. ARGV[1])
             redis.call('SREM', 'tcpchat:servers', ARGV[1])
             return 0
+            """
+        case .accountFind:
+            return """
+            local key, fields = ARGV[1], {}
+            if key ~= '' then fields = redis.call('HGETALL', 'tcpchat:account:' .. key) end
+            if #fields == 0 and ARGV[2] ~= '' then
+              key = redis.call('GET', 'tcpchat:account-skeleton:' .. ARGV[2])
+              if not key then return false end
+              fields = redis.call('HGETALL', 'tcpchat:account:' .. key)
+            end
+            if #fields == 0 then return false end
+            local failures = redis.call('HMGET', 'tcpchat:account-failures:' .. key, 'count', 'last')
+            fields[#fields + 1] = 'failures'
+            fields[#fields + 1] = failures[1] or '0'
+            fields[#fields + 1] = 'last_failure'
+            fields[#fields + 1] = failures[2] or '0'
+            return fields
+            """
+        case .accountCreate:
+            return """
+            local account = 'tcpchat:account:' .. ARGV[1]
+            local skeleton = 'tcpchat:account-skeleton:' .. ARGV[2]
+            if redis.call('EXISTS', account) == 1 then return {'exists', ARGV[1]} end
+            local owner = redis.call('GET', skeleton)
+            if owner then return {'exists', owner} end
+            redis.call('HSET', account, 'name', ARGV[3], 'key', ARGV[1], 'skeleton', ARGV[2], 'n', ARGV[4],
+                       'r', ARGV[5], 'p', ARGV[6], 'salt', ARGV[7], 'hash', ARGV[8], 'created', ARGV[9])
+            redis.call('SET', skeleton, ARGV[1])
+            return {'created', ARGV[1]}
+            """
+        case .accountFailed:
+            return """
+            local failures = 'tcpchat:account-failures:' .. ARGV[1]
+            local count = redis.call('HINCRBY', failures, 'count', 1)
+            redis.call('HSET', failures, 'last', ARGV[2])
+            redis.call('EXPIRE', failures, tonumber(ARGV[3]))
+            return count
+            """
+        case .accountTakeOver:
+            return """
+            local key = 'tcpchat:nick:' .. ARGV[1]
+            local owner = redis.call('GET', key)
+            if not owner or owner == ARGV[2] then return 0 end
+            redis.call('SET', key, ARGV[2], 'EX', tonumber(ARGV[3]))
+            redis.call('PUBLISH', ARGV[4] .. owner, ARGV[5])
+            return 1
+            """
+        case .accountRehash:
+            return """
+            local account = 'tcpchat:account:' .. ARGV[1]
+            if redis.call('EXISTS', account) == 0 then return 0 end
+            redis.call('HSET', account, 'n', ARGV[2], 'r', ARGV[3], 'p', ARGV[4], 'salt', ARGV[5], 'hash', ARGV[6])
+            return 1
             """
         }
     }

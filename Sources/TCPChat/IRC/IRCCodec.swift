@@ -30,6 +30,8 @@ package final class IRCCodec: WireCodec {
         var lastChannelAsked = ""
         /// The last PASS before registration (checked then, when the server has a password).
         var password: String?
+        /// SASL and NickServ (IRCAccounts.swift).
+        var account = IRCAccountState()
 
         init(host: String) { self.host = host }
     }
@@ -38,8 +40,8 @@ package final class IRCCodec: WireCodec {
     let version: String
     let created: String
     /// The core, for lookups while rendering (prefixes of other sessions); set on first use.
-    private weak var core: ChatCore?
-    private var states: [ObjectIdentifier: State] = [:]
+    weak var core: ChatCore?
+    private(set) var states: [ObjectIdentifier: State] = [:]
     /// OPER names and their passwords.
     let operators: [String: String]
     /// The server password (`--password`): registration needs a PASS with it. nil: none.
@@ -107,6 +109,10 @@ package final class IRCCodec: WireCodec {
         }
         switch message.command {
         case "CAP": return capability(params, session, state)
+        case "AUTHENTICATE": return authenticate(params, session, state, core)
+        case "NICKSERV", "NS":
+            guard state.registered else { return reply(session, state, "451", ":You have not registered") }
+            return nickServ(params.joined(separator: " "), session, state, core)
         case "PASS":
             if state.registered { return reply(session, state, "462", ":You may not reregister") }
             guard let given = params.first, !given.isEmpty else { return reply(session, state, "461", "PASS", ":Not enough parameters") }
@@ -329,14 +335,16 @@ package final class IRCCodec: WireCodec {
         switch params.first?.uppercased() ?? "" {
         case "LS":
             if !state.registered { state.negotiatingCapabilities = true }
-            send(session, ":\(serverName) CAP \(target) LS :")
+            send(session, ":\(serverName) CAP \(target) LS :" + offeredCapabilities(version: params.count > 1 ? Int(params[1]) ?? 0 : 0))
         case "LIST":
-            send(session, ":\(serverName) CAP \(target) LIST :")
+            send(session, ":\(serverName) CAP \(target) LIST :" + (state.account.capability ? "sasl" : ""))
         case "REQ":
             if !state.registered { state.negotiatingCapabilities = true }
-            send(session, ":\(serverName) CAP \(target) NAK :\(params.count > 1 ? params[1] : "")")
+            let asked = params.count > 1 ? params[1] : ""
+            send(session, ":\(serverName) CAP \(target) \(acknowledge(asked, state) ? "ACK" : "NAK") :\(asked)")
         case "END":
             guard state.negotiatingCapabilities else { return }
+            saslEndedByCapEnd(session, state)
             state.negotiatingCapabilities = false
             if let core { tryToRegister(session, state, core) }
         default:
@@ -375,6 +383,10 @@ package final class IRCCodec: WireCodec {
         if session.isRegistered {
             state.registered = true
             state.password = nil  // not kept once checked
+            if let record = state.account.loggedIn {  // SASL: identified now (900 was sent then)
+                state.account.announced = record.name
+                core.accounts?.identified(session, as: record, how: "sasl")
+            }
             lusers(session, state, core)
             reply(session, state, "422", ":MOTD File is missing")
         } else {
@@ -397,6 +409,9 @@ package final class IRCCodec: WireCodec {
     // MARK: Chat
 
     private func deliver(_ text: String, to target: String, notice: Bool, _ session: ChatSession, _ state: State, _ core: ChatCore) {
+        if target.utf8.count == 8, Names.key(target) == IRCCodec.nickServKey {  // reserved: nobody else is NickServ
+            return notice ? () : nickServ(text, session, state, core)
+        }
         let action = IRCCodec.action(in: text)
         if target.hasPrefix("#") {
             guard let room = core.rooms[Names.key(target)] else {
@@ -666,20 +681,20 @@ package final class IRCCodec: WireCodec {
 
     // MARK: Replies
 
-    private func send(_ session: ChatSession, _ line: String) {
+    func send(_ session: ChatSession, _ line: String) {
         session.output.enqueue(SharedBuffer(IRCMessage.fit(line) + "\r\n"))
     }
 
-    private func send(_ session: ChatSession, _ lines: [String]) {
+    func send(_ session: ChatSession, _ lines: [String]) {
         session.output.enqueue(SharedBuffer(lines.map { IRCMessage.fit($0) + "\r\n" }.joined()))
     }
 
     /// `:server NUMERIC <you> params...` (the last parameter carries its own ':' when it needs one).
-    private func reply(_ session: ChatSession, _ state: State, _ numeric: String, _ params: String...) {
+    func reply(_ session: ChatSession, _ state: State, _ numeric: String, _ params: String...) {
         send(session, numericLine(numeric, to: state.registered ? session.nick : (state.nick ?? "*"), params))
     }
 
-    private func numericLine(_ numeric: String, to target: String, _ params: [String]) -> String {
+    func numericLine(_ numeric: String, to target: String, _ params: [String]) -> String {
         ":\(serverName) \(numeric) \(target) " + params.joined(separator: " ")
     }
 
@@ -732,7 +747,7 @@ package final class IRCCodec: WireCodec {
     }
 
     /// `:prefix COMMAND target :text`, in as many lines as 512 bytes need.
-    private func textLines(_ prefix: String, _ command: String, _ target: String, _ text: String,
+    func textLines(_ prefix: String, _ command: String, _ target: String, _ text: String,
                            around: (String, String) = ("", "")) -> [String] {
         let head = ":\(prefix) \(command) \(target) :" + around.0
         let budget = IRCMessage.maxLineBytes - 2 - head.utf8.count - around.1.utf8.count
@@ -797,13 +812,19 @@ package final class IRCCodec: WireCodec {
         case .youJoined(let room, _, _):
             guard let session else { return nil }
             return [":\(prefix(session.nick)) JOIN \(room)"]
-        case .youRenamed(let nick, _):
+        case .youRenamed(let nick, let because):
             guard let session else { return nil }
             let state = state(of: session)
             let old = state.nick ?? nick
             if state.registered { remember(nick: old, state) }
             state.nick = nick
-            return [":\(old)!\(state.user ?? old)@\(state.host) NICK :\(nick)"]
+            let change = ":\(old)!\(state.user ?? old)@\(state.host) NICK :\(nick)"
+            // Why the server renamed it (a registered nick not identified in time, a clash
+            // in the cluster): said first, to the nick the client still has.
+            guard let because, !because.isEmpty else { return [change] }
+            // An account's grace period is NickServ's to explain; a clash in the cluster, the server's.
+            let why = because.contains("did not identify") ? nickServLines(to: old, because) : textLines(serverName, "NOTICE", old, because)
+            return why + [change]
         case .alreadyNamed: return nil
         case .names(let room, let nicks):
             guard let session else { return nil }
@@ -823,6 +844,8 @@ package final class IRCCodec: WireCodec {
         case .serverShuttingDown: return ["ERROR :Server shutting down"]
         case .clusterLink(let up):
             return textLines(serverName, "NOTICE", "*", up ? "cluster link restored" : "cluster link down: chat reaches this server only until it is back")
+        case .accountRegistered, .identified, .nickOwned, .ghosted:
+            return accountLines(event, for: session)  // NickServ's NOTICEs, 900 (IRCAccounts.swift)
         case .error(let error): return errorLines(error, for: session)
         }
     }
@@ -853,9 +876,12 @@ package final class IRCCodec: WireCodec {
         case .lineTooLong: return numeric("417", ":Input line was too long")
         case .firstLineTimeout, .idleTimeout, .serverFull, .tooManyFromAddress, .outOfDescriptors, .shuttingDown, .kicked:
             return ["ERROR :Closing Link: \(LineCodec.describe(error))"]
+        case .refused(let reason) where reason.hasPrefix("disconnected: "):  // ChatCore.disconnect (a ghost)
+            return ["ERROR :Closing Link: \(state?.host ?? "*") (\(reason.dropFirst(14)))"]
         case .refused(let reason):  // the host's filter refused what this session asked
             return ["NOTICE \(me) :\(reason.isEmpty ? "refused" : reason)"]
         case .unknownCommand: return numeric("421", "*", ":Unknown command")
+        case .account(let problem): return nickServLines(to: me, IRCCodec.describe(problem))
         }
     }
 

@@ -14,6 +14,12 @@ public enum Command: Equatable, Sendable {
     case topic(String?)
     case help
     case quit(reason: String?)
+    /// Accounts (docs/PROTOCOL.md, "Accounts"): register the current nick with a password.
+    case register(password: String)
+    /// Identify to the account of NICK (nil: the current nick).
+    case identify(nick: String?, password: String)
+    /// Disconnect the session holding NICK, then take it.
+    case ghost(nick: String, password: String)
     /// A line that cannot be run; the associated text is the error to send back (without `! `).
     case invalid(String)
     /// A /command this grammar does not know (its name, without the /): a server's host may
@@ -32,13 +38,16 @@ public enum Command: Equatable, Sendable {
         ("/join #ROOM", "leave your room and join (or create) #ROOM"),
         ("/rooms", "list the rooms and how many people are in each"),
         ("/topic [TEXT]", "show the topic of your room, or set it to TEXT"),
+        ("/register PASSWORD", "register your nick: only you may use it (accounts)"),
+        ("/identify [NICK] PASSWORD", "prove a registered nick is yours (and take NICK)"),
+        ("/ghost NICK PASSWORD", "disconnect a session holding your nick, and take it"),
         ("/help", "show this list"),
         ("/quit [REASON]", "leave the server"),
         ("//TEXT", "send a line that starts with / as chat"),
     ]
 
     /// Command names, for completion and /help.
-    public static let names = ["/nick", "/who", "/msg", "/me", "/join", "/rooms", "/topic", "/help", "/quit"]
+    public static let names = ["/nick", "/who", "/msg", "/me", "/join", "/rooms", "/topic", "/register", "/identify", "/ghost", "/help", "/quit"]
 
     /// Parses one cleaned line (non-empty, no terminator).
     public static func parse(_ line: String) -> Command {
@@ -78,6 +87,18 @@ public enum Command: Equatable, Sendable {
             return .topic(argument.isEmpty ? nil : argument)
         case "help":
             return .help
+        case "register":
+            let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+            guard words.count == 1 else { return .invalid("usage: /register PASSWORD (one word)") }
+            return .register(password: String(words[0]))
+        case "identify":
+            let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+            guard words.count == 1 || words.count == 2 else { return .invalid("usage: /identify [NICK] PASSWORD") }
+            return .identify(nick: words.count == 2 ? String(words[0]) : nil, password: String(words[words.count - 1]))
+        case "ghost":
+            let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+            guard words.count == 2 else { return .invalid("usage: /ghost NICK PASSWORD") }
+            return .ghost(nick: String(words[0]), password: String(words[1]))
         case "quit":
             return .quit(reason: argument.isEmpty ? nil : argument)
         default:

@@ -58,6 +58,9 @@ package final class LineCodec: WireCodec, BatchingEncoder {
             }
             intent = .setTopic(room: room.name, text: text)
         case .quit(let reason): intent = .quit(reason: reason)
+        case .register(let password): intent = .registerAccount(password: password)
+        case .identify(let nick, let password): intent = .identify(nick: nick, password: password)
+        case .ghost(let nick, let password): intent = .ghost(nick: nick, password: password)
         case .help: return session.output.enqueue(SharedBuffer(help))
         case .invalid(let problem): return session.output.enqueue(SharedBuffer(Wire.error(problem)))
         case .unknown(let name): intent = .command(text, problem: Command.unknownProblem(name))
@@ -130,6 +133,7 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .serverShuttingDown: return Wire.notice("server shutting down, goodbye")
         case .clusterLink(let up):
             return Wire.notice(up ? "cluster link restored" : "cluster link down: chat reaches this server only until it is back")
+        case .accountRegistered, .identified, .nickOwned, .ghosted: return LineCodec.accountNotice(event).map(Wire.notice)
         case .error(let error): return Wire.error(LineCodec.describe(error))
         }
     }
@@ -175,6 +179,48 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .refused(let reason): return reason.isEmpty ? "refused" : reason
         case .kicked(let reason): return "you were kicked: \(reason)"
         case .unknownCommand(let problem): return problem
+        case .account(let problem): return describe(problem)
+        }
+    }
+
+    /// The text of an account event's notice (docs/PROTOCOL.md, "Accounts").
+    static func accountNotice(_ event: ChatEvent) -> String? {
+        switch event {
+        case .accountRegistered(let nick): return "\(nick) is now registered to you; you are identified"
+        case .identified(let account): return "you are now identified as \(account)"
+        case .nickOwned(let nick, let account, let seconds):
+            let whose = nick == account ? "\(nick) is registered" : "\(nick) looks like the registered nick \(account)"
+            return "\(whose); /identify PASSWORD within \(seconds) s or you will be renamed"
+        case .ghosted(let nick): return "the session holding \(nick) was disconnected"
+        default: return nil
+        }
+    }
+
+    /// An account command's refusal (docs/PROTOCOL.md, "Accounts").
+    static func describe(_ problem: AccountProblem) -> String {
+        switch problem {
+        case .disabled: return "this server keeps no accounts (the operator can enable them with --accounts)"
+        case .plaintext(let tlsPort):
+            let tls = tlsPort.map { "use --tls to port \($0)" } ?? "use a TLS connection"
+            return "passwords are not accepted over a plaintext connection; \(tls), or ask the operator for --allow-plaintext-passwords"
+        case .passwordInvalid(let problem): return "cannot register: \(problem)"
+        case .guestNick(let nick): return "\(nick) is a guest nick and cannot be registered; choose a nick with /nick NAME first"
+        case .alreadyRegistered(let nick, let registered):
+            return nick == registered ? "\(nick) is already registered; /identify PASSWORD if it is yours"
+                                      : "\(nick) looks like the registered nick \(registered) and cannot be registered"
+        case .notRegistered(let nick): return "\(nick) is not registered; /register PASSWORD registers your current nick"
+        case .wrongPassword(let nick): return "wrong password for \(nick)"
+        case .tooManyAttempts(let seconds): return "too many failed attempts from your address; wait \(seconds) s and try again"
+        case .tooManyRegistrations(let seconds): return "too many accounts registered from your address; wait \(seconds) s and try again"
+        case .attemptPending: return "your last account command is still being checked; wait for its answer"
+        case .busy: return "server busy, try again in a moment"
+        case .diskFull: return "could not save your account: the server's disk is full; try later"
+        case .storageFailed: return "the account store failed; try later (the server's log says why)"
+        case .cutOff: return "accounts are unavailable while the server is cut off from the cluster; try again"
+        case .alreadyIdentified(let nick): return "you are already identified as \(nick)"
+        case .nickInUse(let nick): return "\(nick) is in use by another session; /ghost \(nick) PASSWORD disconnects it"
+        case .nobodyHolds(let nick): return "nobody is using \(nick); /identify \(nick) PASSWORD takes it"
+        case .ghostSelf(let nick): return "you are \(nick) already"
         }
     }
 

@@ -67,6 +67,10 @@ public final class ChatServer: @unchecked Sendable {
     private let ircCodec: IRCCodec
     private let ircSlot: Int
     private var cluster: ClusterLink?
+    /// Accounts (issue 20): the SQLite store, whose worker thread runs while the server serves.
+    private var accountStore: SQLiteAccountStore?
+    /// Accounts in a cluster: the Redis store, whose KDF worker runs while the server serves.
+    private var clusterAccountStore: RedisAccountStore?
     private var shuttingDown = false
     private var finished = false     // serving ended: sockets closed, "stopped" logged
     private var hostDriven = false   // served by serveOnce calls, not run/start
@@ -138,6 +142,61 @@ public final class ChatServer: @unchecked Sendable {
             cluster = link
             core.cluster = link
         }
+        if let path = configuration.accountsPath {
+            let store = try SQLiteAccountStore(path: path, parameters: ScryptParameters(cost: configuration.scryptCost),
+                                               queueLimit: configuration.accountQueueLimit, loop: loop, log: log)
+            accountStore = store
+            core.accounts = AccountService(settings: accountSettings(store: store), core: core)
+            log?(.info, "accounts in \(path)")
+        }
+        if configuration.clusterAccounts, let cluster {
+            let store = RedisAccountStore(link: cluster, parameters: ScryptParameters(cost: configuration.scryptCost),
+                                          queueLimit: configuration.accountQueueLimit, loop: loop, log: log)
+            clusterAccountStore = store
+            var settings = accountSettings(store: store)
+            settings.claimNick = { [weak cluster] key, done in
+                guard let cluster else { return done(nil) }
+                cluster.claim(key, done)
+            }
+            settings.takeOverNick = { [weak cluster] key, ghost, done in
+                guard let cluster else { return done(nil) }
+                cluster.takeOver(key, by: ghost, done)
+            }
+            cluster.onGhost = { [weak core] key, ghost in
+                guard let core, let holder = core.nicks[key] else { return }
+                core.disconnect(holder, reason: "ghosted by \(ghost)")
+            }
+            core.accounts = AccountService(settings: settings, core: core)
+            log?(.info, "accounts in the cluster's Redis")
+        }
+    }
+
+    /// The rules of the accounts, as the configuration sets them.
+    private func accountSettings(store: any AccountStore) -> AccountSettings {
+        let loop = loop
+        var settings = AccountSettings(
+            store: store,
+            schedule: { [weak loop] milliseconds, action in
+                guard let timer = loop?.schedule(after: milliseconds, action) else { return {} }
+                return { [weak loop] in loop?.cancel(timer) }
+            },
+            now: {
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+            },
+            monotonic: { monotonicMilliseconds() })
+        settings.graceMilliseconds = Int64(configuration.nickGraceMilliseconds)
+        settings.registrationsPerHour = configuration.registrationsPerHour
+        settings.maxAddresses = configuration.accountAddressLimit
+        let anywhere = configuration.allowPlaintextPasswords
+        let local = configuration.plaintextPasswordNetworks.compactMap(NetworkPrefix.init)
+        settings.mayReceivePasswords = { session in
+            guard let connection = session.output as? Connection else { return true }
+            return anywhere || connection.tls != nil || local.contains { $0.contains(connection.host) }
+        }
+        settings.address = { session in (session.output as? Connection)?.host ?? session.label }
+        return settings
     }
 
     deinit {
@@ -194,6 +253,7 @@ public final class ChatServer: @unchecked Sendable {
             let tlsAddress = try tlsAcceptor.listen(host: configuration.host, port: configuration.tlsPort)
             boundTLSAddress.withLock { $0 = tlsAddress }
             boundTLSPort.store(tlsAddress.port, ordering: .releasing)
+            core.accounts?.settings.tlsPort = tlsAddress.port
             log(.info, "listening on \(tlsAddress) (TLS)")
             if address == nil { address = tlsAddress }
         }
@@ -289,6 +349,16 @@ public final class ChatServer: @unchecked Sendable {
 
     private func beginServing() {
         cluster?.start()
+        if let accountStore {
+            do { try accountStore.start() } catch {
+                log(.error, "accounts: cannot start the account worker (\(error)); account commands will answer \"server busy\"")
+            }
+        }
+        if let clusterAccountStore {
+            do { try clusterAccountStore.start() } catch {
+                log(.error, "accounts: cannot start the account worker (\(error)); account commands will answer \"server busy\"")
+            }
+        }
         if configuration.idleTimeoutSeconds > 0 || configuration.firstLineTimeoutSeconds > 0 {
             scheduleDeadlineSweep()
         }
@@ -324,6 +394,7 @@ public final class ChatServer: @unchecked Sendable {
         connections.releaseAll(reason: "server stopped")
         acceptor.close()
         tlsAcceptor?.close()
+        core.accounts?.close()  // the account worker finishes its job and is joined
         loop.cancelAllTimers()  // their actions hold the server: left behind, they would leak it
         // Host calls queued from other threads wait for their answer: run the ones queued
         // before serving ended (none can be queued after).

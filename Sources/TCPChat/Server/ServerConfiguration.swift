@@ -98,6 +98,38 @@ public struct ChatServerConfiguration: Sendable {
     /// closed (a client that stalls in the handshake holds nothing longer); 0 = no deadline.
     public var tlsHandshakeTimeoutMilliseconds: Int = 10_000
 
+    // Accounts (issue 20; docs/PROTOCOL.md, "Accounts"): /register, /identify, /ghost, and
+    // registered nicks only their owner may keep.
+    /// The SQLite database of accounts, created (mode 0600) when missing; nil = no accounts.
+    /// A file that cannot be used (corrupt, not a database, unreadable) makes the server's
+    /// init throw `invalidConfiguration`, naming the file and what SQLite said.
+    public var accountsPath: String? = nil
+    /// Accept passwords over plaintext connections from any peer. Off: only over TLS, or
+    /// from the peers of `plaintextPasswordNetworks` (loopback).
+    public var allowPlaintextPasswords: Bool = false
+    /// Peers that may send a password over plaintext even when `allowPlaintextPasswords` is
+    /// off, as CIDR ranges ("127.0.0.0/8", "::1/128": loopback, where nothing crosses a wire);
+    /// empty = none (every plaintext password is refused).
+    public var plaintextPasswordNetworks: [String] = ["127.0.0.0/8", "::1/128"]
+    /// Someone holding a registered nick (or a look-alike) without identifying is renamed to
+    /// a guest after this many milliseconds.
+    public var nickGraceMilliseconds: Int = 30_000
+    /// Account requests (hashing, the database) waiting for the account worker; past it a
+    /// request is refused with "server busy, try again in a moment".
+    public var accountQueueLimit: Int = 64
+    /// Accounts one IP address may register per hour.
+    public var registrationsPerHour: Int = 3
+    /// IP addresses whose failed logins and registrations are remembered (for an hour); past
+    /// it the least recently seen is forgotten.
+    public var accountAddressLimit: Int = 4096
+    /// scrypt's cost as log2(N) (r = 8, p = 1): memory per hash 128 * 2^cost * 8 bytes (15 =
+    /// 32 MiB). Raising it rehashes each password at its owner's next identify.
+    public var scryptCost: Int = 15
+    /// Accounts in a cluster (branch acct-irc): keep them in the cluster's Redis (a hash per
+    /// account), so every server agrees; needs `cluster`. `accountsPath` (SQLite) is refused
+    /// with a cluster: two servers with files of their own would each let a nick be registered.
+    public var clusterAccounts: Bool = false
+
     public init() {}
 
     /// Why this configuration cannot be used, or nil.
@@ -129,6 +161,17 @@ public struct ChatServerConfiguration: Sendable {
         if tlsPort < 0 || tlsPort > 65535 { return "TLS port must be 0-65535 (got \(tlsPort))" }
         if tlsCertificateFile != nil && plaintextListener && port != 0 && tlsPort == port { return "the TLS port must differ from the plaintext port (both \(port))" }
         if !plaintextListener && tlsCertificateFile == nil { return "no listener: the plaintext listener is off and no TLS certificate and key are given" }
+        if let accountsPath, accountsPath.isEmpty { return "the accounts path must not be empty" }
+        if accountsPath != nil && cluster != nil { return "--accounts PATH is for a server alone (SQLite); in a cluster the accounts live in Redis, so every server agrees: use --cluster-accounts instead" }
+        if clusterAccounts && cluster == nil { return "--cluster-accounts keeps the accounts in the cluster's Redis and needs --cluster; a server alone keeps them with --accounts PATH" }
+        for network in plaintextPasswordNetworks where NetworkPrefix(network) == nil {
+            return "plaintext password networks: \(network) is not an address or a CIDR range (e.g. 10.0.0.0/8)"
+        }
+        if !(0...86_400_000).contains(nickGraceMilliseconds) { return "nick grace must be 0 to 86400000 ms (a day; got \(nickGraceMilliseconds))" }
+        if !(1...1_000_000).contains(accountQueueLimit) { return "account queue must be 1 to 1000000 requests (got \(accountQueueLimit))" }
+        if !(0...1_000_000).contains(registrationsPerHour) { return "registrations per hour must be 0 to 1000000 (got \(registrationsPerHour))" }
+        if !(1...10_000_000).contains(accountAddressLimit) { return "account address limit must be 1 to 10000000 (got \(accountAddressLimit))" }
+        if !(10...22).contains(scryptCost) { return "scrypt cost must be 10 to 22 (N = 2^cost; got \(scryptCost))" }
         if !(0...3_600_000).contains(tlsHandshakeTimeoutMilliseconds) { return "TLS handshake timeout must be 0 (none) to 3600000 ms (got \(tlsHandshakeTimeoutMilliseconds))" }
         return nil
     }

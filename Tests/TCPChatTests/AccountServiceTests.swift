@@ -1,0 +1,215 @@
+// AccountService (the accounts' rules in the core) with an in-memory store, a hand-driven clock
+// and hand-fired timers: the guessing limits shown step by step with no wall clock, and the
+// SASL-shaped `authenticate` for a session that is not registered yet.
+import Testing
+@testable import TCPChat
+@testable import TCPChatCore
+
+/// Accounts in a dictionary; answers are queued and delivered by `deliver()` ("later").
+final class MemoryAccountStore: AccountStore {
+    var accounts: [String: (record: AccountRecord, password: String)] = [:]
+    var queued: [() -> Void] = []
+    var now: () -> Int64 = { 0 }
+
+    func deliver() {
+        while !queued.isEmpty { queued.removeFirst()() }
+    }
+
+    func account(key: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
+        let found = accounts[key]?.record
+        queued.append { done(.success(found)) }
+    }
+
+    func account(skeleton: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
+        let found = accounts.values.first { $0.record.skeleton == skeleton }?.record
+        queued.append { done(.success(found)) }
+    }
+
+    func create(name: String, key: String, skeleton: String, password: String,
+                _ done: @escaping (Result<AccountCreation, AccountStoreFailure>) -> Void) {
+        if let existing = accounts.values.first(where: { $0.record.key == key || $0.record.skeleton == skeleton }) {
+            return queued.append { done(.success(.exists(existing.record))) }
+        }
+        let record = AccountRecord(name: name, key: key, skeleton: skeleton, createdAt: 0)
+        accounts[key] = (record, password)
+        queued.append { done(.success(.created(record))) }
+    }
+
+    func verify(key: String, password: String, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void) {
+        guard var entry = accounts[key] else { return queued.append { done(.success(.noSuchAccount)) } }
+        if entry.password == password {
+            entry.record.failures = 0
+            accounts[key] = entry
+            let record = entry.record
+            return queued.append { done(.success(.verified(record))) }
+        }
+        entry.record.failures += 1
+        entry.record.lastFailureAt = now()
+        accounts[key] = entry
+        let record = entry.record
+        queued.append { done(.success(.wrongPassword(record))) }
+    }
+
+    func close() {}
+}
+
+/// The core, one protocol (the line protocol), the store, a clock and the timers scheduled.
+final class AccountHarness {
+    let store = MemoryAccountStore()
+    let codec = LineCodec(fallbackEncoding: .none, maxQueueBytes: 256 * 1024)
+    let core: ChatCore
+    let slot: Int
+    var clock: Int64 = 1_000_000
+    var timers: [(delay: Int64, action: () -> Void)] = []
+
+    init(plaintext: Bool = true) {
+        core = ChatCore(settings: CoreSettings())
+        slot = core.register(encoder: codec)
+        var settings = AccountSettings(
+            store: store,
+            schedule: { [unowned self] delay, action in
+                timers.append((delay, action))
+                return {}
+            },
+            now: { [unowned self] in clock },
+            monotonic: { [unowned self] in clock })
+        settings.mayReceivePasswords = { _ in plaintext }
+        settings.address = { _ in "192.0.2.1" }
+        store.now = { [unowned self] in clock }
+        core.accounts = AccountService(settings: settings, core: core)
+    }
+
+    func session(_ nick: String?) -> (ChatSession, RecordingOutput) {
+        let output = RecordingOutput()
+        let session = ChatSession(encoder: codec, slot: slot, output: output, label: "192.0.2.1:1")
+        if let nick {
+            core.handle(.register(nick: nick, rooms: []), from: session)
+            store.deliver()
+            _ = output.take()
+        }
+        return (session, output)
+    }
+
+    /// Runs the timers scheduled so far (in order), then the store's answers.
+    func fireTimers() {
+        let due = timers
+        timers.removeAll()
+        for timer in due { timer.action() }
+        store.deliver()
+    }
+}
+
+@Suite("AccountService")
+struct AccountServiceTests {
+    @Test("a wrong password delays the next attempt at that account (1 s, 2 s, 4 s, at most 5 s), never refuses it; the address is refused past two free failures")
+    func guessingLimits() {
+        let harness = AccountHarness()
+        let (owner, ownerOutput) = harness.session("rita")
+        harness.core.handle(.registerAccount(password: "right-password"), from: owner)
+        harness.store.deliver()
+        #expect(ownerOutput.take().last == "* you are now identified as rita")
+        harness.core.handle(.quit(reason: nil), from: owner)
+
+        let (guesser, out) = harness.session("mallory")
+        harness.core.handle(.identify(nick: "rita", password: "guess-one"), from: guesser)
+        harness.store.deliver()
+        #expect(out.take() == ["! wrong password for rita"])
+        #expect(harness.timers.isEmpty)
+
+        // The second attempt waits for the account's first failure: 1 s, scheduled, not refused.
+        harness.core.handle(.identify(nick: "rita", password: "guess-two"), from: guesser)
+        harness.store.deliver()
+        #expect(out.take().isEmpty)
+        #expect(harness.timers.map(\.delay) == [1000])
+        harness.fireTimers()
+        #expect(out.take() == ["! wrong password for rita"])
+
+        // Third: waits 2 s; its failure is this address's third, which costs the address 2 s.
+        harness.core.handle(.identify(nick: "rita", password: "guess-three"), from: guesser)
+        harness.store.deliver()
+        #expect(harness.timers.map(\.delay) == [2000])
+        harness.fireTimers()
+        #expect(out.take() == ["! wrong password for rita"])
+        harness.core.handle(.identify(nick: "rita", password: "right-password"), from: guesser)
+        #expect(out.take() == ["! too many failed attempts from your address; wait 2 s and try again"])
+
+        // Another address, the owner's: its attempt waits the account's capped delay and gets in.
+        harness.core.accounts!.settings.address = { _ in "198.51.100.7" }
+        harness.clock += 10
+        let (back, backOutput) = harness.session("guest")
+        harness.core.handle(.identify(nick: "rita", password: "right-password"), from: back)
+        harness.store.deliver()
+        #expect(harness.timers.map(\.delay) == [4000 - 10])
+        harness.fireTimers()
+        #expect(backOutput.take() == ["* you are now known as rita", "* you are now identified as rita"])
+        #expect(harness.store.accounts["rita"]?.record.failures == 0)
+
+        // Ten failures later the account's wait is still 5 s at most.
+        harness.store.accounts["rita"]!.record.failures = 10
+        harness.store.accounts["rita"]!.record.lastFailureAt = harness.clock
+        #expect(harness.core.accounts!.accountWait(harness.store.accounts["rita"]!.record) == 5000)
+    }
+
+    @Test("registrations per address per hour; the hour passes")
+    func registrationBound() {
+        let harness = AccountHarness()
+        harness.core.accounts!.settings.registrationsPerHour = 1
+        let (one, oneOutput) = harness.session("one")
+        harness.core.handle(.registerAccount(password: "password-1"), from: one)
+        harness.store.deliver()
+        #expect(oneOutput.take().last == "* you are now identified as one")
+        let (two, twoOutput) = harness.session("two")
+        harness.core.handle(.registerAccount(password: "password-2"), from: two)
+        #expect(twoOutput.take() == ["! too many accounts registered from your address; wait 3600 s and try again"])
+        harness.clock += 3_600_000
+        harness.core.handle(.registerAccount(password: "password-2"), from: two)
+        harness.store.deliver()
+        #expect(twoOutput.take().last == "* you are now identified as two")
+    }
+
+    @Test("authenticate (IRC's SASL, before registration): the account, nothing sent; the plaintext rule applies")
+    func authenticateBeforeRegistration() {
+        let harness = AccountHarness()
+        let (owner, _) = harness.session("ada")
+        harness.core.handle(.registerAccount(password: "ada-password"), from: owner)
+        harness.store.deliver()
+        let (fresh, output) = harness.session(nil)
+        var answer: Result<AccountRecord, AccountProblem>?
+        harness.core.accounts!.authenticate(nick: "ADA", password: "ada-password", from: fresh) { answer = $0 }
+        harness.store.deliver()
+        #expect((try? answer?.get())?.name == "ada")
+        #expect(output.take().isEmpty)
+
+        let refusing = AccountHarness(plaintext: false)
+        let (plain, _) = refusing.session(nil)
+        refusing.core.accounts!.authenticate(nick: "ada", password: "whatever-1", from: plain) { answer = $0 }
+        #expect(answer == .failure(.plaintext(tlsPort: nil)))
+    }
+
+    @Test("the grace timer: cancelled by identifying; a rename away from the account ends the identification")
+    func graceAndRename() {
+        let harness = AccountHarness()
+        let (owner, _) = harness.session("rita")
+        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
+        harness.store.deliver()
+        harness.core.handle(.changeNick("other"), from: owner)
+        harness.store.deliver()
+        #expect(harness.core.accounts!.account(of: owner) == nil)
+
+        let (taker, out) = harness.session("guest")
+        harness.core.handle(.changeNick("Rita"), from: taker)
+        harness.store.deliver()
+        #expect(out.take() == ["* you are now known as Rita",
+                               "* Rita looks like the registered nick rita; /identify PASSWORD within 30 s or you will be renamed"])
+        #expect(harness.timers.map(\.delay) == [30_000])
+        harness.core.handle(.identify(nick: nil, password: "rita-password"), from: taker)
+        harness.store.deliver()
+        #expect(out.take() == ["* you are now identified as rita"])
+        harness.fireTimers()  // the grace timer runs late: it finds its holder identified
+        #expect(out.take().isEmpty)
+        #expect(harness.core.accounts!.account(of: taker) == "rita")
+        harness.core.detach(taker, reason: "gone", announce: false)
+        harness.core.detach(owner, reason: "gone", announce: false)
+        #expect(harness.core.accounts!.trackedSessions == 0)
+    }
+}
