@@ -35,11 +35,13 @@ package struct AccountSettings {
     package var now: () -> Int64
     /// Monotonic milliseconds (per-address waits).
     package var monotonic: () -> Int64
-    /// In a cluster (the server sets these; nil alone). Claims a nick key for this server
-    /// before /identify NICK renames to it: true claimed, false a session on another server
-    /// holds it, nil the link is down (renamed anyway, as /nick does; the heartbeat settles it).
+    /// In a cluster (the server sets these; nil alone). Claims a nick (the account's name; the
+    /// cluster holds it by skeleton) for this server before /identify NICK renames to it: true
+    /// claimed, false a session on another server holds it (or one like it), nil the link is
+    /// down (renamed anyway, as /nick does; the heartbeat settles it).
     package var claimNick: ((String, @escaping (Bool?) -> Void) -> Void)? = nil
-    /// Ghost across servers: takes the nick key (arguments: key, the ghost's nick) from the
+    /// Ghost across servers: takes the nick (arguments: the account's name, the ghost's nick;
+    /// by skeleton in the cluster) from the
     /// server whose session holds it, which disconnects that session: true taken, false no
     /// server holds it, nil the link is down.
     package var takeOverNick: ((String, String, @escaping (Bool?) -> Void) -> Void)? = nil
@@ -207,7 +209,7 @@ package final class AccountService {
                 return self.fail(session, .nickInUse(holder.nick))
             }
             guard let claim = self.settings.claimNick else { return self.takeNick(session, record, how: "identified") }
-            claim(record.key) { [weak self] claimed in
+            claim(record.name) { [weak self] claimed in
                 guard let self, !self.closed, session.isRegistered else { return }
                 if claimed == false { return self.fail(session, .nickInUse(record.name)) }
                 if let holder = self.holder(ofSkeleton: record.skeleton), holder !== session { return self.fail(session, .nickInUse(holder.nick)) }
@@ -223,7 +225,7 @@ package final class AccountService {
             guard let holder = self.holder(ofSkeleton: record.skeleton) else {
                 guard let takeOver = self.settings.takeOverNick else { return self.fail(session, .nobodyHolds(nick)) }
                 // Maybe on another server: it disconnects its session once the nick is ours.
-                return takeOver(record.key, session.nick) { [weak self] taken in
+                return takeOver(record.name, session.nick) { [weak self] taken in
                     guard let self, !self.closed, session.isRegistered else { return }
                     switch taken {
                     case true?:

@@ -133,7 +133,7 @@ def register(server, nick, password=PASSWORD):
     c = server.client()
     c.nick(nick)
     c.send(f"/register {password}")
-    c.wait_for(f"* {nick} is now registered to you; you are identified")
+    c.wait_for(f"* {nick} is now registered to you")
     c.wait_for(f"* you are now identified as {nick}")
     return c
 

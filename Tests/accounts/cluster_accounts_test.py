@@ -52,7 +52,7 @@ def quit(client):
 def register(client, nick, password=PASSWORD):
     client.rename(nick)
     client.send(f"/register {password}")
-    client.expect(f"* {nick} is now registered to you; you are identified")
+    client.expect(f"* {nick} is now registered to you")
     client.expect(f"* you are now identified as {nick}")
 
 
@@ -166,7 +166,7 @@ def check_redis_down():
     redis.start()
     c.expect("* cluster link restored")
     c.send(f"/register {PASSWORD}")
-    c.expect("* rita is now registered to you; you are identified")
+    c.expect("* rita is now registered to you")
 
 
 def check_flags():

@@ -71,7 +71,7 @@ int main(void) {
 
     ada = join_as(port, "ada");
     CHECK_RC(tcpchat_client_send(ada, "/register correct-horse"), TCPCHAT_OK);
-    WAIT_FOR(ada, "* ada is now registered to you; you are identified", line);
+    WAIT_FOR(ada, "* ada is now registered to you", line);
     WAIT_FOR(ada, "* you are now identified as ada", line);
 
     bob = join_as(port, "bob");

@@ -302,14 +302,15 @@ final class ClusterLink: ClusterBackend {
         return run(script, arguments, reply)
     }
 
-    /// Ghost across servers: the server of another session holding `nickKey` gives it to this
+    /// Ghost across servers: the server of another session holding `nick` (by skeleton) gives it to this
     /// one and disconnects that session (ClusterScript.accountTakeOver). `done(true)` taken,
     /// `done(false)` no other server holds it, `done(nil)` the link is down.
-    func takeOver(_ nickKey: String, by ghost: String, _ done: @escaping (Bool?) -> Void) {
+    func takeOver(_ nick: String, by ghost: String, _ done: @escaping (Bool?) -> Void) {
         guard isUp else { return done(nil) }
         let channelPrefix = "tcpchat:\(configuration.redis.database):server:"
-        let sent = run(.accountTakeOver, [nickKey, serverID, String(configuration.ttlSeconds), channelPrefix,
-                                          payload(.ghost, nickKey + "\t" + ghost)]) { reply in
+        let nickKey = Names.key(nick)
+        let sent = run(.accountTakeOver, [Names.skeleton(ofKey: nickKey), serverID, String(configuration.ttlSeconds),
+                                          channelPrefix, payload(.ghost, nickKey + "\t" + ghost), nick]) { reply in
             guard case .integer(let taken) = reply else { return done(nil) }
             done(taken == 1)
         }

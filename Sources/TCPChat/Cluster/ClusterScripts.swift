@@ -54,7 +54,7 @@ enum ClusterScript: CaseIterable {
     /// ARGV: key, n, r, p, salt, hash. A password rehashed at a raised cost (if the account
     /// still exists).
     case accountRehash
-    /// ARGV: nick key, id, ttl, channel prefix of server channels, payload. Ghost across
+    /// ARGV: nick skeleton, id, ttl, channel prefix of server channels, payload, nick. Ghost across
     /// servers: when another server owns the nick, it becomes this server's and the payload
     /// (that server is to disconnect its session) is published to the old owner's channel, in
     /// one step. Returns 1 taken, 0 nobody (else) holds it.
@@ -211,9 +211,10 @@ enum ClusterScript: CaseIterable {
         case .accountTakeOver:
             return """
             local key = 'tcpchat:nick:' .. ARGV[1]
-            local owner = redis.call('GET', key)
-            if not owner or owner == ARGV[2] then return 0 end
-            redis.call('SET', key, ARGV[2], 'EX', tonumber(ARGV[3]))
+            local held = redis.call('GET', key)
+            local owner = held and string.match(held, '^[^\t]*')
+            if not held or owner == ARGV[2] then return 0 end
+            redis.call('SET', key, ARGV[2] .. '\t' .. ARGV[6], 'EX', tonumber(ARGV[3]))
             redis.call('PUBLISH', ARGV[4] .. owner, ARGV[5])
             return 1
             """

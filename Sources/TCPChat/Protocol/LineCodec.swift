@@ -186,7 +186,7 @@ package final class LineCodec: WireCodec, BatchingEncoder {
     /// The text of an account event's notice (docs/PROTOCOL.md, "Accounts").
     static func accountNotice(_ event: ChatEvent) -> String? {
         switch event {
-        case .accountRegistered(let nick): return "\(nick) is now registered to you; you are identified"
+        case .accountRegistered(let nick): return "\(nick) is now registered to you"
         case .identified(let account): return "you are now identified as \(account)"
         case .nickOwned(let nick, let account, let seconds):
             let whose = nick == account ? "\(nick) is registered" : "\(nick) looks like the registered nick \(account)"

@@ -154,16 +154,22 @@ public final class ChatServer: @unchecked Sendable {
                                           queueLimit: configuration.accountQueueLimit, loop: loop, log: log)
             clusterAccountStore = store
             var settings = accountSettings(store: store)
-            settings.claimNick = { [weak cluster] key, done in
+            settings.claimNick = { [weak cluster] nick, done in
                 guard let cluster else { return done(nil) }
-                cluster.claim(key, done)
+                cluster.claim(Names.skeleton(nick), nick: nick) { answer in
+                    switch answer {
+                    case .claimed: done(true)
+                    case .heldElsewhere: done(false)
+                    case .linkDown: done(nil)
+                    }
+                }
             }
-            settings.takeOverNick = { [weak cluster] key, ghost, done in
+            settings.takeOverNick = { [weak cluster] nick, ghost, done in
                 guard let cluster else { return done(nil) }
-                cluster.takeOver(key, by: ghost, done)
+                cluster.takeOver(nick, by: ghost, done)
             }
             cluster.onGhost = { [weak core] key, ghost in
-                guard let core, let holder = core.nicks[key] else { return }
+                guard let core, let holder = core.person(withKey: key) else { return }
                 core.disconnect(holder, reason: "ghosted by \(ghost)")
             }
             core.accounts = AccountService(settings: settings, core: core)
