@@ -171,6 +171,10 @@ def test_register_identify_restart():
     c.wait_for("* you are now identified as rita")
     server.logged("accounts in")
     server.stop()
+    os.chmod(path, 0o644)  # e.g. a backup restored with the wrong mode: the log says so
+    server = Server(path)
+    server.logged(f"accounts database {path} is readable or writable by other users (mode 644): chmod 600 it")
+    server.stop()
 
 
 def test_grace_rename_and_identify_cancels():

@@ -43,6 +43,12 @@ final class SQLiteAccountStore: AccountStore {
         }
         self.path = path
         db = Handed(handle)
+        // Created 0600 here; a file made otherwise (a restored backup) may be readable by others.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            let mode = String(info.st_mode & 0o777, radix: 8)
+            log?(.warning, "accounts database \(path) is readable or writable by other users (mode \(mode)): chmod 600 it")
+        }
         worker = AccountWorker(limit: queueLimit)
         self.loop = loop
         self.parameters = parameters
