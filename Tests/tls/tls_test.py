@@ -253,25 +253,32 @@ def test_client_against_s_server():
     _peer_exchange(p, "localhost", "openssl s_server")
 
 
+def wait_listening(port):
+    """Until a socket listens on 127.0.0.1:port (/proc/net/tcp, state 0A), without connecting."""
+    wanted = "0100007F:%04X" % port
+    deadline = time.monotonic() + HANG
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as table:
+            if any(f[1] == wanted and f[3] == "0A" for f in (line.split() for line in table)):
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
 def test_client_against_ncat_listener():
     port = free_port()
     p = subprocess.Popen(["ncat", "--ssl", "--ssl-cert", path("server.pem"), "--ssl-key", path("server.key"),
                           "-l", "127.0.0.1", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     p.port = port
-    # ncat -l takes one connection and ends with it: no probe before (the probe is that connection)
-    time.sleep(0)  # nothing to wait for but the listen itself, which connect retries below
-    deadline = time.monotonic() + HANG
-    while True:
-        result = subprocess.Popen([CLIENT, "--tls", "--tls-ca", path("ca.pem"), "127.0.0.1", str(port)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
-        client_out, client_err = Lines(result.stdout), Lines(result.stderr)
-        result.stdin.write(b"hello server\n"); result.stdin.flush()
-        try:
-            Lines(p.stdout).wait_for("hello server", "ncat --ssl -l")
-            break
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
+    # ncat -l takes one connection and ends with it, so no probe connection: wait until the
+    # kernel shows its socket listening (a client started before that was refused, and the
+    # wait for its line then ran out the whole deadline: a flaky test)
+    wait_listening(port)
+    result = subprocess.Popen([CLIENT, "--tls", "--tls-ca", path("ca.pem"), "127.0.0.1", str(port)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    client_out = Lines(result.stdout)
+    result.stdin.write(b"hello server\n"); result.stdin.flush()
+    Lines(p.stdout).wait_for("hello server", "ncat --ssl -l")
     p.stdin.write(b"hello client\n"); p.stdin.flush()
     client_out.wait_for("hello client", "at tcpchat --tls (from ncat)")
     result.stdin.close()
