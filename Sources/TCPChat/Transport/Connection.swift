@@ -9,52 +9,106 @@ import TCPChatNet
 
 final class Connection: EventHandler, SessionOutput {
     /// A connection's life, one way: open → (doomed | draining) → closed; draining may still
-    /// be doomed (its flush failed).
-    enum Life: Equatable {
+    /// be doomed (its flush failed). The reason of a doom or a drain is kept in the cold part
+    /// (`closeReason`): only a closing connection has one.
+    enum Life: UInt8 {
         /// Reading and writing.
         case open
-        /// Failed, or dropped by a limit, with this reason: detached and closed at the end of
-        /// the loop iteration (never in the middle of a fan-out).
-        case doomed(String)
+        /// Failed, or dropped by a limit: detached and closed at the end of the loop iteration
+        /// (never in the middle of a fan-out).
+        case doomed
         /// Leaving (quit, EOF, shutdown, a deadline): no longer read; what is queued is
         /// written, then it closes.
-        case draining(String)
+        case draining
         /// Socket closed and forgotten.
         case closed
     }
 
-    let fd: Int32
-    let address: String
-    /// The peer's IP address alone, for the per-address connection cap.
-    let host: String
+    // Issue 19, memory per idle connection: one record of 184 usable bytes (a 192-byte chunk;
+    // MemoryTests) holds the transport's state and the output queue. A class's stored properties
+    // are laid out in the order declared: words first, then 32-bit fields, then the framer, then
+    // the one-byte fields, so that they share words. What only a throttled, congested,
+    // input-holding, draining, closing or TLS connection needs is in `Cold`.
+
+    /// Connections.senderClock: which sender's lines are being delivered now, followed by the
+    /// soft mark (past which a delivery takes the slow path, Connections.pressed; the hard cap
+    /// when there is no soft mark) and the hard cap: one pointer for the three, shared by every
+    /// connection, rather than three words in each.
+    private let senderClock: UnsafeMutablePointer<Int>
+    private unowned(unsafe) let connections: Connections
+    /// Its session in the chat core; set right after the connection is made, and let go when
+    /// the connection closes (the session holds its connection: the two would keep each other).
+    var session: ChatSession!
+    private(set) var cold: Cold?
     /// Its protocol's codec; the line protocol's until the first line shows it speaks another
     /// (ChatServer.detectProtocol).
     var codec: any WireCodec
-    /// Waiting for its first line to tell its protocol (nil once decided); the timer that
-    /// decides for the line protocol when nothing comes.
-    var detection: EventLoop.TimerID?
+    /// The peer's address, `host:port` (IPv6 hosts in brackets).
+    let address: String
+    /// Its output queue, inline (OutputQueue). Unchecked exclusivity: only the loop thread
+    /// touches it, and never while another access to it is under way.
+    @exclusivity(unchecked) var output = OutputQueue()
+    /// When the connection was accepted and last sent anything (monotonic milliseconds).
+    let connectedAt: Int64
+    var lastInputAt: Int64
+    /// The timer that decides its protocol when no first line comes (EventLoop.TimerID's raw
+    /// value, 0: none; ChatServer.beginDetection).
+    private var detectionTimer: UInt64 = 0
+    let fd: Int32
+    /// What epoll watches for now.
+    var interest: EventLoop.Interest = .read
+    /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
+    @exclusivity(unchecked) var pressSerial: Int32 = -1
+    /// As a sender: how many congested receivers hold it. Not read from while above zero.
+    var heldBy: Int32 = 0
+    /// Unchecked exclusivity: consumed for every read, on the loop thread only, and nothing
+    /// its callback does touches it (Connections.handleInput).
+    @exclusivity(unchecked) var framer: LineFramer
+    /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
+    var telnet = TelnetFilter()
+    private(set) var life = Life.open {
+        didSet { acceptsOutput = life == .open || life == .draining }
+    }
+    /// Open or draining (`isWritable`), kept as a flag for the fan-out's sake: read once per
+    /// delivery, it must cost one load. Unchecked exclusivity: only the loop thread touches it,
+    /// and never while another access to it is under way.
+    @exclusivity(unchecked) private var acceptsOutput = true
     var detecting = false
-    /// No line has been handed to a codec yet.
-    var awaitingFirstLine = false
-    // Flags are declared together so that they share words: a class's stored properties are
-    // laid out in the order declared (issue 19: memory per idle connection).
+    /// No line has been handed to a codec yet. Unchecked exclusivity: read for every line
+    /// (ChatServer.received), loop thread only.
+    @exclusivity(unchecked) var awaitingFirstLine = false
     /// Out of tokens (or waiting for the cluster): not read from until resumed.
     var throttled = false
     /// Backpressure (see below): above the soft mark and not drained yet.
     var isCongested = false
     /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.
     var ignoresHolds = false
-    private(set) var life = Life.open {
-        didSet { acceptsOutput = isWritable }
+    @exclusivity(unchecked) var hasSentALine = false
+    /// The client closed its side: its last lines are handled without waiting for anything.
+    var inputEnded = false
+    /// On the list of connections to flush at the end of this loop iteration.
+    @exclusivity(unchecked) var isDirty = false
+    /// The last flush left bytes queued: EPOLLOUT is wanted.
+    var wantsWrite = false
+
+    /// The peer's IP address alone (for the per-address connection cap): `address` without
+    /// its port and brackets, as the acceptor's SocketAddress.host gave it.
+    var host: String { Connection.host(of: address) }
+
+    static func host(of address: String) -> String {
+        if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+            return String(address[address.index(after: address.startIndex)..<close])
+        }
+        guard let colon = address.lastIndex(of: ":") else { return address }
+        return String(address[..<colon])
     }
-    /// Open or draining (`isWritable`), kept as a flag for the fan-out's sake: read once per
-    /// delivery, it must cost one load. Unchecked exclusivity: only the loop thread touches it,
-    /// and never while another access to it is under way.
-    @exclusivity(unchecked) private var acceptsOutput = true
-    var framer: LineFramer
-    /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
-    var telnet = TelnetFilter()
-    let output = OutputQueue()
+
+    /// Waiting for its first line to tell its protocol: the timer that decides for the line
+    /// protocol when nothing comes.
+    var detection: EventLoop.TimerID? {
+        get { EventLoop.TimerID(raw: detectionTimer) }
+        set { detectionTimer = newValue?.raw ?? 0 }
+    }
     /// Its TLS session (Transport/TLS), or nil for a plaintext connection. In the cold part, so
     /// that a plaintext connection does not carry the word (a TLS one has far larger state in
     /// OpenSSL anyway).
@@ -62,9 +116,6 @@ final class Connection: EventHandler, SessionOutput {
         get { cold?.tls }
         set { if cold != nil || newValue != nil { warm.tls = newValue } }
     }
-    /// Its session in the chat core; set right after the connection is made, and let go when
-    /// the connection closes (the session holds its connection: the two would keep each other).
-    var session: ChatSession!
     /// Flood control; nil when the server has no rate limit (or the peer has gone).
     var bucket: TokenBucket? {
         get { cold?.bucket }
@@ -75,18 +126,6 @@ final class Connection: EventHandler, SessionOutput {
         get { cold?.pendingInput ?? [] }
         set { if cold != nil || !newValue.isEmpty { warm.pendingInput = newValue } }
     }
-    /// When the connection was accepted and last sent anything (monotonic milliseconds).
-    let connectedAt: Int64
-    var lastInputAt: Int64
-    @exclusivity(unchecked) var hasSentALine = false
-    /// The client closed its side: its last lines are handled without waiting for anything.
-    var inputEnded = false
-    /// On the list of connections to flush at the end of this loop iteration.
-    @exclusivity(unchecked) var isDirty = false
-    /// The last flush left bytes queued: EPOLLOUT is wanted.
-    var wantsWrite = false
-    /// What epoll watches for now.
-    var interest: EventLoop.Interest = .read
     /// The timer that closes a draining connection that does not drain in time.
     var drainDeadline: EventLoop.TimerID? {
         get { cold?.drainDeadline }
@@ -101,9 +140,7 @@ final class Connection: EventHandler, SessionOutput {
     // Backpressure (Connections, "Soft limit"). As a receiver: congested = its queue passed
     // the soft mark and its socket would not take it; it holds the senders whose lines it was
     // given since, until it drains to half the mark or is dropped (at the soft time).
-    // (isCongested is declared with the other flags, near the top: see there.)
-    /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
-    @exclusivity(unchecked) var pressSerial = -1
+    // (isCongested and pressSerial are declared with the other fields, above.)
     /// The senders it holds (a sender may appear more than once: each entry is one count in
     /// its `heldBy`).
     var holding: [Connection] {
@@ -149,10 +186,10 @@ final class Connection: EventHandler, SessionOutput {
         set { if cold != nil || newValue { warm.onProbation = newValue } }
     }
 
-    /// What only a connection that is throttled, congested, holding input, draining or on TLS needs,
-    /// allocated the first time one of these is set (issue 19: memory per idle connection):
-    /// the properties above read their defaults while it is nil, and Connections uses them
-    /// as before.
+    /// What only a connection that is throttled, congested, holding input, draining, closing or
+    /// on TLS needs, allocated the first time one of these is set (issue 19: memory per idle
+    /// connection): the properties above read their defaults while it is nil, and Connections
+    /// uses them as before.
     final class Cold {
         var bucket: TokenBucket?
         var pendingInput: [UInt8] = []
@@ -167,23 +204,16 @@ final class Connection: EventHandler, SessionOutput {
         var lastSampleAt: Int64 = 0
         var onProbation = false
         var tls: TLSSession?
+        /// Why it is closing (doomed or draining).
+        var closeReason = "closed"
     }
-    private(set) var cold: Cold?
     private var warm: Cold {
         if let cold { return cold }
         let made = Cold()
         cold = made
         return made
     }
-    /// As a sender: how many congested receivers hold it. Not read from while above zero.
-    var heldBy = 0
     var isHeld: Bool { heldBy > 0 && !ignoresHolds }
-    private unowned(unsafe) let connections: Connections
-    /// Connections.senderClock: which sender's lines are being delivered now, followed by the
-    /// soft mark (past which a delivery takes the slow path, Connections.pressed; the hard cap
-    /// when there is no soft mark) and the hard cap: one pointer for the three, shared by every
-    /// connection, rather than three words in each.
-    private let senderClock: UnsafeMutablePointer<Int>
     private var softQueueBytes: Int { senderClock[1] }
     private var maxQueueBytes: Int { senderClock[2] }
 
@@ -191,7 +221,7 @@ final class Connection: EventHandler, SessionOutput {
          maxLineBytes: Int, softQueueBytes: Int, maxQueueBytes: Int, now: Int64) {
         self.fd = fd
         self.address = address
-        self.host = host
+        assert(host == Connection.host(of: address), "the host is the address without its port")
         self.codec = codec
         self.connections = connections
         senderClock = connections.senderClock
@@ -201,33 +231,35 @@ final class Connection: EventHandler, SessionOutput {
         framer = LineFramer(maxLineBytes: maxLineBytes)
     }
 
+    deinit {
+        output.discard()
+    }
+
     /// Open: read, handle lines, write.
     var isOpen: Bool { life == .open }
     /// Open or draining: what is queued for it will still be written.
-    var isWritable: Bool {
-        switch life {
-        case .open, .draining: return true
-        case .doomed, .closed: return false
-        }
-    }
-    var isDraining: Bool {
-        if case .draining = life { return true }
-        return false
-    }
+    var isWritable: Bool { life == .open || life == .draining }
+    var isDraining: Bool { life == .draining }
     var isClosed: Bool { life == .closed }
 
     /// Its session waits for an answer of the cluster, and it has not ended its input.
     var mustWait: Bool { (session?.waitingForCluster ?? false) && !inputEnded }
 
     // Only Connections changes the life, through these.
-    func markDoomed(_ reason: String) { life = .doomed(reason) }
-    func markDraining(_ reason: String) { life = .draining(reason) }
+    func markDoomed(_ reason: String) {
+        warm.closeReason = reason
+        life = .doomed
+    }
+    func markDraining(_ reason: String) {
+        warm.closeReason = reason
+        life = .draining
+    }
     func markClosed() { life = .closed }
 
     /// Why it is closing: the doom or drain reason.
     var closeReason: String {
         switch life {
-        case .doomed(let reason), .draining(let reason): return reason
+        case .doomed, .draining: return cold?.closeReason ?? "closed"
         case .open, .closed: return "closed"
         }
     }
@@ -249,7 +281,7 @@ final class Connection: EventHandler, SessionOutput {
         let queued = output.append(buffer)
         // Past the soft mark, Connections decides, once per sender's read (pressSerial): the
         // rest of a burst costs a compare here. Past the hard cap it always decides.
-        if queued > softQueueBytes && (pressSerial != senderClock.pointee || queued > maxQueueBytes) {
+        if queued > softQueueBytes && (Int(pressSerial) != senderClock.pointee || queued > maxQueueBytes) {
             connections.pressed(self)
         } else if !isDirty {
             connections.markDirty(self)

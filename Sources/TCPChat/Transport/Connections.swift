@@ -67,11 +67,12 @@ final class Connections {
     /// The connection whose input is being handled: a delivery that congests a receiver holds it.
     private var current: Connection? {
         didSet {
-            currentSerial &+= 1
-            senderClock.pointee = current == nil ? Connections.noSender : currentSerial
+            currentSerial = currentSerial == .max ? 0 : currentSerial + 1  // never noSender or -1
+            senderClock.pointee = current == nil ? Connections.noSender : Int(currentSerial)
         }
     }
-    private var currentSerial = 0
+    /// 32-bit (it wraps), as a receiver keeps it in Connection.pressSerial.
+    private var currentSerial: Int32 = 0
     /// Which sender's input is being handled, as a number that changes with `current` (and is
     /// `noSender` while there is none): a receiver already pressed under the same number (the
     /// next line of the same read, fanned out to it) has nothing new to decide, and
@@ -133,7 +134,7 @@ final class Connections {
         }
         table[index] = connection
         count += 1
-        perHost[host, default: 0] += 1
+        perHost[connection.host, default: 0] += 1
         counters.accepted.add(1, ordering: .relaxed)
         counters.connections.add(1, ordering: .relaxed)
         return connection
