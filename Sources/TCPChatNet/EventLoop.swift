@@ -49,14 +49,6 @@ public final class EventLoop: @unchecked Sendable {
     /// A scheduled timer, for `cancel(_:)`.
     package struct TimerID: Hashable, Sendable {
         fileprivate let value: UInt64
-        fileprivate init(value: UInt64) { self.value = value }
-        /// A nonzero number that stands for it, for a record that keeps a timer in one word
-        /// (0 meaning none; issue 19: memory per idle connection).
-        package var raw: UInt64 { value }
-        package init?(raw: UInt64) {
-            guard raw != 0 else { return nil }
-            value = raw
-        }
     }
 
     /// One slot per descriptor number: the handler and the generation it was registered with,

@@ -80,6 +80,16 @@ public final class ChatServer: @unchecked Sendable {
     /// With a password: line-protocol connections whose first line must still be `/pass
     /// SECRET`, by id (bounded by the connections: an entry leaves when its connection closes).
     private var awaitingPassword: Set<UInt64> = []
+    /// Connections waiting for their first line to tell their protocol, with the time when the
+    /// line protocol is decided for them, in the order they began waiting: by deadline, the
+    /// delay being the same for all. One timer, for the earliest (issue 19, memory per idle
+    /// connection: a timer per connection cost ~40 bytes each, its closure and its entries in
+    /// the timer heap, kept at the peak of a burst of connections). An entry whose connection
+    /// stopped waiting (`detecting` false) is skipped when its time comes; the array is let go
+    /// when it empties, so it is bounded by the connections accepted within one delay.
+    private var detectionQueue: [(deadline: Int64, connection: Connection)] = []
+    private var detectionHead = 0
+    private var detectionTimer: EventLoop.TimerID?
 
     public init(configuration: ChatServerConfiguration) throws(ChatServerError) {
         if let problem = configuration.problem() { throw .invalidConfiguration(problem) }
@@ -325,6 +335,9 @@ public final class ChatServer: @unchecked Sendable {
         acceptor.close()
         tlsAcceptor?.close()
         loop.cancelAllTimers()  // their actions hold the server: left behind, they would leak it
+        detectionTimer = nil
+        detectionQueue = []
+        detectionHead = 0
         // Host calls queued from other threads wait for their answer: run the ones queued
         // before serving ended (none can be queued after).
         servingState.withLock { $0 = .finished }
@@ -463,24 +476,51 @@ extension ChatServer: AcceptorHandler {
         // The connection is held strongly, not weakly: a weak reference gives the object a side
         // table for the rest of its life (issue 19: memory per idle connection), which
         // LeakSanitizer also takes for a leak when the process exits with it alive
-        // (llvm/llvm-project#56751). The timer is cancelled when the connection closes
-        // (closed), so it is held 50 ms at most.
-        connection.detection = loop.schedule(after: Int64(delay)) { [weak self, connection] in
-            guard let self, connection.detecting, connection.isOpen else { return }
-            connection.detection = nil
-            decideProtocol(of: connection, irc: false)
-            settle()
+        // (llvm/llvm-project#56751). It is held one delay at most.
+        detectionQueue.append((monotonicMilliseconds() + Int64(delay), connection))
+        if detectionTimer == nil { scheduleDetection() }
+    }
+
+    /// Schedules the one detection timer for the earliest connection still waiting, or lets the
+    /// queue go when none is.
+    private func scheduleDetection() {
+        while detectionHead < detectionQueue.count && !detectionQueue[detectionHead].connection.detecting {
+            detectionHead += 1
         }
+        guard detectionHead < detectionQueue.count else {
+            detectionQueue = []
+            detectionHead = 0
+            return
+        }
+        let wait = max(0, detectionQueue[detectionHead].deadline - monotonicMilliseconds())
+        detectionTimer = loop.schedule(after: wait) { [weak self] in
+            guard let self else { return }
+            detectionTimer = nil
+            detectionsDue()
+        }
+    }
+
+    /// The connections whose delay is over and that sent no first line speak the line protocol.
+    private func detectionsDue() {
+        let now = monotonicMilliseconds()
+        while detectionHead < detectionQueue.count && detectionQueue[detectionHead].deadline <= now {
+            let connection = detectionQueue[detectionHead].connection
+            detectionHead += 1
+            guard connection.detecting && connection.isOpen else { continue }
+            decideProtocol(of: connection, irc: false)
+            settle()  // its welcome goes out now: a burst's welcomes are not all held at once
+        }
+        if detectionHead >= 1024 && detectionHead * 2 >= detectionQueue.count {
+            detectionQueue.removeFirst(detectionHead)
+            detectionHead = 0
+        }
+        scheduleDetection()
     }
 
     /// The connection speaks IRC or the line protocol from now on: its codec opens its session
     /// (the line protocol's welcome and #lobby; IRC waits for NICK and USER).
     private func decideProtocol(of connection: Connection, irc: Bool) {
-        connection.detecting = false
-        if let timer = connection.detection {
-            loop.cancel(timer)
-            connection.detection = nil
-        }
+        connection.detecting = false  // its entry in detectionQueue is skipped
         if irc {
             let session = ChatSession(encoder: ircCodec, slot: ircSlot, output: connection, label: connection.address)
             session.id = connection.session.id  // the same connection, the same id for the host
@@ -561,8 +601,6 @@ extension ChatServer: ConnectionsHandler {
         let port = tlsPort
         let hint = port >= 0 ? "connect with TLS to port \(port), or without TLS here" : "this server has no TLS listener; connect without TLS"
         connection.detecting = false  // no welcome, no room: it never spoke our protocol
-        if let timer = connection.detection { loop.cancel(timer) }
-        connection.detection = nil
         connection.session.send(.error(.refused("this port speaks plaintext, not TLS: \(hint)")))
         connections.startDraining(connection, reason: "disconnected: a TLS handshake on the plaintext port")
     }
@@ -582,8 +620,6 @@ extension ChatServer: ConnectionsHandler {
     func closed(_ connection: Connection, reason: String) {
         let session: ChatSession = connection.session
         log(.info, "disconnect \(connection.address) \(session.nick): \(reason)")
-        if let timer = connection.detection { loop.cancel(timer) }
-        connection.detection = nil
         connection.detecting = false
         connection.codec.closed(session)
         sessionsByID.removeValue(forKey: session.id)

@@ -51,9 +51,6 @@ final class Connection: EventHandler, SessionOutput {
     /// When the connection was accepted and last sent anything (monotonic milliseconds).
     let connectedAt: Int64
     var lastInputAt: Int64
-    /// The timer that decides its protocol when no first line comes (EventLoop.TimerID's raw
-    /// value, 0: none; ChatServer.beginDetection).
-    private var detectionTimer: UInt64 = 0
     let fd: Int32
     /// What epoll watches for now.
     var interest: EventLoop.Interest = .read
@@ -73,6 +70,7 @@ final class Connection: EventHandler, SessionOutput {
     /// delivery, it must cost one load. Unchecked exclusivity: only the loop thread touches it,
     /// and never while another access to it is under way.
     @exclusivity(unchecked) private var acceptsOutput = true
+    /// Waiting for its first line to tell its protocol (ChatServer.beginDetection).
     var detecting = false
     /// No line has been handed to a codec yet. Unchecked exclusivity: read for every line
     /// (ChatServer.received), loop thread only.
@@ -103,12 +101,6 @@ final class Connection: EventHandler, SessionOutput {
         return String(address[..<colon])
     }
 
-    /// Waiting for its first line to tell its protocol: the timer that decides for the line
-    /// protocol when nothing comes.
-    var detection: EventLoop.TimerID? {
-        get { EventLoop.TimerID(raw: detectionTimer) }
-        set { detectionTimer = newValue?.raw ?? 0 }
-    }
     /// Its TLS session (Transport/TLS), or nil for a plaintext connection. In the cold part, so
     /// that a plaintext connection does not carry the word (a TLS one has far larger state in
     /// OpenSSL anyway).
