@@ -28,13 +28,18 @@ struct OutputQueue {
         case failed(SystemError)
     }
 
-    // 32 bytes, inline in the connection's own record (issue 19: memory per idle connection;
-    // it was an object of its own, 80 bytes with its allocation's header). Counts are 32-bit:
-    // a queue holds at most --max-queue bytes, and each entry costs `entryCost` of them.
-    /// Queued buffers, each counted in its queueCount, at `head..<tail`.
+    // 40 bytes, inline in the connection's own record (issue 19: memory per idle connection;
+    // it was an object of its own, 80 bytes with its allocation's header, and an idle
+    // connection kept 32 bytes of slots). Counts are 32-bit: a queue holds at most --max-queue
+    // bytes, and each entry costs `entryCost` of them.
+    /// Queued buffers, each counted in its queueCount, at `head..<tail`: in `slots` when
+    /// allocated, else (capacity 1) the one entry in `single`. A queue that never held more
+    /// than one entry at a time (an idle connection's) allocates nothing, and a drained queue
+    /// of two slots gives them back.
     fileprivate var slots: UnsafeMutablePointer<Unmanaged<SharedBuffer>>?
+    fileprivate var single: UnsafeMutableRawPointer?
     fileprivate var queuedByteCount = 0
-    fileprivate var capacity: Int32 = 0
+    fileprivate var capacity: Int32 = 1
     fileprivate var head: Int32 = 0           // the first unsent buffer
     fileprivate var tail: Int32 = 0           // one past the last queued buffer
     fileprivate var headOffset: Int32 = 0     // bytes of slots[head] already sent
@@ -42,6 +47,9 @@ struct OutputQueue {
     init() {}
 
     var isEmpty: Bool { head == tail }
+
+    /// Whether it holds slot storage of its own (MemoryTests).
+    var hasSlotStorage: Bool { slots != nil }
 
     /// Bytes queued and not yet written, plus `entryCost` for each queued line: what the queue
     /// keeps alive, as --max-queue counts it.
@@ -80,7 +88,8 @@ extension OutputQueue {
         // An empty buffer would make a flush of nothing but empty iovecs write 0 bytes, for ever.
         guard buffer.count > 0 else { return queuedByteCount }
         if tail == capacity { makeRoom() }
-        slots.unsafelyUnwrapped[Int(tail)] = queueEntry(for: buffer)
+        let entry = queueEntry(for: buffer)
+        if let slots { slots[Int(tail)] = entry } else { single = entry.toOpaque() }
         tail &+= 1
         queuedByteCount &+= buffer.count &+ OutputQueue.entryCost
         return queuedByteCount
@@ -95,7 +104,6 @@ extension OutputQueue {
     mutating func flush(to fd: Int32, iovecs: UnsafeMutablePointer<iovec>, scratch: UnsafeMutableRawBufferPointer) -> OutputQueue.FlushResult {
         let maxSegments = Int(ctc_IOV_MAX)
         while head < tail {
-            let queued = slots.unsafelyUnwrapped
             var segments = 0
             var used = 0          // bytes of scratch filled
             var total = 0         // bytes this writev offers
@@ -103,7 +111,7 @@ extension OutputQueue {
             var skip = Int(headOffset)
             let end = Int(tail)
             while index < end && segments < maxSegments {
-                let (base, count) = queued[index]._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
+                let (base, count) = entry(index)._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
                 if count <= OutputQueue.coalescedBytes {
                     if used + count > scratch.count { break }
                     let destination = scratch.baseAddress.unsafelyUnwrapped + used
@@ -137,9 +145,7 @@ extension OutputQueue {
             // copy the rest into the scratch again only to hear EAGAIN.
             if written < total { return .pending }
         }
-        head = 0
-        tail = 0
-        if Int(capacity) > OutputQueue.keptCapacity { freeStorage() }
+        reset()
         return .drained
     }
 
@@ -151,18 +157,17 @@ extension OutputQueue {
 
     /// Releases the buffers `written` bytes have completed.
     private mutating func consumeEntries(_ written: Int) {
-        let queued = slots.unsafelyUnwrapped
         var left = written
         var index = Int(head)
         var offset = Int(headOffset)
         queuedByteCount -= written
         while left > 0 {
-            let available = queued[index]._withUnsafeGuaranteedRef { $0.count } - offset
+            let available = entry(index)._withUnsafeGuaranteedRef { $0.count } - offset
             if left >= available {
                 left -= available
                 offset = 0
                 queuedByteCount -= OutputQueue.entryCost
-                releaseEntry(queued[index])
+                releaseEntry(entry(index))
                 index += 1
             } else {
                 offset += left
@@ -175,14 +180,13 @@ extension OutputQueue {
 
     func nextPiece(scratch: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard head < tail else { return nil }
-        let queued = slots.unsafelyUnwrapped
-        let (first, firstCount) = queued[Int(head)]._withUnsafeGuaranteedRef { ($0.base + Int(headOffset), $0.count - Int(headOffset)) }
+        let (first, firstCount) = entry(Int(head))._withUnsafeGuaranteedRef { ($0.base + Int(headOffset), $0.count - Int(headOffset)) }
         if firstCount > scratch.count { return UnsafeRawBufferPointer(start: first, count: firstCount) }
         var used = 0
         var index = Int(head)
         var skip = Int(headOffset)
         while index < Int(tail) {
-            let (base, count) = queued[index]._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
+            let (base, count) = entry(index)._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
             if used + count > scratch.count { break }
             (scratch.baseAddress.unsafelyUnwrapped + used).copyMemory(from: base, byteCount: count)
             used += count
@@ -192,11 +196,15 @@ extension OutputQueue {
         return UnsafeRawBufferPointer(rebasing: scratch[..<used])
     }
 
-    /// Everything was written: empty, keeping a small slot array (as flush does).
+    /// Everything was written: empty. Slots beyond `keptCapacity` go back to the allocator, and
+    /// so do two: a receiver that gets one entry per iteration (an idle connection's notices, a
+    /// quiet room's lines) needs none, and one that gets more grows past two in its first few
+    /// busy iterations and keeps its slots.
     mutating func reset() {
         head = 0
         tail = 0
-        if Int(capacity) > OutputQueue.keptCapacity { freeStorage() }
+        single = nil
+        if capacity == 2 || Int(capacity) > OutputQueue.keptCapacity { freeStorage() }
     }
 
     mutating func removeAll() {
@@ -207,33 +215,45 @@ extension OutputQueue {
     }
 
     func releaseQueued() {
-        guard let queued = slots else { return }
-        for index in Int(head)..<Int(tail) { releaseEntry(queued[index]) }
+        for index in Int(head)..<Int(tail) { releaseEntry(entry(index)) }
+    }
+
+    /// The entry at `index`.
+    @inline(__always)
+    private func entry(_ index: Int) -> Unmanaged<SharedBuffer> {
+        if let slots { return slots[index] }
+        return Unmanaged.fromOpaque(single.unsafelyUnwrapped)
     }
 
     private mutating func freeStorage() {
         slots?.deallocate()
         slots = nil
-        capacity = 0
+        single = nil
+        capacity = 1
         head = 0
         tail = 0
     }
 
-    /// Called when `tail` reached the end: slide the live slots to the front if that frees at
-    /// least half, else grow (×2). Unmanaged references are plain words, so memmove is right.
+    /// Called when `tail` reached the end: reuse the inline slot if it was written, slide the
+    /// live slots to the front if that frees at least half, else grow (×2). Unmanaged references are plain words, so memmove is right.
     private mutating func makeRoom() {
         let live = Int(tail - head)
         let first = Int(head)
-        if let queued = slots, first > 0, live * 2 <= Int(capacity) {
+        if slots == nil && live == 0 {
+            single = nil  // the one entry was written: the inline slot is free again
+        } else if let queued = slots, first > 0, live * 2 <= Int(capacity) {
             memmove(queued, queued + first, live * MemoryLayout<Unmanaged<SharedBuffer>>.stride)
         } else {
-            // From 2 slots: a connection that was sent a line or two (an idle one) keeps 16
-            // bytes, not 128; a busy one doubles its way up in its first few iterations.
+            // From the inline slot to 2, then doubling: a busy receiver doubles its way up in
+            // its first few iterations.
             let grownCapacity = max(2, Int(capacity) * 2)
             let grown = UnsafeMutablePointer<Unmanaged<SharedBuffer>>.allocate(capacity: grownCapacity)
             if let queued = slots {
                 grown.initialize(from: queued + first, count: live)
                 queued.deallocate()
+            } else {
+                grown.initialize(to: Unmanaged.fromOpaque(single.unsafelyUnwrapped))  // live == 1
+                single = nil
             }
             slots = grown
             capacity = Int32(grownCapacity)
