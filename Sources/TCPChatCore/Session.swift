@@ -72,8 +72,9 @@ package final class ChatSession {
     @exclusivity(unchecked) package internal(set) var isRegistered = false
     /// A question of this session waits for the cluster's answer (who, rooms, nick, a private
     /// line to another server, a join's history): its next intents wait too, so that replies
-    /// come in the order asked.
-    package internal(set) var waitingForCluster = false
+    /// come in the order asked. Unchecked exclusivity: the transport reads it for every line
+    /// (Connection.mustWait, through `isWaitingForCluster`), loop thread only.
+    @exclusivity(unchecked) package internal(set) var waitingForCluster = false
 
     package init(encoder: any EventEncoder, slot: Int, output: any SessionOutput, label: String) {
         self.encoder = encoder
@@ -82,6 +83,11 @@ package final class ChatSession {
         self.label = label
         nick = ""
     }
+
+    /// `waitingForCluster`, for other modules: read here, it costs no run-time exclusivity
+    /// check (the attribute is honoured only in this module; read directly from the transport,
+    /// for every line, it cost ~76 instructions).
+    package var isWaitingForCluster: Bool { waitingForCluster }
 
     /// The encoder's number in the core (ChatCore.register(encoder:)).
     package var encoderSlot: Int { Int(slot) }

@@ -79,7 +79,9 @@ public final class ChatServer: @unchecked Sendable {
     private(set) var sessionsByID: [UInt64: ChatSession] = [:]
     /// With a password: line-protocol connections whose first line must still be `/pass
     /// SECRET`, by id (bounded by the connections: an entry leaves when its connection closes).
-    private var awaitingPassword: Set<UInt64> = []
+    /// Unchecked exclusivity: read for every line (received), loop thread only, never accessed
+    /// reentrantly.
+    @exclusivity(unchecked) private var awaitingPassword: Set<UInt64> = []
     /// Connections waiting for their first line to tell their protocol, with the time when the
     /// line protocol is decided for them, in the order they began waiting: by deadline, the
     /// delay being the same for all. One timer, for the earliest (issue 19, memory per idle

@@ -36,13 +36,16 @@ final class Connection: EventHandler, SessionOutput {
     /// connection, rather than three words in each.
     private let senderClock: UnsafeMutablePointer<Int>
     private unowned(unsafe) let connections: Connections
+    // Unchecked exclusivity on what every line reads (session, cold, codec, life, heldBy):
+    // only the loop thread touches a connection, and nothing holds an access to one of these
+    // across a call that could touch it again (issue 19: a run-time check is ~85 instructions).
     /// Its session in the chat core; set right after the connection is made, and let go when
     /// the connection closes (the session holds its connection: the two would keep each other).
-    var session: ChatSession!
-    private(set) var cold: Cold?
+    @exclusivity(unchecked) var session: ChatSession!
+    @exclusivity(unchecked) private(set) var cold: Cold?
     /// Its protocol's codec; the line protocol's until the first line shows it speaks another
     /// (ChatServer.detectProtocol).
-    var codec: any WireCodec
+    @exclusivity(unchecked) var codec: any WireCodec
     /// The peer's address, `host:port` (IPv6 hosts in brackets).
     let address: String
     /// Its output queue, inline (OutputQueue). Unchecked exclusivity: only the loop thread
@@ -57,13 +60,13 @@ final class Connection: EventHandler, SessionOutput {
     /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
     @exclusivity(unchecked) var pressSerial: Int32 = -1
     /// As a sender: how many congested receivers hold it. Not read from while above zero.
-    var heldBy: Int32 = 0
+    @exclusivity(unchecked) var heldBy: Int32 = 0
     /// Unchecked exclusivity: consumed for every read, on the loop thread only, and nothing
     /// its callback does touches it (Connections.handleInput).
     @exclusivity(unchecked) var framer: LineFramer
     /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
     var telnet = TelnetFilter()
-    private(set) var life = Life.open {
+    @exclusivity(unchecked) private(set) var life = Life.open {
         didSet { acceptsOutput = life == .open || life == .draining }
     }
     /// Open or draining (`isWritable`), kept as a flag for the fan-out's sake: read once per
@@ -235,7 +238,7 @@ final class Connection: EventHandler, SessionOutput {
     var isClosed: Bool { life == .closed }
 
     /// Its session waits for an answer of the cluster, and it has not ended its input.
-    var mustWait: Bool { (session?.waitingForCluster ?? false) && !inputEnded }
+    var mustWait: Bool { (session?.isWaitingForCluster ?? false) && !inputEnded }
 
     // Only Connections changes the life, through these.
     func markDoomed(_ reason: String) {

@@ -237,6 +237,9 @@ final class Connections {
         if let bucket = connection.bucket, !bucket.hasToken { return 0 }
         let previous = current
         current = connection
+        // The handler once per read, not per line: the server has weak references to it, so
+        // each retain and release of it takes the slow path (~170 instructions a line).
+        let handler: any ConnectionsHandler = handler
         defer {
             handler.linesHandled(on: connection)
             current = previous

@@ -104,6 +104,7 @@ extension OutputQueue {
     mutating func flush(to fd: Int32, iovecs: UnsafeMutablePointer<iovec>, scratch: UnsafeMutableRawBufferPointer) -> OutputQueue.FlushResult {
         let maxSegments = Int(ctc_IOV_MAX)
         while head < tail {
+            let (queued, one) = (slots, single)
             var segments = 0
             var used = 0          // bytes of scratch filled
             var total = 0         // bytes this writev offers
@@ -111,7 +112,7 @@ extension OutputQueue {
             var skip = Int(headOffset)
             let end = Int(tail)
             while index < end && segments < maxSegments {
-                let (base, count) = entry(index)._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
+                let (base, count) = OutputQueue.entry(index, queued, one)._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
                 if count <= OutputQueue.coalescedBytes {
                     if used + count > scratch.count { break }
                     let destination = scratch.baseAddress.unsafelyUnwrapped + used
@@ -160,14 +161,16 @@ extension OutputQueue {
         var left = written
         var index = Int(head)
         var offset = Int(headOffset)
+        let (queued, one) = (slots, single)
         queuedByteCount -= written
         while left > 0 {
-            let available = entry(index)._withUnsafeGuaranteedRef { $0.count } - offset
+            let entry = OutputQueue.entry(index, queued, one)
+            let available = entry._withUnsafeGuaranteedRef { $0.count } - offset
             if left >= available {
                 left -= available
                 offset = 0
                 queuedByteCount -= OutputQueue.entryCost
-                releaseEntry(entry(index))
+                releaseEntry(entry)
                 index += 1
             } else {
                 offset += left
@@ -221,6 +224,14 @@ extension OutputQueue {
     /// The entry at `index`.
     @inline(__always)
     private func entry(_ index: Int) -> Unmanaged<SharedBuffer> {
+        OutputQueue.entry(index, slots, single)
+    }
+
+    /// The entry at `index` of a queue whose `slots` and `single` are these (the loops read
+    /// both once, not through `self` at every entry).
+    @inline(__always)
+    private static func entry(_ index: Int, _ slots: UnsafeMutablePointer<Unmanaged<SharedBuffer>>?,
+                              _ single: UnsafeMutableRawPointer?) -> Unmanaged<SharedBuffer> {
         if let slots { return slots[index] }
         return Unmanaged.fromOpaque(single.unsafelyUnwrapped)
     }
