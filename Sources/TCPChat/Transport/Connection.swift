@@ -7,7 +7,7 @@ import Glibc
 import TCPChatCore
 import TCPChatNet
 
-final class Connection: EventHandler, SessionOutput {
+final class Connection: SessionOutput {
     /// A connection's life, one way: open → (doomed | draining) → closed; draining may still
     /// be doomed (its flush failed). The reason of a doom or a drain is kept in the cold part
     /// (`closeReason`): only a closing connection has one.
@@ -257,12 +257,6 @@ final class Connection: EventHandler, SessionOutput {
         case .doomed, .draining: return cold?.closeReason ?? "closed"
         case .open, .closed: return "closed"
         }
-    }
-
-    // MARK: EventHandler
-
-    func handleEvent(_ readiness: EventLoop.Readiness) {
-        connections.handle(self, readiness)
     }
 
     // MARK: SessionOutput

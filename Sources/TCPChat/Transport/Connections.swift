@@ -51,7 +51,7 @@ struct ConnectionSettings {
     var tlsHandshakeMilliseconds: Int = 10_000
 }
 
-final class Connections {
+final class Connections: EventDispatcher {
     let loop: EventLoop
     let settings: ConnectionSettings
     private let counters: StatisticsCounters
@@ -123,14 +123,18 @@ final class Connections {
         if settings.linesPerSecond > 0 {
             connection.bucket = TokenBucket(linesPerSecond: settings.linesPerSecond, burst: settings.burstLines, now: now)
         }
-        do { try loop.register(fd, interest: .read, handler: connection) } catch {
+        do { try loop.register(fd, interest: .read, dispatcher: self) } catch {
             Sys.close(fd)
             return nil
         }
         if let tls { startHandshake(connection, tls) }
         let index = Int(fd)
         if index >= table.count {
-            table.append(contentsOf: repeatElement(nil, count: max(index + 1 - table.count, table.count)))
+            // A quarter more, as the event loop's table grows (issue 19: memory per idle
+            // connection); reserveCapacity first, or the array's own growth would double it.
+            let grown = max(index + 1, table.count + table.count / 4, 64)
+            table.reserveCapacity(grown)
+            table.append(contentsOf: repeatElement(nil, count: grown - table.count))
         }
         table[index] = connection
         count += 1
@@ -141,6 +145,12 @@ final class Connections {
     }
 
     // MARK: Readiness
+
+    /// The event loop: a connection's descriptor is ready.
+    func handleEvent(_ fd: Int32, _ readiness: EventLoop.Readiness) {
+        guard let connection = table[Int(fd)] else { return }
+        handle(connection, readiness)
+    }
 
     func handle(_ connection: Connection, _ readiness: EventLoop.Readiness) {
         if let tls = connection.tls, !tlsReady(connection, tls) { return }
