@@ -86,6 +86,47 @@ import TCPChatNet
                 == "one\ntwo\nthree\nfour\nline 0\nline 1\nline 2\nline 3\nline 4\n")
     }
 
+    /// Connection ids to descriptors without a dictionary entry per connection: the same
+    /// answers as a dictionary through churn, a long-lived connection held across many windows,
+    /// and ids that closed.
+    @Test func connectionIDsAnswerAsADictionaryWould() {
+        var ids = ConnectionIDs()
+        var reference: [UInt64: Int32] = [:]
+        var next: UInt64 = 1
+        var generator = SystemRandomNumberGenerator()
+        func check() {
+            #expect(ids.count == reference.count)
+            for id in 1..<next where ids.fd(of: id) != reference[id] {
+                Issue.record("id \(id): \(String(describing: ids.fd(of: id))), expected \(String(describing: reference[id]))")
+                return
+            }
+        }
+        // One that stays for the whole run, and one that leaves at the end.
+        for _ in 0..<2 {
+            ids.add(next, fd: Int32(next))
+            reference[next] = Int32(next)
+            next += 1
+        }
+        for round in 0..<2_000 {
+            let fd = Int32(truncatingIfNeeded: next % 20_000)
+            ids.add(next, fd: fd)
+            reference[next] = fd
+            next += 2  // an id that was never added (refused) leaves a hole too
+            if round % 3 != 0, let victim = reference.keys.filter({ $0 > 2 }).randomElement(using: &generator) {
+                ids.remove(victim)
+                reference[victim] = nil
+            }
+            if round % 97 == 0 { check() }
+        }
+        ids.remove(2)
+        reference[2] = nil
+        ids.remove(999_999)  // never added: nothing happens
+        check()
+        #expect(ids.fd(of: 1) == 1)
+        for id in reference.keys where id != 1 { ids.remove(id) }
+        #expect(ids.count == 1 && ids.fd(of: 1) == 1)
+    }
+
     @Test func coldPartOnlyWhenNeeded() throws {
         let (connection, connections, loop, _) = try makeConnection()
         // What Connections does to every connection, idle or not, leaves the cold part unmade.

@@ -75,8 +75,9 @@ public final class ChatServer: @unchecked Sendable {
     private(set) var iterating = false
     /// Connection ids: the last one given.
     private var lastConnectionID: UInt64 = 0
-    /// The sessions of open connections, by id.
-    private(set) var sessionsByID: [UInt64: ChatSession] = [:]
+    /// The descriptors of open connections, by id (HostControl; their sessions are the
+    /// connections').
+    private var connectionIDs = ConnectionIDs()
     /// With a password: line-protocol connections whose first line must still be `/pass
     /// SECRET`, by id (bounded by the connections: an entry leaves when its connection closes).
     /// Unchecked exclusivity: read for every line (received), loop thread only, never accessed
@@ -462,11 +463,18 @@ extension ChatServer: AcceptorHandler {
         let session = ChatSession(encoder: lineCodec, slot: lineSlot, output: connection, label: peer)
         lastConnectionID += 1
         session.id = lastConnectionID
-        sessionsByID[session.id] = session
+        connectionIDs.add(session.id, fd: fd)
         connection.session = session
         configuration.onEvent?(HostEvent(kind: .connected, id: session.id, address: peer, nick: ""))
         // A TLS connection says its first line once its handshake is done (secured).
         if !secure { beginDetection(of: connection) }
+    }
+
+    /// The session of open connection `id` (HostControl).
+    func session(ofConnection id: UInt64) -> ChatSession? {
+        guard let fd = connectionIDs.fd(of: id), let session = connections.connection(fd)?.session,
+              session.id == id else { return nil }
+        return session
     }
 
     /// Waits for the first line to tell the protocol (IRC or the line protocol).
@@ -526,7 +534,6 @@ extension ChatServer: AcceptorHandler {
         if irc {
             let session = ChatSession(encoder: ircCodec, slot: ircSlot, output: connection, label: connection.address)
             session.id = connection.session.id  // the same connection, the same id for the host
-            sessionsByID[session.id] = session
             connection.session = session
             connection.codec = ircCodec
             ircCodec.opened(connection.session, core: core)
@@ -624,7 +631,7 @@ extension ChatServer: ConnectionsHandler {
         log(.info, "disconnect \(connection.address) \(session.nick): \(reason)")
         connection.detecting = false
         connection.codec.closed(session)
-        sessionsByID.removeValue(forKey: session.id)
+        connectionIDs.remove(session.id)
         awaitingPassword.remove(session.id)
         configuration.onEvent?(HostEvent(kind: .disconnected, id: session.id, address: session.label, nick: session.nick,
                                          reason: reason))

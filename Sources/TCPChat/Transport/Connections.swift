@@ -109,6 +109,11 @@ final class Connections: EventDispatcher {
 
     var all: [Connection] { table.compactMap { $0 } }
 
+    /// The open (or closing) connection on descriptor `fd`, if any.
+    func connection(_ fd: Int32) -> Connection? {
+        fd >= 0 && Int(fd) < table.count ? table[Int(fd)] : nil
+    }
+
     func connections(from host: String) -> Int { perHost[host, default: 0] }
 
     // MARK: Opening
