@@ -281,6 +281,8 @@ final class Connection: SessionOutput {
         connections.startDraining(self, reason: reason)
     }
 
+    var label: String { address }
+
     func resumeInput() {
         connections.inputMayResume(self)
     }
