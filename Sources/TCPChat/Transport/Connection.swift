@@ -24,7 +24,7 @@ final class Connection: SessionOutput {
         case closed
     }
 
-    // Issue 19, memory per idle connection: one record of 184 usable bytes (a 192-byte chunk;
+    // Issue 19, memory per idle connection: one record of 168 usable bytes (a 176-byte chunk;
     // MemoryTests) holds the transport's state and the output queue. A class's stored properties
     // are laid out in the order declared: words first, then 32-bit fields, then the framer, then
     // the one-byte fields, so that they share words. What only a throttled, congested,
@@ -32,10 +32,9 @@ final class Connection: SessionOutput {
 
     /// Connections.senderClock: which sender's lines are being delivered now, followed by the
     /// soft mark (past which a delivery takes the slow path, Connections.pressed; the hard cap
-    /// when there is no soft mark) and the hard cap: one pointer for the three, shared by every
-    /// connection, rather than three words in each.
+    /// when there is no soft mark), the hard cap and the Connections object itself: one pointer
+    /// for the four, shared by every connection, rather than four words in each.
     private let senderClock: UnsafeMutablePointer<Int>
-    private unowned(unsafe) let connections: Connections
     // Unchecked exclusivity on what every line reads (session, cold, codec, life, heldBy):
     // only the loop thread touches a connection, and nothing holds an access to one of these
     // across a call that could touch it again (issue 19: a run-time check is ~85 instructions).
@@ -51,9 +50,10 @@ final class Connection: SessionOutput {
     /// Its output queue, inline (OutputQueue). Unchecked exclusivity: only the loop thread
     /// touches it, and never while another access to it is under way.
     @exclusivity(unchecked) var output = OutputQueue()
-    /// When the connection was accepted and last sent anything (monotonic milliseconds).
-    let connectedAt: Int64
-    var lastInputAt: Int64
+    /// When the connection was accepted and last sent anything (Connections.tenths: tenths of
+    /// a second in 32 bits).
+    let connectedAt: UInt32
+    var lastInputAt: UInt32
     let fd: Int32
     /// What epoll watches for now.
     var interest: EventLoop.Interest = .read
@@ -211,6 +211,10 @@ final class Connection: SessionOutput {
     var isHeld: Bool { heldBy > 0 && !ignoresHolds }
     private var softQueueBytes: Int { senderClock[1] }
     private var maxQueueBytes: Int { senderClock[2] }
+    /// Its Connections (which holds it), unretained.
+    private var connections: Unmanaged<Connections> {
+        Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: senderClock[3]).unsafelyUnwrapped)
+    }
 
     init(fd: Int32, address: String, host: String, codec: any WireCodec, connections: Connections,
          maxLineBytes: Int, softQueueBytes: Int, maxQueueBytes: Int, now: Int64) {
@@ -218,11 +222,10 @@ final class Connection: SessionOutput {
         self.address = address
         assert(host == Connection.host(of: address), "the host is the address without its port")
         self.codec = codec
-        self.connections = connections
         senderClock = connections.senderClock
         assert(senderClock[1] == softQueueBytes && senderClock[2] == maxQueueBytes)
-        connectedAt = now
-        lastInputAt = now
+        connectedAt = Connections.tenths(now)
+        lastInputAt = connectedAt
         framer = LineFramer(maxLineBytes: maxLineBytes)
     }
 
@@ -271,19 +274,19 @@ final class Connection: SessionOutput {
         // Past the soft mark, Connections decides, once per sender's read (pressSerial): the
         // rest of a burst costs a compare here. Past the hard cap it always decides.
         if queued > softQueueBytes && (Int(pressSerial) != senderClock.pointee || queued > maxQueueBytes) {
-            connections.pressed(self)
+            connections._withUnsafeGuaranteedRef { $0.pressed(self) }
         } else if !isDirty {
-            connections.markDirty(self)
+            connections._withUnsafeGuaranteedRef { $0.markDirty(self) }
         }
     }
 
     func finish(reason: String) {
-        connections.startDraining(self, reason: reason)
+        connections._withUnsafeGuaranteedRef { $0.startDraining(self, reason: reason) }
     }
 
     var label: String { address }
 
     func resumeInput() {
-        connections.inputMayResume(self)
+        connections._withUnsafeGuaranteedRef { $0.inputMayResume(self) }
     }
 }

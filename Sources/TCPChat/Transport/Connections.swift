@@ -77,7 +77,8 @@ final class Connections: EventDispatcher {
     /// `noSender` while there is none): a receiver already pressed under the same number (the
     /// next line of the same read, fanned out to it) has nothing new to decide, and
     /// Connection.enqueue reads it through a pointer to skip `pressed` at the cost of a compare.
-    /// senderClock[1] and [2] are the soft mark and the hard cap, which enqueue reads beside it.
+    /// senderClock[1] and [2] are the soft mark and the hard cap, which enqueue reads beside it;
+    /// senderClock[3] is this object (unretained), which a connection reaches through it.
     let senderClock: UnsafeMutablePointer<Int>
     static let noSender = -2
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -93,10 +94,20 @@ final class Connections: EventDispatcher {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         flushScratch = .allocate(byteCount: 64 * 1024, alignment: 16)
         iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
-        senderClock = .allocate(capacity: 3)
+        senderClock = .allocate(capacity: 4)
         senderClock.initialize(to: Connections.noSender)
         (senderClock + 1).initialize(to: settings.softQueueBytes)
         (senderClock + 2).initialize(to: settings.maxQueueBytes)
+        (senderClock + 3).initialize(to: Int(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
+    }
+
+    /// Monotonic time as connections keep it: tenths of a second in 32 bits (wrapping every
+    /// 13 years; timeouts are at most one), so that a connection's two times take 8 bytes.
+    static func tenths(_ milliseconds: Int64) -> UInt32 { UInt32(truncatingIfNeeded: milliseconds / 100) }
+
+    /// Milliseconds since `tenths` (at least: rounded down, never a deadline early).
+    static func millisecondsSince(_ tenths: UInt32, now: Int64) -> Int64 {
+        max(0, Int64(Connections.tenths(now) &- tenths) - 1) * 100
     }
 
     deinit {
@@ -224,7 +235,7 @@ final class Connections: EventDispatcher {
                 return
             }
             let now = monotonicMilliseconds()
-            connection.lastInputAt = now
+            connection.lastInputAt = Connections.tenths(now)
             connection.bucket?.refill(now: now)
             // Telnet's own commands (Ctrl-C: IAC IP IAC DO TIMING-MARK) are answered and taken
             // out before framing, so the answer goes out at once; see Protocol/TelnetFilter.swift.
@@ -373,10 +384,10 @@ final class Connections: EventDispatcher {
         let firstLine = Int64(settings.firstLineTimeoutSeconds) * 1000
         let idle = Int64(settings.idleTimeoutSeconds) * 1000
         for case let connection? in table where connection.isOpen {
-            if firstLine > 0 && !connection.hasSentALine && now - connection.connectedAt >= firstLine {
+            if firstLine > 0 && !connection.hasSentALine && Connections.millisecondsSince(connection.connectedAt, now: now) >= firstLine {
                 tell(connection, .firstLineTimeout(settings.firstLineTimeoutSeconds))
                 startDraining(connection, reason: "disconnected: sent nothing within \(settings.firstLineTimeoutSeconds) s")
-            } else if idle > 0 && now - connection.lastInputAt >= idle {
+            } else if idle > 0 && Connections.millisecondsSince(connection.lastInputAt, now: now) >= idle {
                 tell(connection, .idleTimeout(settings.idleTimeoutSeconds))
                 startDraining(connection, reason: "disconnected: idle for \(settings.idleTimeoutSeconds) s")
             }
