@@ -453,7 +453,7 @@ extension ChatServer: AcceptorHandler {
             }
             tls = session
         }
-        guard let connection = connections.adopt(fd, address: peer, host: host, codec: lineCodec, tls: tls) else {
+        guard let connection = connections.adopt(fd, address: peer, host: host, tls: tls) else {
             log(.error, "cannot watch \(peer): epoll refused it")
             return
         }
@@ -535,7 +535,6 @@ extension ChatServer: AcceptorHandler {
             let session = ChatSession(encoder: ircCodec, slot: ircSlot, output: connection)
             session.id = connection.session.id  // the same connection, the same id for the host
             connection.session = session
-            connection.codec = ircCodec
             ircCodec.opened(connection.session, core: core)
             log(.info, "connect \(connection.address) (IRC)")
         } else if configuration.password != nil {
@@ -597,7 +596,20 @@ extension ChatServer: ConnectionsHandler {
             return checkPassword(line, on: connection)
         }
         core.beginLines()  // ended by linesHandled, once the read's lines are handled
-        connection.codec.received(line: line, from: connection.session, core: core)
+        let session: ChatSession = connection.session
+        if session.encoderSlot == lineSlot {
+            lineCodec.received(line: line, from: session, core: core)
+        } else {
+            codec(of: session).received(line: line, from: session, core: core)
+        }
+    }
+
+    /// The codec of a connection's protocol: its session's encoder (the line protocol's until
+    /// the first line shows it speaks IRC, decideProtocol). Told apart by the encoder's slot,
+    /// so that a connection needs no reference of its own (issue 19, memory per idle
+    /// connection) and a line-protocol line is handed to LineCodec without a dynamic call.
+    private func codec(of session: ChatSession) -> any WireCodec {
+        session.encoderSlot == ircSlot ? ircCodec : lineCodec
     }
 
     func linesHandled(on connection: Connection) {
@@ -630,7 +642,7 @@ extension ChatServer: ConnectionsHandler {
         let session: ChatSession = connection.session
         log(.info, "disconnect \(connection.address) \(session.nick): \(reason)")
         connection.detecting = false
-        connection.codec.closed(session)
+        codec(of: session).closed(session)
         connectionIDs.remove(session.id)
         awaitingPassword.remove(session.id)
         configuration.onEvent?(HostEvent(kind: .disconnected, id: session.id, address: session.label, nick: session.nick,

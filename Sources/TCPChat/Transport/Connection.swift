@@ -24,7 +24,7 @@ final class Connection: SessionOutput {
         case closed
     }
 
-    // Issue 19, memory per idle connection: one record of 168 usable bytes (a 176-byte chunk;
+    // Issue 19, memory per idle connection: one record of 152 usable bytes (a 160-byte chunk;
     // MemoryTests) holds the transport's state and the output queue. A class's stored properties
     // are laid out in the order declared: words first, then 32-bit fields, then the framer, then
     // the one-byte fields, so that they share words. What only a throttled, congested,
@@ -35,16 +35,13 @@ final class Connection: SessionOutput {
     /// when there is no soft mark), the hard cap and the Connections object itself: one pointer
     /// for the four, shared by every connection, rather than four words in each.
     private let senderClock: UnsafeMutablePointer<Int>
-    // Unchecked exclusivity on what every line reads (session, cold, codec, life, heldBy):
+    // Unchecked exclusivity on what every line reads (session, cold, life, heldBy):
     // only the loop thread touches a connection, and nothing holds an access to one of these
     // across a call that could touch it again (issue 19: a run-time check is ~85 instructions).
     /// Its session in the chat core; set right after the connection is made, and let go when
     /// the connection closes (the session holds its connection: the two would keep each other).
     @exclusivity(unchecked) var session: ChatSession!
     @exclusivity(unchecked) private(set) var cold: Cold?
-    /// Its protocol's codec; the line protocol's until the first line shows it speaks another
-    /// (ChatServer.detectProtocol).
-    @exclusivity(unchecked) var codec: any WireCodec
     /// The peer's address, `host:port` (IPv6 hosts in brackets).
     let address: String
     /// Its output queue, inline (OutputQueue). Unchecked exclusivity: only the loop thread
@@ -216,12 +213,11 @@ final class Connection: SessionOutput {
         Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: senderClock[3]).unsafelyUnwrapped)
     }
 
-    init(fd: Int32, address: String, host: String, codec: any WireCodec, connections: Connections,
+    init(fd: Int32, address: String, host: String, connections: Connections,
          maxLineBytes: Int, softQueueBytes: Int, maxQueueBytes: Int, now: Int64) {
         self.fd = fd
         self.address = address
         assert(host == Connection.host(of: address), "the host is the address without its port")
-        self.codec = codec
         senderClock = connections.senderClock
         assert(senderClock[1] == softQueueBytes && senderClock[2] == maxQueueBytes)
         connectedAt = Connections.tenths(now)
