@@ -24,10 +24,11 @@ final class Connection: SessionOutput {
         case closed
     }
 
-    // Issue 19, memory per idle connection: one record of 152 usable bytes (a 160-byte chunk;
+    // Issue 19, memory per idle connection: one record of 136 usable bytes (a 144-byte chunk;
     // MemoryTests) holds the transport's state and the output queue. A class's stored properties
-    // are laid out in the order declared: words first, then 32-bit fields, then the framer, then
-    // the one-byte fields, so that they share words. What only a throttled, congested,
+    // are laid out in the order declared: words first, then 32-bit fields, the life and flags'
+    // 16 bits and the telnet state's two bytes, then the framer (13 bytes), so that they share
+    // words. What only a throttled, congested,
     // input-holding, draining, closing or TLS connection needs is in `Cold`.
 
     /// Connections.senderClock: which sender's lines are being delivered now, followed by the
@@ -52,42 +53,101 @@ final class Connection: SessionOutput {
     let connectedAt: UInt32
     var lastInputAt: UInt32
     let fd: Int32
-    /// What epoll watches for now.
-    var interest: EventLoop.Interest = .read
     /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
     @exclusivity(unchecked) var pressSerial: Int32 = -1
     /// As a sender: how many congested receivers hold it. Not read from while above zero.
     @exclusivity(unchecked) var heldBy: Int32 = 0
+    /// Its life (the low two bits: Life's raw value) and its flags, one bit each, in 16 bits
+    /// (they took a byte each). Unchecked exclusivity: only the loop thread touches them, and
+    /// never while another access to them is under way (the fan-out reads the life for every
+    /// delivery).
+    @exclusivity(unchecked) private var bits: UInt16 = Bit.watchesRead
+    /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
+    var telnet = TelnetFilter()
     /// Unchecked exclusivity: consumed for every read, on the loop thread only, and nothing
     /// its callback does touches it (Connections.handleInput).
     @exclusivity(unchecked) var framer: LineFramer
-    /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
-    var telnet = TelnetFilter()
-    @exclusivity(unchecked) private(set) var life = Life.open {
-        didSet { acceptsOutput = life == .open || life == .draining }
+    private enum Bit {
+        static let life: UInt16 = 3
+        static let notWritable: UInt16 = 1  // doomed (1) and closed (3) have it, open and draining not
+        static let detecting: UInt16 = 1 << 2
+        static let awaitingFirstLine: UInt16 = 1 << 3
+        static let throttled: UInt16 = 1 << 4
+        static let isCongested: UInt16 = 1 << 5
+        static let ignoresHolds: UInt16 = 1 << 6
+        static let hasSentALine: UInt16 = 1 << 7
+        static let inputEnded: UInt16 = 1 << 8
+        static let isDirty: UInt16 = 1 << 9
+        static let wantsWrite: UInt16 = 1 << 10
+        static let watchesRead: UInt16 = 1 << 11
+        static let watchesWrite: UInt16 = 1 << 12
     }
-    /// Open or draining (`isWritable`), kept as a flag for the fan-out's sake: read once per
-    /// delivery, it must cost one load. Unchecked exclusivity: only the loop thread touches it,
-    /// and never while another access to it is under way.
-    @exclusivity(unchecked) private var acceptsOutput = true
+    @inline(__always) private func bit(_ bit: UInt16) -> Bool { bits & bit != 0 }
+    @inline(__always) private func set(_ bit: UInt16, _ on: Bool) {
+        if on { bits |= bit } else { bits &= ~bit }
+    }
+
+    private(set) var life: Life {
+        get { Life(rawValue: UInt8(truncatingIfNeeded: bits & Bit.life)).unsafelyUnwrapped }
+        set { bits = bits & ~Bit.life | UInt16(newValue.rawValue) }
+    }
     /// Waiting for its first line to tell its protocol (ChatServer.beginDetection).
-    var detecting = false
-    /// No line has been handed to a codec yet. Unchecked exclusivity: read for every line
-    /// (ChatServer.received), loop thread only.
-    @exclusivity(unchecked) var awaitingFirstLine = false
+    var detecting: Bool {
+        get { bit(Bit.detecting) }
+        set { set(Bit.detecting, newValue) }
+    }
+    /// No line has been handed to a codec yet (read for every line: ChatServer.received).
+    var awaitingFirstLine: Bool {
+        get { bit(Bit.awaitingFirstLine) }
+        set { set(Bit.awaitingFirstLine, newValue) }
+    }
     /// Out of tokens (or waiting for the cluster): not read from until resumed.
-    var throttled = false
+    var throttled: Bool {
+        get { bit(Bit.throttled) }
+        set { set(Bit.throttled, newValue) }
+    }
     /// Backpressure (see below): above the soft mark and not drained yet.
-    var isCongested = false
+    var isCongested: Bool {
+        get { bit(Bit.isCongested) }
+        set { set(Bit.isCongested, newValue) }
+    }
     /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.
-    var ignoresHolds = false
-    @exclusivity(unchecked) var hasSentALine = false
+    var ignoresHolds: Bool {
+        get { bit(Bit.ignoresHolds) }
+        set { set(Bit.ignoresHolds, newValue) }
+    }
+    var hasSentALine: Bool {
+        get { bit(Bit.hasSentALine) }
+        set { set(Bit.hasSentALine, newValue) }
+    }
     /// The client closed its side: its last lines are handled without waiting for anything.
-    var inputEnded = false
+    var inputEnded: Bool {
+        get { bit(Bit.inputEnded) }
+        set { set(Bit.inputEnded, newValue) }
+    }
     /// On the list of connections to flush at the end of this loop iteration.
-    @exclusivity(unchecked) var isDirty = false
+    var isDirty: Bool {
+        get { bit(Bit.isDirty) }
+        set { set(Bit.isDirty, newValue) }
+    }
     /// The last flush left bytes queued: EPOLLOUT is wanted.
-    var wantsWrite = false
+    var wantsWrite: Bool {
+        get { bit(Bit.wantsWrite) }
+        set { set(Bit.wantsWrite, newValue) }
+    }
+    /// What epoll watches for now (read when adopted).
+    var interest: EventLoop.Interest {
+        get {
+            var interest: EventLoop.Interest = []
+            if bit(Bit.watchesRead) { interest.insert(.read) }
+            if bit(Bit.watchesWrite) { interest.insert(.write) }
+            return interest
+        }
+        set {
+            set(Bit.watchesRead, newValue.contains(.read))
+            set(Bit.watchesWrite, newValue.contains(.write))
+        }
+    }
 
     /// The peer's IP address alone (for the per-address connection cap): `address` without
     /// its port and brackets, as the acceptor's SocketAddress.host gave it.
@@ -230,9 +290,9 @@ final class Connection: SessionOutput {
     }
 
     /// Open: read, handle lines, write.
-    var isOpen: Bool { life == .open }
+    var isOpen: Bool { bits & Bit.life == 0 }
     /// Open or draining: what is queued for it will still be written.
-    var isWritable: Bool { life == .open || life == .draining }
+    var isWritable: Bool { bits & Bit.notWritable == 0 }
     var isDraining: Bool { life == .draining }
     var isClosed: Bool { life == .closed }
 
@@ -265,7 +325,7 @@ final class Connection: SessionOutput {
     /// sender, or doom past the hard cap). One compare, as before there were two limits.
     @inline(__always)
     func enqueue(_ buffer: SharedBuffer) {
-        guard acceptsOutput else { return }
+        guard bits & Bit.notWritable == 0 else { return }  // open or draining
         let queued = output.append(buffer)
         // Past the soft mark, Connections decides, once per sender's read (pressSerial): the
         // rest of a burst costs a compare here. Past the hard cap it always decides.
