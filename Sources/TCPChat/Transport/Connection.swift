@@ -25,11 +25,11 @@ final class Connection: SessionOutput {
     }
 
     // Issue 19, memory per idle connection: one record of 136 usable bytes (a 144-byte chunk;
-    // MemoryTests) holds the transport's state and the output queue. A class's stored properties
-    // are laid out in the order declared: words first, then 32-bit fields, the life and flags'
-    // 16 bits and the telnet state's two bytes, then the framer (13 bytes), so that they share
-    // words. What only a throttled, congested,
-    // input-holding, draining, closing or TLS connection needs is in `Cold`.
+    // MemoryTests) holds the transport's state and the output queue. A class's stored
+    // properties are laid out in the order declared: words first, then 32-bit fields, the life
+    // and flags' 16 bits and the telnet state's two bytes, then the framer (13 bytes), so that
+    // they share words. What only a throttled, congested, input-holding, draining, closing or
+    // TLS connection needs is in `Cold`.
 
     /// Connections.senderClock: which sender's lines are being delivered now, followed by the
     /// soft mark (past which a delivery takes the slow path, Connections.pressed; the hard cap
