@@ -9,6 +9,8 @@ package protocol SessionOutput: AnyObject {
     func enqueue(_ buffer: SharedBuffer)
     /// The session asked to leave (quit): send what is queued, then close.
     func finish(reason: String)
+    /// For the host's log lines and events: the peer's address ("" when there is none).
+    var label: String { get }
     /// The session's intents may be taken again (the cluster answered what it waited for).
     func resumeInput()
 }
@@ -24,6 +26,10 @@ package protocol EventEncoder: AnyObject {
     /// Whether joining a room is followed by the list of its people (IRC's NAMES after JOIN),
     /// once the join is done (in a cluster, after Redis answered).
     var listsPeopleOnJoin: Bool { get }
+}
+
+extension SessionOutput {
+    package var label: String { "" }
 }
 
 extension EventEncoder {
@@ -44,17 +50,16 @@ package final class ChatSession {
     // state).
     //
     // Stored properties in an order that packs them (issue 19, memory per idle connection):
-    // the record stays within glibc's 128-byte chunk (120 usable, MemoryTests), and the first
-    // room's membership is inline, so that a session in one room (the line protocol's rule)
-    // has no memberships array of its own (64 bytes per connection before).
+    // the record stays within glibc's 112-byte chunk (104 usable, MemoryTests; the label is
+    // its output's, not a copy here), and the first room's membership is inline, so that a
+    // session in one room (the line protocol's rule) has no memberships array of its own (64
+    // bytes per connection before).
     @exclusivity(unchecked) package internal(set) var nick: String
     package let encoder: any EventEncoder
     /// The session's transport. Held strongly, and a `let`, so that a fan-out reads it
     /// without a retain per member (the hottest loop of the server); the transport breaks the
     /// cycle when its connection closes (it lets go of the session).
     package let output: any SessionOutput
-    /// For the host's log lines and events: the peer's address.
-    package let label: String
     /// The host's id of the connection (HostEvent.id); 0 when the front gives none.
     package var id: UInt64 = 0
     /// The first room joined (not retained: the room holds its members, and stays in the core
@@ -72,16 +77,24 @@ package final class ChatSession {
     @exclusivity(unchecked) package internal(set) var isRegistered = false
     /// A question of this session waits for the cluster's answer (who, rooms, nick, a private
     /// line to another server, a join's history): its next intents wait too, so that replies
-    /// come in the order asked.
-    package internal(set) var waitingForCluster = false
+    /// come in the order asked. Unchecked exclusivity: the transport reads it for every line
+    /// (Connection.mustWait, through `isWaitingForCluster`), loop thread only.
+    @exclusivity(unchecked) package internal(set) var waitingForCluster = false
 
-    package init(encoder: any EventEncoder, slot: Int, output: any SessionOutput, label: String) {
+    package init(encoder: any EventEncoder, slot: Int, output: any SessionOutput) {
         self.encoder = encoder
         self.slot = Int32(slot)
         self.output = output
-        self.label = label
         nick = ""
     }
+
+    /// For the host's log lines and events: the peer's address (its output's label).
+    package var label: String { output.label }
+
+    /// `waitingForCluster`, for other modules: read here, it costs no run-time exclusivity
+    /// check (the attribute is honoured only in this module; read directly from the transport,
+    /// for every line, it cost ~76 instructions).
+    package var isWaitingForCluster: Bool { waitingForCluster }
 
     /// The encoder's number in the core (ChatCore.register(encoder:)).
     package var encoderSlot: Int { Int(slot) }

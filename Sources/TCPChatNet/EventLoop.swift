@@ -2,9 +2,14 @@
 // it, and a heap of timers. In the manner of redis's ae.c, its owner runs
 // `while !loop.isStopped { loop.poll(...) }`.
 //
-// Each registered descriptor has a handler, kept in a table indexed by descriptor number with
-// a generation: the epoll token carries both, so an event queued for a descriptor that was
-// closed and reused within the same epoll_wait batch is recognised and dropped.
+// Each registered descriptor has a slot in a table indexed by descriptor number: a generation
+// and who handles it. The epoll token carries the descriptor and its slot, so an event queued
+// for a descriptor that was closed and reused within the same epoll_wait batch is recognised
+// and dropped. A descriptor's handler is either its own object (`register(_:interest:handler:)`:
+// listeners, a Redis link), kept in a small dictionary, or a dispatcher that handles many
+// descriptors by number (`register(_:interest:dispatcher:)`: a server's client connections),
+// so that the table holds 4 bytes per descriptor, not a reference (issue 19, memory per idle
+// connection).
 //
 // Threading: the loop, and everything registered with it, belongs to the thread that calls
 // `poll`. The only members any thread may use are `execute(_:)` and `wakeUp()`.
@@ -29,6 +34,13 @@ package protocol EventHandler: AnyObject {
     func handleEvent(_ readiness: EventLoop.Readiness)
 }
 
+/// Something registered with the loop for many descriptors, told which one is ready. The loop
+/// holds it weakly (its owner usually holds the loop; events for it are dropped once it is
+/// gone), at most 255 per loop.
+package protocol EventDispatcher: AnyObject {
+    func handleEvent(_ fd: Int32, _ readiness: EventLoop.Readiness)
+}
+
 public final class EventLoop: @unchecked Sendable {
     /// What readiness to wait for on a descriptor.
     public struct Interest: OptionSet, Sendable {
@@ -51,14 +63,18 @@ public final class EventLoop: @unchecked Sendable {
         fileprivate let value: UInt64
     }
 
-    /// One slot per descriptor number: the handler and the generation it was registered with,
-    /// in two arrays (16 + 4 bytes a slot; one array of both structs took 24, issue 19's memory
-    /// per idle connection), grown by a quarter, not doubled (see register).
-    /// (Held strongly: `unowned(unsafe)` on an optional existential miscompiles in debug builds
-    /// of this toolchain, and an unregistered slot lets go anyway.)
-    private var handlers: [(any EventHandler)?] = []
-    /// The generation each slot was registered with; 0: free.
-    private var generations: [UInt32] = []
+    /// One slot per descriptor number: the generation it was registered with (high 24 bits,
+    /// never 0) and who handles it (low 8 bits: 0 its own handler in `handlers`, n the
+    /// dispatcher `dispatchers[n - 1]`); 0: free. 4 bytes a slot (a handler reference and a
+    /// generation took 20, issue 19's memory per idle connection), grown by a quarter, not
+    /// doubled (see register).
+    private var slots: [UInt32] = []
+    /// The handlers of descriptors registered with one of their own (a few: listeners, links).
+    private var handlers: [Int32: any EventHandler] = [:]
+    private var dispatchers: [WeakDispatcher] = []
+    private struct WeakDispatcher {
+        weak var value: (any EventDispatcher)?
+    }
 
     /// The token of the loop's own wake-up descriptor (no registration has generation 0 and
     /// descriptor -1).
@@ -69,7 +85,7 @@ public final class EventLoop: @unchecked Sendable {
     private let pending = Mutex<[@Sendable () -> Void]>([])
     private var events: UnsafeMutablePointer<epoll_event>
     private let eventCapacity = 1024
-    private var nextGeneration: UInt32 = 1
+    private var nextGeneration: UInt32 = 1  // 24 bits
     private var timers = TimerHeap()
     private(set) package var isStopped = false
     /// Where the loop reports failures that are nobody's caller's (epoll_wait failing).
@@ -108,34 +124,53 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Watches `fd` for `interest`; `handler` is called with each readiness until `unregister`.
     package func register(_ fd: Int32, interest: Interest, handler: any EventHandler) throws(SystemError) {
+        try register(fd, interest: interest, owner: 0)
+        handlers[fd] = handler
+    }
+
+    /// Watches `fd` for `interest`; `dispatcher` is called with `fd` and each readiness until
+    /// `unregister`.
+    package func register(_ fd: Int32, interest: Interest, dispatcher: any EventDispatcher) throws(SystemError) {
+        let owner: Int
+        if let index = dispatchers.firstIndex(where: { $0.value === dispatcher }) {
+            owner = index + 1
+        } else if let index = dispatchers.firstIndex(where: { $0.value == nil }) {
+            dispatchers[index].value = dispatcher  // one that is gone: its descriptors were closed
+            owner = index + 1
+        } else {
+            precondition(dispatchers.count < 255, "at most 255 dispatchers per event loop")
+            dispatchers.append(WeakDispatcher(value: dispatcher))
+            owner = dispatchers.count
+        }
+        try register(fd, interest: interest, owner: UInt32(owner))
+    }
+
+    private func register(_ fd: Int32, interest: Interest, owner: UInt32) throws(SystemError) {
         let index = Int(fd)
-        if index >= handlers.count {
+        if index >= slots.count {
             // A quarter more (and at least the descriptor): at 10 000 connections the table is
             // at most ~12 500 slots, where doubling made it 16 384. reserveCapacity first, or
             // the array's own growth would double it anyway.
-            let count = max(index + 1, handlers.count + handlers.count / 4, 64)
-            handlers.reserveCapacity(count)
-            generations.reserveCapacity(count)
-            handlers.append(contentsOf: repeatElement(nil, count: count - handlers.count))
-            generations.append(contentsOf: repeatElement(0, count: count - generations.count))
+            let count = max(index + 1, slots.count + slots.count / 4, 64)
+            slots.reserveCapacity(count)
+            slots.append(contentsOf: repeatElement(0, count: count - slots.count))
         }
-        let generation = nextGeneration
-        nextGeneration = nextGeneration == .max ? 1 : nextGeneration + 1
+        let slot = nextGeneration << 8 | owner
+        nextGeneration = nextGeneration == 0xFF_FFFF ? 1 : nextGeneration + 1
         _ = try retryingInterrupts("epoll_ctl") {
-            ctc_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, interest.rawValue, EventLoop.token(fd, generation))
+            ctc_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, interest.rawValue, EventLoop.token(fd, slot))
         }
-        handlers[index] = handler
-        generations[index] = generation
+        slots[index] = slot
     }
 
     /// Changes what `fd` is watched for. A failure (ENOMEM, or a descriptor that is not
     /// registered: a bug) is thrown: the caller cannot rely on the descriptor being watched.
     package func modify(_ fd: Int32, interest: Interest) throws(SystemError) {
         let index = Int(fd)
-        guard index >= 0, index < generations.count, generations[index] != 0 else {
+        guard index >= 0, index < slots.count, slots[index] != 0 else {
             throw SystemError("epoll_ctl", ENOENT)
         }
-        let token = EventLoop.token(fd, generations[index])
+        let token = EventLoop.token(fd, slots[index])
         _ = try retryingInterrupts("epoll_ctl") { ctc_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, interest.rawValue, token) }
     }
 
@@ -143,9 +178,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Call it before closing the descriptor.
     package func unregister(_ fd: Int32) {
         let index = Int(fd)
-        guard index >= 0, index < generations.count, generations[index] != 0 else { return }
-        handlers[index] = nil
-        generations[index] = 0
+        guard index >= 0, index < slots.count, slots[index] != 0 else { return }
+        if slots[index] & 0xFF == 0 { handlers[fd] = nil }
+        slots[index] = 0
         if ctc_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0) != 0 {
             // Only EBADF/ENOENT can happen here, both a caller's bug; the slot is cleared anyway,
             // so no event reaches a handler that was let go.
@@ -153,8 +188,8 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private static func token(_ fd: Int32, _ generation: UInt32) -> UInt64 {
-        UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
+    private static func token(_ fd: Int32, _ slot: UInt32) -> UInt64 {
+        UInt64(slot) << 32 | UInt64(UInt32(bitPattern: fd))
     }
 
     // MARK: Timers (loop thread)
@@ -225,10 +260,16 @@ public final class EventLoop: @unchecked Sendable {
                 _ = Glibc.read(wakeFD, &value, 8)
                 continue
             }
-            let slot = Int(token & 0xFFFF_FFFF)
-            guard slot < generations.count, generations[slot] == UInt32(token >> 32),
-                  let handler = handlers[slot] else { continue }
-            handler.handleEvent(Readiness(flags: ctc_epoll_event_flags(events + index)))
+            let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
+            let slot = UInt32(truncatingIfNeeded: token >> 32)
+            guard fd >= 0, Int(fd) < slots.count, slots[Int(fd)] == slot else { continue }
+            let readiness = Readiness(flags: ctc_epoll_event_flags(events + index))
+            let owner = Int(slot & 0xFF)
+            if owner > 0 {
+                dispatchers[owner - 1].value?.handleEvent(fd, readiness)
+            } else if let handler = handlers[fd] {
+                handler.handleEvent(readiness)
+            }
         }
         runDueTimers()
         runPendingTasks()

@@ -45,6 +45,12 @@ final class CountingHandler: EventHandler {
     func handleEvent(_ readiness: EventLoop.Readiness) { calls += 1 }
 }
 
+/// Counts the readiness it is handed, per descriptor.
+final class CountingDispatcher: EventDispatcher {
+    var calls: [Int32: Int] = [:]
+    func handleEvent(_ fd: Int32, _ readiness: EventLoop.Readiness) { calls[fd, default: 0] += 1 }
+}
+
 @Suite struct EventLoopTests {
     @Test func handlersAreCalledForTheirDescriptorUntilUnregistered() throws {
         let loop = try EventLoop()
@@ -91,6 +97,47 @@ final class CountingHandler: EventHandler {
         loop.poll(timeoutMilliseconds: 1000)  // still readable: the new handler hears it
         #expect(replacement.calls == 1)
         #expect(handlers[149].calls == 1)
+    }
+
+    /// A dispatcher hears its own descriptors, told which (issue 19: the table holds no
+    /// reference per descriptor); handlers and dispatchers share the loop; a descriptor taken
+    /// from a dispatcher and given to a handler reaches the handler only; a dispatcher that is
+    /// gone is not called.
+    @Test func dispatchersHearTheirDescriptors() throws {
+        let loop = try EventLoop()
+        var pipes: [(read: Int32, write: Int32)] = []
+        defer { for pipe in pipes { close(pipe.read); close(pipe.write) } }
+        for _ in 0..<4 {
+            var fds: [Int32] = [0, 0]
+            try #require(pipe(&fds) == 0)
+            pipes.append((fds[0], fds[1]))
+        }
+        let first = CountingDispatcher()
+        var second: CountingDispatcher? = CountingDispatcher()
+        let handler = CountingHandler()
+        try loop.register(pipes[0].read, interest: .read, dispatcher: first)
+        try loop.register(pipes[1].read, interest: .read, dispatcher: first)
+        try loop.register(pipes[2].read, interest: .read, dispatcher: second!)
+        try loop.register(pipes[3].read, interest: .read, handler: handler)
+        for pipe in pipes { #expect(write(pipe.write, "x", 1) == 1) }
+        loop.poll(timeoutMilliseconds: 1000)
+        #expect(first.calls == [pipes[0].read: 1, pipes[1].read: 1])
+        #expect(second?.calls == [pipes[2].read: 1])
+        #expect(handler.calls == 1)
+        loop.unregister(pipes[1].read)
+        let replacement = CountingHandler()
+        try loop.register(pipes[1].read, interest: .read, handler: replacement)
+        second = nil
+        loop.poll(timeoutMilliseconds: 1000)  // all still readable
+        #expect(first.calls == [pipes[0].read: 2, pipes[1].read: 1])
+        #expect(replacement.calls == 1 && handler.calls == 2)
+        // A new dispatcher takes the place of the one that is gone.
+        let third = CountingDispatcher()
+        loop.unregister(pipes[2].read)
+        try loop.register(pipes[2].read, interest: .read, dispatcher: third)
+        loop.poll(timeoutMilliseconds: 1000)
+        #expect(third.calls == [pipes[2].read: 1])
+        #expect(first.calls == [pipes[0].read: 3, pipes[1].read: 1])
     }
 
     @Test func timersRunOnTheLoopAndCanBeCancelled() throws {

@@ -26,7 +26,7 @@ import TCPChatNet
                                           firstLineTimeoutSeconds: 0, idleTimeoutSeconds: 0, shutdownGraceMilliseconds: 1000)
         let connections = Connections(loop: loop, settings: settings, counters: StatisticsCounters())
         let codec = LineCodec(fallbackEncoding: .none, maxQueueBytes: 262_144)
-        let connection = Connection(fd: -1, address: "127.0.0.1:54321", host: "127.0.0.1", codec: codec,
+        let connection = Connection(fd: -1, address: "127.0.0.1:54321", host: "127.0.0.1",
                                     connections: connections, maxLineBytes: 4096, softQueueBytes: 65_536,
                                     maxQueueBytes: 262_144, now: 0)
         return (connection, connections, loop, codec)
@@ -34,13 +34,98 @@ import TCPChatNet
 
     @Test func idleRecordsStaySmall() throws {
         let (connection, connections, loop, codec) = try makeConnection()
-        let session = ChatSession(encoder: codec, slot: 0, output: connection, label: connection.address)
+        let session = ChatSession(encoder: codec, slot: 0, output: connection)
         // The figures of the breakdown in docs/BENCHMARKS.md; a new stored property that makes
         // one of them grow should update the breakdown too.
-        #expect(usable(connection) <= 216)
-        #expect(usable(connection.output) <= 72)
-        #expect(usable(session) <= 120)
+        // The connection's record holds its output queue (40 bytes inline): one chunk of 144.
+        #expect(usable(connection) <= 136)
+        #expect(MemoryLayout<LineFramer>.size <= 13)
+        #expect(MemoryLayout<OutputQueue>.size <= 40)
+        #expect(usable(session) <= 104)
         withExtendedLifetime((connections, loop)) {}
+    }
+
+    @Test func queueOfOneAllocatesNothing() throws {
+        var pair: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]); close(pair[1]) }
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 1024)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { iovecs.deallocate(); scratch.deallocate() }
+        var queue = OutputQueue()
+        defer { queue.discard() }
+        // One entry at a time (an idle connection's notices): the inline slot, no storage.
+        for text in ["one\n", "two\n"] {
+            queue.append(SharedBuffer(text))
+            #expect(!queue.hasSlotStorage)
+            guard case .drained = queue.flush(to: pair[0], iovecs: iovecs, scratch: scratch) else {
+                Issue.record("a flush of a few bytes to an empty socket drains")
+                return
+            }
+            #expect(queue.isEmpty && queue.queuedBytes == 0)
+        }
+        // Two at a time: two slots, given back when drained; in order on the wire.
+        queue.append(SharedBuffer("three\n"))
+        queue.append(SharedBuffer("four\n"))
+        #expect(queue.hasSlotStorage)
+        guard case .drained = queue.flush(to: pair[0], iovecs: iovecs, scratch: scratch) else {
+            Issue.record("a flush of a few bytes to an empty socket drains")
+            return
+        }
+        #expect(!queue.hasSlotStorage && queue.isEmpty)
+        // More at a time (a busy receiver): its slots are kept for the next iteration.
+        for index in 0..<5 { queue.append(SharedBuffer("line \(index)\n")) }
+        #expect(queue.queuedBytes == 5 * (7 + OutputQueue.entryCost))
+        guard case .drained = queue.flush(to: pair[0], iovecs: iovecs, scratch: scratch) else {
+            Issue.record("a flush of a few bytes to an empty socket drains")
+            return
+        }
+        #expect(queue.hasSlotStorage && queue.isEmpty)
+        var received = [UInt8](repeating: 0, count: 256)
+        let count = read(pair[1], &received, received.count)
+        #expect(String(decoding: received.prefix(max(count, 0)), as: UTF8.self)
+                == "one\ntwo\nthree\nfour\nline 0\nline 1\nline 2\nline 3\nline 4\n")
+    }
+
+    /// Connection ids to descriptors without a dictionary entry per connection: the same
+    /// answers as a dictionary through churn, a long-lived connection held across many windows,
+    /// and ids that closed.
+    @Test func connectionIDsAnswerAsADictionaryWould() {
+        var ids = ConnectionIDs()
+        var reference: [UInt64: Int32] = [:]
+        var next: UInt64 = 1
+        var generator = SystemRandomNumberGenerator()
+        func check() {
+            #expect(ids.count == reference.count)
+            for id in 1..<next where ids.fd(of: id) != reference[id] {
+                Issue.record("id \(id): \(String(describing: ids.fd(of: id))), expected \(String(describing: reference[id]))")
+                return
+            }
+        }
+        // One that stays for the whole run, and one that leaves at the end.
+        for _ in 0..<2 {
+            ids.add(next, fd: Int32(next))
+            reference[next] = Int32(next)
+            next += 1
+        }
+        for round in 0..<2_000 {
+            let fd = Int32(truncatingIfNeeded: next % 20_000)
+            ids.add(next, fd: fd)
+            reference[next] = fd
+            next += 2  // an id that was never added (refused) leaves a hole too
+            if round % 3 != 0, let victim = reference.keys.filter({ $0 > 2 }).randomElement(using: &generator) {
+                ids.remove(victim)
+                reference[victim] = nil
+            }
+            if round % 97 == 0 { check() }
+        }
+        ids.remove(2)
+        reference[2] = nil
+        ids.remove(999_999)  // never added: nothing happens
+        check()
+        #expect(ids.fd(of: 1) == 1)
+        for id in reference.keys where id != 1 { ids.remove(id) }
+        #expect(ids.count == 1 && ids.fd(of: 1) == 1)
     }
 
     @Test func coldPartOnlyWhenNeeded() throws {

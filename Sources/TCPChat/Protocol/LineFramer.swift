@@ -16,13 +16,17 @@ public struct LineFramer {
         case overlong
     }
 
-    public let maxLineBytes: Int
+    // 13 bytes, in this order (a server keeps one per connection: issue 19, memory per idle
+    // connection).
     private var partial: [UInt8] = []
+    private let limit: Int32
     private var discarding = false
+
+    public var maxLineBytes: Int { Int(limit) }
 
     public init(maxLineBytes: Int) {
         precondition(maxLineBytes > 0, "maxLineBytes must be positive")
-        self.maxLineBytes = maxLineBytes
+        limit = Int32(clamping: maxLineBytes)
     }
 
     /// Bytes of an unfinished line held between calls.

@@ -79,11 +79,24 @@ public final class ChatServer: @unchecked Sendable {
     private(set) var iterating = false
     /// Connection ids: the last one given.
     private var lastConnectionID: UInt64 = 0
-    /// The sessions of open connections, by id.
-    private(set) var sessionsByID: [UInt64: ChatSession] = [:]
+    /// The descriptors of open connections, by id (HostControl; their sessions are the
+    /// connections').
+    private var connectionIDs = ConnectionIDs()
     /// With a password: line-protocol connections whose first line must still be `/pass
     /// SECRET`, by id (bounded by the connections: an entry leaves when its connection closes).
-    private var awaitingPassword: Set<UInt64> = []
+    /// Unchecked exclusivity: read for every line (received), loop thread only, never accessed
+    /// reentrantly.
+    @exclusivity(unchecked) private var awaitingPassword: Set<UInt64> = []
+    /// Connections waiting for their first line to tell their protocol, with the time when the
+    /// line protocol is decided for them, in the order they began waiting: by deadline, the
+    /// delay being the same for all. One timer, for the earliest (issue 19, memory per idle
+    /// connection: a timer per connection cost ~40 bytes each, its closure and its entries in
+    /// the timer heap, kept at the peak of a burst of connections). An entry whose connection
+    /// stopped waiting (`detecting` false) is skipped when its time comes; the array is let go
+    /// when it empties, so it is bounded by the connections accepted within one delay.
+    private var detectionQueue: [(deadline: Int64, connection: Connection)] = []
+    private var detectionHead = 0
+    private var detectionTimer: EventLoop.TimerID?
 
     public init(configuration: ChatServerConfiguration) throws(ChatServerError) {
         if let problem = configuration.problem() { throw .invalidConfiguration(problem) }
@@ -402,6 +415,9 @@ public final class ChatServer: @unchecked Sendable {
         tlsAcceptor?.close()
         core.accounts?.close()  // the account worker finishes its job and is joined
         loop.cancelAllTimers()  // their actions hold the server: left behind, they would leak it
+        detectionTimer = nil
+        detectionQueue = []
+        detectionHead = 0
         // Host calls queued from other threads wait for their answer: run the ones queued
         // before serving ended (none can be queued after).
         servingState.withLock { $0 = .finished }
@@ -514,21 +530,28 @@ extension ChatServer: AcceptorHandler {
             }
             tls = session
         }
-        guard let connection = connections.adopt(fd, address: peer, host: host, codec: lineCodec, tls: tls) else {
+        guard let connection = connections.adopt(fd, address: peer, host: host, tls: tls) else {
             log(.error, "cannot watch \(peer): epoll refused it")
             return
         }
         // Until its first line (or the detection delay) the connection has a session of the
         // line protocol that is not registered: it is in no room and has no nick, and errors
         // (a line too long, a deadline) reach it in the line protocol.
-        let session = ChatSession(encoder: lineCodec, slot: lineSlot, output: connection, label: peer)
+        let session = ChatSession(encoder: lineCodec, slot: lineSlot, output: connection)
         lastConnectionID += 1
         session.id = lastConnectionID
-        sessionsByID[session.id] = session
+        connectionIDs.add(session.id, fd: fd)
         connection.session = session
         configuration.onEvent?(HostEvent(kind: .connected, id: session.id, address: peer, nick: ""))
         // A TLS connection says its first line once its handshake is done (secured).
         if !secure { beginDetection(of: connection) }
+    }
+
+    /// The session of open connection `id` (HostControl).
+    func session(ofConnection id: UInt64) -> ChatSession? {
+        guard let fd = connectionIDs.fd(of: id), let session = connections.connection(fd)?.session,
+              session.id == id else { return nil }
+        return session
     }
 
     /// Waits for the first line to tell the protocol (IRC or the line protocol).
@@ -540,30 +563,55 @@ extension ChatServer: AcceptorHandler {
         // The connection is held strongly, not weakly: a weak reference gives the object a side
         // table for the rest of its life (issue 19: memory per idle connection), which
         // LeakSanitizer also takes for a leak when the process exits with it alive
-        // (llvm/llvm-project#56751). The timer is cancelled when the connection closes
-        // (closed), so it is held 50 ms at most.
-        connection.detection = loop.schedule(after: Int64(delay)) { [weak self, connection] in
-            guard let self, connection.detecting, connection.isOpen else { return }
-            connection.detection = nil
-            decideProtocol(of: connection, irc: false)
-            settle()
+        // (llvm/llvm-project#56751). It is held one delay at most.
+        detectionQueue.append((monotonicMilliseconds() + Int64(delay), connection))
+        if detectionTimer == nil { scheduleDetection() }
+    }
+
+    /// Schedules the one detection timer for the earliest connection still waiting, or lets the
+    /// queue go when none is.
+    private func scheduleDetection() {
+        while detectionHead < detectionQueue.count && !detectionQueue[detectionHead].connection.detecting {
+            detectionHead += 1
         }
+        guard detectionHead < detectionQueue.count else {
+            detectionQueue = []
+            detectionHead = 0
+            return
+        }
+        let wait = max(0, detectionQueue[detectionHead].deadline - monotonicMilliseconds())
+        detectionTimer = loop.schedule(after: wait) { [weak self] in
+            guard let self else { return }
+            detectionTimer = nil
+            detectionsDue()
+        }
+    }
+
+    /// The connections whose delay is over and that sent no first line speak the line protocol.
+    private func detectionsDue() {
+        let now = monotonicMilliseconds()
+        while detectionHead < detectionQueue.count && detectionQueue[detectionHead].deadline <= now {
+            let connection = detectionQueue[detectionHead].connection
+            detectionHead += 1
+            guard connection.detecting && connection.isOpen else { continue }
+            decideProtocol(of: connection, irc: false)
+            settle()  // its welcome goes out now: a burst's welcomes are not all held at once
+        }
+        if detectionHead >= 1024 && detectionHead * 2 >= detectionQueue.count {
+            detectionQueue.removeFirst(detectionHead)
+            detectionHead = 0
+        }
+        scheduleDetection()
     }
 
     /// The connection speaks IRC or the line protocol from now on: its codec opens its session
     /// (the line protocol's welcome and #lobby; IRC waits for NICK and USER).
     private func decideProtocol(of connection: Connection, irc: Bool) {
-        connection.detecting = false
-        if let timer = connection.detection {
-            loop.cancel(timer)
-            connection.detection = nil
-        }
+        connection.detecting = false  // its entry in detectionQueue is skipped
         if irc {
-            let session = ChatSession(encoder: ircCodec, slot: ircSlot, output: connection, label: connection.address)
+            let session = ChatSession(encoder: ircCodec, slot: ircSlot, output: connection)
             session.id = connection.session.id  // the same connection, the same id for the host
-            sessionsByID[session.id] = session
             connection.session = session
-            connection.codec = ircCodec
             ircCodec.opened(connection.session, core: core)
             log(.info, "connect \(connection.address) (IRC)")
         } else if configuration.password != nil {
@@ -625,7 +673,20 @@ extension ChatServer: ConnectionsHandler {
             return checkPassword(line, on: connection)
         }
         core.beginLines()  // ended by linesHandled, once the read's lines are handled
-        connection.codec.received(line: line, from: connection.session, core: core)
+        let session: ChatSession = connection.session
+        if session.encoderSlot == lineSlot {
+            lineCodec.received(line: line, from: session, core: core)
+        } else {
+            codec(of: session).received(line: line, from: session, core: core)
+        }
+    }
+
+    /// The codec of a connection's protocol: its session's encoder (the line protocol's until
+    /// the first line shows it speaks IRC, decideProtocol). Told apart by the encoder's slot,
+    /// so that a connection needs no reference of its own (issue 19, memory per idle
+    /// connection) and a line-protocol line is handed to LineCodec without a dynamic call.
+    private func codec(of session: ChatSession) -> any WireCodec {
+        session.encoderSlot == ircSlot ? ircCodec : lineCodec
     }
 
     func linesHandled(on connection: Connection) {
@@ -638,8 +699,6 @@ extension ChatServer: ConnectionsHandler {
         let port = tlsPort
         let hint = port >= 0 ? "connect with TLS to port \(port), or without TLS here" : "this server has no TLS listener; connect without TLS"
         connection.detecting = false  // no welcome, no room: it never spoke our protocol
-        if let timer = connection.detection { loop.cancel(timer) }
-        connection.detection = nil
         connection.session.send(.error(.refused("this port speaks plaintext, not TLS: \(hint)")))
         connections.startDraining(connection, reason: "disconnected: a TLS handshake on the plaintext port")
     }
@@ -659,11 +718,9 @@ extension ChatServer: ConnectionsHandler {
     func closed(_ connection: Connection, reason: String) {
         let session: ChatSession = connection.session
         log(.info, "disconnect \(connection.address) \(session.nick): \(reason)")
-        if let timer = connection.detection { loop.cancel(timer) }
-        connection.detection = nil
         connection.detecting = false
-        connection.codec.closed(session)
-        sessionsByID.removeValue(forKey: session.id)
+        codec(of: session).closed(session)
+        connectionIDs.remove(session.id)
         awaitingPassword.remove(session.id)
         configuration.onEvent?(HostEvent(kind: .disconnected, id: session.id, address: session.label, nick: session.nick,
                                          reason: reason))

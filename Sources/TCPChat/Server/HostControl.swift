@@ -80,7 +80,7 @@ extension ChatServer {
     }
 
     private func session(_ id: UInt64) -> Result<ChatSession, HostControlError> {
-        guard let session = sessionsByID[id], session.isRegistered else { return .failure(.noSuchConnection(id)) }
+        guard let session = session(ofConnection: id), session.isRegistered else { return .failure(.noSuchConnection(id)) }
         return .success(session)
     }
 

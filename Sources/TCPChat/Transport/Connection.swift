@@ -7,54 +7,160 @@ import Glibc
 import TCPChatCore
 import TCPChatNet
 
-final class Connection: EventHandler, SessionOutput {
+final class Connection: SessionOutput {
     /// A connection's life, one way: open → (doomed | draining) → closed; draining may still
-    /// be doomed (its flush failed).
-    enum Life: Equatable {
+    /// be doomed (its flush failed). The reason of a doom or a drain is kept in the cold part
+    /// (`closeReason`): only a closing connection has one.
+    enum Life: UInt8 {
         /// Reading and writing.
         case open
-        /// Failed, or dropped by a limit, with this reason: detached and closed at the end of
-        /// the loop iteration (never in the middle of a fan-out).
-        case doomed(String)
+        /// Failed, or dropped by a limit: detached and closed at the end of the loop iteration
+        /// (never in the middle of a fan-out).
+        case doomed
         /// Leaving (quit, EOF, shutdown, a deadline): no longer read; what is queued is
         /// written, then it closes.
-        case draining(String)
+        case draining
         /// Socket closed and forgotten.
         case closed
     }
 
-    let fd: Int32
+    // Issue 19, memory per idle connection: one record of 136 usable bytes (a 144-byte chunk;
+    // MemoryTests) holds the transport's state and the output queue. A class's stored
+    // properties are laid out in the order declared: words first, then 32-bit fields, the life
+    // and flags' 16 bits and the telnet state's two bytes, then the framer (13 bytes), so that
+    // they share words. What only a throttled, congested, input-holding, draining, closing or
+    // TLS connection needs is in `Cold`.
+
+    /// Connections.senderClock: which sender's lines are being delivered now, followed by the
+    /// soft mark (past which a delivery takes the slow path, Connections.pressed; the hard cap
+    /// when there is no soft mark), the hard cap and the Connections object itself: one pointer
+    /// for the four, shared by every connection, rather than four words in each.
+    private let senderClock: UnsafeMutablePointer<Int>
+    // Unchecked exclusivity on what every line reads (session, cold, life, heldBy):
+    // only the loop thread touches a connection, and nothing holds an access to one of these
+    // across a call that could touch it again (issue 19: a run-time check is ~85 instructions).
+    /// Its session in the chat core; set right after the connection is made, and let go when
+    /// the connection closes (the session holds its connection: the two would keep each other).
+    @exclusivity(unchecked) var session: ChatSession!
+    @exclusivity(unchecked) private(set) var cold: Cold?
+    /// The peer's address, `host:port` (IPv6 hosts in brackets).
     let address: String
-    /// The peer's IP address alone, for the per-address connection cap.
-    let host: String
-    /// Its protocol's codec; the line protocol's until the first line shows it speaks another
-    /// (ChatServer.detectProtocol).
-    var codec: any WireCodec
-    /// Waiting for its first line to tell its protocol (nil once decided); the timer that
-    /// decides for the line protocol when nothing comes.
-    var detection: EventLoop.TimerID?
-    var detecting = false
-    /// No line has been handed to a codec yet.
-    var awaitingFirstLine = false
-    // Flags are declared together so that they share words: a class's stored properties are
-    // laid out in the order declared (issue 19: memory per idle connection).
-    /// Out of tokens (or waiting for the cluster): not read from until resumed.
-    var throttled = false
-    /// Backpressure (see below): above the soft mark and not drained yet.
-    var isCongested = false
-    /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.
-    var ignoresHolds = false
-    private(set) var life = Life.open {
-        didSet { acceptsOutput = isWritable }
-    }
-    /// Open or draining (`isWritable`), kept as a flag for the fan-out's sake: read once per
-    /// delivery, it must cost one load. Unchecked exclusivity: only the loop thread touches it,
-    /// and never while another access to it is under way.
-    @exclusivity(unchecked) private var acceptsOutput = true
-    var framer: LineFramer
+    /// Its output queue, inline (OutputQueue). Unchecked exclusivity: only the loop thread
+    /// touches it, and never while another access to it is under way.
+    @exclusivity(unchecked) var output = OutputQueue()
+    /// When the connection was accepted and last sent anything (Connections.tenths: tenths of
+    /// a second in 32 bits).
+    let connectedAt: UInt32
+    var lastInputAt: UInt32
+    let fd: Int32
+    /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
+    @exclusivity(unchecked) var pressSerial: Int32 = -1
+    /// As a sender: how many congested receivers hold it. Not read from while above zero.
+    @exclusivity(unchecked) var heldBy: Int32 = 0
+    /// Its life (the low two bits: Life's raw value) and its flags, one bit each, in 16 bits
+    /// (they took a byte each). Unchecked exclusivity: only the loop thread touches them, and
+    /// never while another access to them is under way (the fan-out reads the life for every
+    /// delivery).
+    @exclusivity(unchecked) private var bits: UInt16 = Bit.watchesRead
     /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
     var telnet = TelnetFilter()
-    let output = OutputQueue()
+    /// Unchecked exclusivity: consumed for every read, on the loop thread only, and nothing
+    /// its callback does touches it (Connections.handleInput).
+    @exclusivity(unchecked) var framer: LineFramer
+    private enum Bit {
+        static let life: UInt16 = 3
+        static let notWritable: UInt16 = 1  // doomed (1) and closed (3) have it, open and draining not
+        static let detecting: UInt16 = 1 << 2
+        static let awaitingFirstLine: UInt16 = 1 << 3
+        static let throttled: UInt16 = 1 << 4
+        static let isCongested: UInt16 = 1 << 5
+        static let ignoresHolds: UInt16 = 1 << 6
+        static let hasSentALine: UInt16 = 1 << 7
+        static let inputEnded: UInt16 = 1 << 8
+        static let isDirty: UInt16 = 1 << 9
+        static let wantsWrite: UInt16 = 1 << 10
+        static let watchesRead: UInt16 = 1 << 11
+        static let watchesWrite: UInt16 = 1 << 12
+    }
+    @inline(__always) private func bit(_ bit: UInt16) -> Bool { bits & bit != 0 }
+    @inline(__always) private func set(_ bit: UInt16, _ on: Bool) {
+        if on { bits |= bit } else { bits &= ~bit }
+    }
+
+    private(set) var life: Life {
+        get { Life(rawValue: UInt8(truncatingIfNeeded: bits & Bit.life)).unsafelyUnwrapped }
+        set { bits = bits & ~Bit.life | UInt16(newValue.rawValue) }
+    }
+    /// Waiting for its first line to tell its protocol (ChatServer.beginDetection).
+    var detecting: Bool {
+        get { bit(Bit.detecting) }
+        set { set(Bit.detecting, newValue) }
+    }
+    /// No line has been handed to a codec yet (read for every line: ChatServer.received).
+    var awaitingFirstLine: Bool {
+        get { bit(Bit.awaitingFirstLine) }
+        set { set(Bit.awaitingFirstLine, newValue) }
+    }
+    /// Out of tokens (or waiting for the cluster): not read from until resumed.
+    var throttled: Bool {
+        get { bit(Bit.throttled) }
+        set { set(Bit.throttled, newValue) }
+    }
+    /// Backpressure (see below): above the soft mark and not drained yet.
+    var isCongested: Bool {
+        get { bit(Bit.isCongested) }
+        set { set(Bit.isCongested, newValue) }
+    }
+    /// Its peer has gone (hangup, end of stream): what it sent is handled without holds.
+    var ignoresHolds: Bool {
+        get { bit(Bit.ignoresHolds) }
+        set { set(Bit.ignoresHolds, newValue) }
+    }
+    var hasSentALine: Bool {
+        get { bit(Bit.hasSentALine) }
+        set { set(Bit.hasSentALine, newValue) }
+    }
+    /// The client closed its side: its last lines are handled without waiting for anything.
+    var inputEnded: Bool {
+        get { bit(Bit.inputEnded) }
+        set { set(Bit.inputEnded, newValue) }
+    }
+    /// On the list of connections to flush at the end of this loop iteration.
+    var isDirty: Bool {
+        get { bit(Bit.isDirty) }
+        set { set(Bit.isDirty, newValue) }
+    }
+    /// The last flush left bytes queued: EPOLLOUT is wanted.
+    var wantsWrite: Bool {
+        get { bit(Bit.wantsWrite) }
+        set { set(Bit.wantsWrite, newValue) }
+    }
+    /// What epoll watches for now (read when adopted).
+    var interest: EventLoop.Interest {
+        get {
+            var interest: EventLoop.Interest = []
+            if bit(Bit.watchesRead) { interest.insert(.read) }
+            if bit(Bit.watchesWrite) { interest.insert(.write) }
+            return interest
+        }
+        set {
+            set(Bit.watchesRead, newValue.contains(.read))
+            set(Bit.watchesWrite, newValue.contains(.write))
+        }
+    }
+
+    /// The peer's IP address alone (for the per-address connection cap): `address` without
+    /// its port and brackets, as the acceptor's SocketAddress.host gave it.
+    var host: String { Connection.host(of: address) }
+
+    static func host(of address: String) -> String {
+        if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+            return String(address[address.index(after: address.startIndex)..<close])
+        }
+        guard let colon = address.lastIndex(of: ":") else { return address }
+        return String(address[..<colon])
+    }
+
     /// Its TLS session (Transport/TLS), or nil for a plaintext connection. In the cold part, so
     /// that a plaintext connection does not carry the word (a TLS one has far larger state in
     /// OpenSSL anyway).
@@ -62,9 +168,6 @@ final class Connection: EventHandler, SessionOutput {
         get { cold?.tls }
         set { if cold != nil || newValue != nil { warm.tls = newValue } }
     }
-    /// Its session in the chat core; set right after the connection is made, and let go when
-    /// the connection closes (the session holds its connection: the two would keep each other).
-    var session: ChatSession!
     /// Flood control; nil when the server has no rate limit (or the peer has gone).
     var bucket: TokenBucket? {
         get { cold?.bucket }
@@ -75,18 +178,6 @@ final class Connection: EventHandler, SessionOutput {
         get { cold?.pendingInput ?? [] }
         set { if cold != nil || !newValue.isEmpty { warm.pendingInput = newValue } }
     }
-    /// When the connection was accepted and last sent anything (monotonic milliseconds).
-    let connectedAt: Int64
-    var lastInputAt: Int64
-    @exclusivity(unchecked) var hasSentALine = false
-    /// The client closed its side: its last lines are handled without waiting for anything.
-    var inputEnded = false
-    /// On the list of connections to flush at the end of this loop iteration.
-    @exclusivity(unchecked) var isDirty = false
-    /// The last flush left bytes queued: EPOLLOUT is wanted.
-    var wantsWrite = false
-    /// What epoll watches for now.
-    var interest: EventLoop.Interest = .read
     /// The timer that closes a draining connection that does not drain in time.
     var drainDeadline: EventLoop.TimerID? {
         get { cold?.drainDeadline }
@@ -101,9 +192,7 @@ final class Connection: EventHandler, SessionOutput {
     // Backpressure (Connections, "Soft limit"). As a receiver: congested = its queue passed
     // the soft mark and its socket would not take it; it holds the senders whose lines it was
     // given since, until it drains to half the mark or is dropped (at the soft time).
-    // (isCongested is declared with the other flags, near the top: see there.)
-    /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
-    @exclusivity(unchecked) var pressSerial = -1
+    // (isCongested and pressSerial are declared with the other fields, above.)
     /// The senders it holds (a sender may appear more than once: each entry is one count in
     /// its `heldBy`).
     var holding: [Connection] {
@@ -149,10 +238,10 @@ final class Connection: EventHandler, SessionOutput {
         set { if cold != nil || newValue { warm.onProbation = newValue } }
     }
 
-    /// What only a connection that is throttled, congested, holding input, draining or on TLS needs,
-    /// allocated the first time one of these is set (issue 19: memory per idle connection):
-    /// the properties above read their defaults while it is nil, and Connections uses them
-    /// as before.
+    /// What only a connection that is throttled, congested, holding input, draining, closing or
+    /// on TLS needs, allocated the first time one of these is set (issue 19: memory per idle
+    /// connection): the properties above read their defaults while it is nil, and Connections
+    /// uses them as before.
     final class Cold {
         var bucket: TokenBucket?
         var pendingInput: [UInt8] = []
@@ -167,75 +256,66 @@ final class Connection: EventHandler, SessionOutput {
         var lastSampleAt: Int64 = 0
         var onProbation = false
         var tls: TLSSession?
+        /// Why it is closing (doomed or draining).
+        var closeReason = "closed"
     }
-    private(set) var cold: Cold?
     private var warm: Cold {
         if let cold { return cold }
         let made = Cold()
         cold = made
         return made
     }
-    /// As a sender: how many congested receivers hold it. Not read from while above zero.
-    var heldBy = 0
     var isHeld: Bool { heldBy > 0 && !ignoresHolds }
-    private unowned(unsafe) let connections: Connections
-    /// Connections.senderClock: which sender's lines are being delivered now, followed by the
-    /// soft mark (past which a delivery takes the slow path, Connections.pressed; the hard cap
-    /// when there is no soft mark) and the hard cap: one pointer for the three, shared by every
-    /// connection, rather than three words in each.
-    private let senderClock: UnsafeMutablePointer<Int>
     private var softQueueBytes: Int { senderClock[1] }
     private var maxQueueBytes: Int { senderClock[2] }
+    /// Its Connections (which holds it), unretained.
+    private var connections: Unmanaged<Connections> {
+        Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: senderClock[3]).unsafelyUnwrapped)
+    }
 
-    init(fd: Int32, address: String, host: String, codec: any WireCodec, connections: Connections,
+    init(fd: Int32, address: String, host: String, connections: Connections,
          maxLineBytes: Int, softQueueBytes: Int, maxQueueBytes: Int, now: Int64) {
         self.fd = fd
         self.address = address
-        self.host = host
-        self.codec = codec
-        self.connections = connections
+        assert(host == Connection.host(of: address), "the host is the address without its port")
         senderClock = connections.senderClock
         assert(senderClock[1] == softQueueBytes && senderClock[2] == maxQueueBytes)
-        connectedAt = now
-        lastInputAt = now
+        connectedAt = Connections.tenths(now)
+        lastInputAt = connectedAt
         framer = LineFramer(maxLineBytes: maxLineBytes)
     }
 
+    deinit {
+        output.discard()
+    }
+
     /// Open: read, handle lines, write.
-    var isOpen: Bool { life == .open }
+    var isOpen: Bool { bits & Bit.life == 0 }
     /// Open or draining: what is queued for it will still be written.
-    var isWritable: Bool {
-        switch life {
-        case .open, .draining: return true
-        case .doomed, .closed: return false
-        }
-    }
-    var isDraining: Bool {
-        if case .draining = life { return true }
-        return false
-    }
+    var isWritable: Bool { bits & Bit.notWritable == 0 }
+    var isDraining: Bool { life == .draining }
     var isClosed: Bool { life == .closed }
 
     /// Its session waits for an answer of the cluster, and it has not ended its input.
-    var mustWait: Bool { (session?.waitingForCluster ?? false) && !inputEnded }
+    var mustWait: Bool { (session?.isWaitingForCluster ?? false) && !inputEnded }
 
     // Only Connections changes the life, through these.
-    func markDoomed(_ reason: String) { life = .doomed(reason) }
-    func markDraining(_ reason: String) { life = .draining(reason) }
+    func markDoomed(_ reason: String) {
+        warm.closeReason = reason
+        life = .doomed
+    }
+    func markDraining(_ reason: String) {
+        warm.closeReason = reason
+        life = .draining
+    }
     func markClosed() { life = .closed }
 
     /// Why it is closing: the doom or drain reason.
     var closeReason: String {
         switch life {
-        case .doomed(let reason), .draining(let reason): return reason
+        case .doomed, .draining: return cold?.closeReason ?? "closed"
         case .open, .closed: return "closed"
         }
-    }
-
-    // MARK: EventHandler
-
-    func handleEvent(_ readiness: EventLoop.Readiness) {
-        connections.handle(self, readiness)
     }
 
     // MARK: SessionOutput
@@ -245,22 +325,24 @@ final class Connection: EventHandler, SessionOutput {
     /// sender, or doom past the hard cap). One compare, as before there were two limits.
     @inline(__always)
     func enqueue(_ buffer: SharedBuffer) {
-        guard acceptsOutput else { return }
+        guard bits & Bit.notWritable == 0 else { return }  // open or draining
         let queued = output.append(buffer)
         // Past the soft mark, Connections decides, once per sender's read (pressSerial): the
         // rest of a burst costs a compare here. Past the hard cap it always decides.
-        if queued > softQueueBytes && (pressSerial != senderClock.pointee || queued > maxQueueBytes) {
-            connections.pressed(self)
+        if queued > softQueueBytes && (Int(pressSerial) != senderClock.pointee || queued > maxQueueBytes) {
+            connections._withUnsafeGuaranteedRef { $0.pressed(self) }
         } else if !isDirty {
-            connections.markDirty(self)
+            connections._withUnsafeGuaranteedRef { $0.markDirty(self) }
         }
     }
 
     func finish(reason: String) {
-        connections.startDraining(self, reason: reason)
+        connections._withUnsafeGuaranteedRef { $0.startDraining(self, reason: reason) }
     }
 
+    var label: String { address }
+
     func resumeInput() {
-        connections.inputMayResume(self)
+        connections._withUnsafeGuaranteedRef { $0.inputMayResume(self) }
     }
 }

@@ -51,7 +51,7 @@ struct ConnectionSettings {
     var tlsHandshakeMilliseconds: Int = 10_000
 }
 
-final class Connections {
+final class Connections: EventDispatcher {
     let loop: EventLoop
     let settings: ConnectionSettings
     private let counters: StatisticsCounters
@@ -67,16 +67,18 @@ final class Connections {
     /// The connection whose input is being handled: a delivery that congests a receiver holds it.
     private var current: Connection? {
         didSet {
-            currentSerial &+= 1
-            senderClock.pointee = current == nil ? Connections.noSender : currentSerial
+            currentSerial = currentSerial == .max ? 0 : currentSerial + 1  // never noSender or -1
+            senderClock.pointee = current == nil ? Connections.noSender : Int(currentSerial)
         }
     }
-    private var currentSerial = 0
+    /// 32-bit (it wraps), as a receiver keeps it in Connection.pressSerial.
+    private var currentSerial: Int32 = 0
     /// Which sender's input is being handled, as a number that changes with `current` (and is
     /// `noSender` while there is none): a receiver already pressed under the same number (the
     /// next line of the same read, fanned out to it) has nothing new to decide, and
     /// Connection.enqueue reads it through a pointer to skip `pressed` at the cost of a compare.
-    /// senderClock[1] and [2] are the soft mark and the hard cap, which enqueue reads beside it.
+    /// senderClock[1] and [2] are the soft mark and the hard cap, which enqueue reads beside it;
+    /// senderClock[3] is this object (unretained), which a connection reaches through it.
     let senderClock: UnsafeMutablePointer<Int>
     static let noSender = -2
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -92,10 +94,20 @@ final class Connections {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         flushScratch = .allocate(byteCount: 64 * 1024, alignment: 16)
         iovecs = .allocate(capacity: Int(ctc_IOV_MAX))
-        senderClock = .allocate(capacity: 3)
+        senderClock = .allocate(capacity: 4)
         senderClock.initialize(to: Connections.noSender)
         (senderClock + 1).initialize(to: settings.softQueueBytes)
         (senderClock + 2).initialize(to: settings.maxQueueBytes)
+        (senderClock + 3).initialize(to: Int(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
+    }
+
+    /// Monotonic time as connections keep it: tenths of a second in 32 bits (wrapping every
+    /// 13 years; timeouts are at most one), so that a connection's two times take 8 bytes.
+    static func tenths(_ milliseconds: Int64) -> UInt32 { UInt32(truncatingIfNeeded: milliseconds / 100) }
+
+    /// Milliseconds since `tenths` (at least: rounded down, never a deadline early).
+    static func millisecondsSince(_ tenths: UInt32, now: Int64) -> Int64 {
+        max(0, Int64(Connections.tenths(now) &- tenths) - 1) * 100
     }
 
     deinit {
@@ -108,38 +120,53 @@ final class Connections {
 
     var all: [Connection] { table.compactMap { $0 } }
 
+    /// The open (or closing) connection on descriptor `fd`, if any.
+    func connection(_ fd: Int32) -> Connection? {
+        fd >= 0 && Int(fd) < table.count ? table[Int(fd)] : nil
+    }
+
     func connections(from host: String) -> Int { perHost[host, default: 0] }
 
     // MARK: Opening
 
     /// Takes an accepted socket: watched for input from now on. Nil (socket closed) when epoll
     /// refuses it.
-    func adopt(_ fd: Int32, address: String, host: String, codec: any WireCodec, tls: TLSSession? = nil) -> Connection? {
+    func adopt(_ fd: Int32, address: String, host: String, tls: TLSSession? = nil) -> Connection? {
         let now = monotonicMilliseconds()
-        let connection = Connection(fd: fd, address: address, host: host, codec: codec, connections: self,
+        let connection = Connection(fd: fd, address: address, host: host, connections: self,
                                     maxLineBytes: settings.maxLineBytes, softQueueBytes: settings.softQueueBytes,
                                     maxQueueBytes: settings.maxQueueBytes, now: now)
         if settings.linesPerSecond > 0 {
             connection.bucket = TokenBucket(linesPerSecond: settings.linesPerSecond, burst: settings.burstLines, now: now)
         }
-        do { try loop.register(fd, interest: .read, handler: connection) } catch {
+        do { try loop.register(fd, interest: .read, dispatcher: self) } catch {
             Sys.close(fd)
             return nil
         }
         if let tls { startHandshake(connection, tls) }
         let index = Int(fd)
         if index >= table.count {
-            table.append(contentsOf: repeatElement(nil, count: max(index + 1 - table.count, table.count)))
+            // A quarter more, as the event loop's table grows (issue 19: memory per idle
+            // connection); reserveCapacity first, or the array's own growth would double it.
+            let grown = max(index + 1, table.count + table.count / 4, 64)
+            table.reserveCapacity(grown)
+            table.append(contentsOf: repeatElement(nil, count: grown - table.count))
         }
         table[index] = connection
         count += 1
-        perHost[host, default: 0] += 1
+        perHost[connection.host, default: 0] += 1
         counters.accepted.add(1, ordering: .relaxed)
         counters.connections.add(1, ordering: .relaxed)
         return connection
     }
 
     // MARK: Readiness
+
+    /// The event loop: a connection's descriptor is ready.
+    func handleEvent(_ fd: Int32, _ readiness: EventLoop.Readiness) {
+        guard let connection = table[Int(fd)] else { return }
+        handle(connection, readiness)
+    }
 
     func handle(_ connection: Connection, _ readiness: EventLoop.Readiness) {
         if let tls = connection.tls, !tlsReady(connection, tls) { return }
@@ -162,7 +189,7 @@ final class Connections {
         while !closing.isEmpty || !dirty.isEmpty || !resuming.isEmpty {
             if !closing.isEmpty {
                 let list = closing
-                closing.removeAll(keepingCapacity: true)
+                closing.removeAll(keepingCapacity: list.count <= Connections.keptListCapacity)
                 for connection in list {
                     let reason = connection.closeReason
                     handler.ending(connection, reason: reason, announce: true)
@@ -171,7 +198,7 @@ final class Connections {
             }
             if !dirty.isEmpty {
                 let list = dirty
-                dirty.removeAll(keepingCapacity: true)
+                dirty.removeAll(keepingCapacity: list.count <= Connections.keptListCapacity)
                 for connection in list {
                     connection.isDirty = false
                     flush(connection)
@@ -179,13 +206,19 @@ final class Connections {
             }
             if !resuming.isEmpty {
                 let list = resuming
-                resuming.removeAll(keepingCapacity: true)
+                resuming.removeAll(keepingCapacity: list.count <= Connections.keptListCapacity)
                 for connection in list { proceed(connection) }
             }
         }
     }
 
     var hasWork: Bool { !closing.isEmpty || !dirty.isEmpty || !resuming.isEmpty }
+
+    /// The lists above keep their storage up to this many entries between iterations; a list
+    /// that grew past it (a fan-out to thousands, every idle connection's notice) gives it
+    /// back, so that a peak is not kept as bytes per connection (issue 19: 13 bytes per
+    /// connection at 10 000 before).
+    static let keptListCapacity = 1024
 
     // MARK: Reading
 
@@ -208,7 +241,7 @@ final class Connections {
                 return
             }
             let now = monotonicMilliseconds()
-            connection.lastInputAt = now
+            connection.lastInputAt = Connections.tenths(now)
             connection.bucket?.refill(now: now)
             // Telnet's own commands (Ctrl-C: IAC IP IAC DO TIMING-MARK) are answered and taken
             // out before framing, so the answer goes out at once; see Protocol/TelnetFilter.swift.
@@ -236,6 +269,9 @@ final class Connections {
         if let bucket = connection.bucket, !bucket.hasToken { return 0 }
         let previous = current
         current = connection
+        // The handler once per read, not per line: the server has weak references to it, so
+        // each retain and release of it takes the slow path (~170 instructions a line).
+        let handler: any ConnectionsHandler = handler
         defer {
             handler.linesHandled(on: connection)
             current = previous
@@ -354,10 +390,10 @@ final class Connections {
         let firstLine = Int64(settings.firstLineTimeoutSeconds) * 1000
         let idle = Int64(settings.idleTimeoutSeconds) * 1000
         for case let connection? in table where connection.isOpen {
-            if firstLine > 0 && !connection.hasSentALine && now - connection.connectedAt >= firstLine {
+            if firstLine > 0 && !connection.hasSentALine && Connections.millisecondsSince(connection.connectedAt, now: now) >= firstLine {
                 tell(connection, .firstLineTimeout(settings.firstLineTimeoutSeconds))
                 startDraining(connection, reason: "disconnected: sent nothing within \(settings.firstLineTimeoutSeconds) s")
-            } else if idle > 0 && now - connection.lastInputAt >= idle {
+            } else if idle > 0 && Connections.millisecondsSince(connection.lastInputAt, now: now) >= idle {
                 tell(connection, .idleTimeout(settings.idleTimeoutSeconds))
                 startDraining(connection, reason: "disconnected: idle for \(settings.idleTimeoutSeconds) s")
             }

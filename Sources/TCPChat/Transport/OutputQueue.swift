@@ -5,18 +5,20 @@
 // - references are kept as `Unmanaged` in storage of its own, counted by the buffer itself
 //   (queueEntry/releaseEntry below: a plain increment, no atomic retain per delivery), and
 //   nothing else (no Array uniqueness checks, no retain/release while building the iovecs);
-// - the queue's mutable state is one stored property with unchecked exclusivity. Swift checks
-//   every mutation of a class's stored property at run time (exclusivity enforcement, ~120
-//   instructions: more than the append itself); `@exclusivity(unchecked)` turns that off for
-//   it (it used to sit behind a pointer of its own: one more allocation per connection). The
-//   queue is owned by one connection and used on the loop thread only, never reentrantly.
+// - the queue is a struct stored in its connection's record (Connection.output), with
+//   unchecked exclusivity there. Swift checks every mutation of a class's stored property at
+//   run time (exclusivity enforcement, ~120 instructions: more than the append itself);
+//   `@exclusivity(unchecked)` turns that off for it. It was an object of its own (one more
+//   allocation per connection, issue 19). The queue is owned by one connection and used on the
+//   loop thread only, never reentrantly. Its owner calls `discard()` when it goes (a struct
+//   has no deinit).
 // A queue that never had anything queued holds no slot storage at all.
 #if canImport(Glibc)
 import Glibc
 #endif
 import CTCPChatLinux
 
-final class OutputQueue {
+struct OutputQueue {
     enum FlushResult {
         /// Everything was written.
         case drained
@@ -26,64 +28,47 @@ final class OutputQueue {
         case failed(SystemError)
     }
 
-    fileprivate struct State {
-        /// Queued buffers, each counted in its queueCount, at `head..<tail`.
-        var slots: UnsafeMutablePointer<Unmanaged<SharedBuffer>>?
-        var capacity = 0
-        var head = 0           // the first unsent buffer
-        var tail = 0           // one past the last queued buffer
-        var headOffset = 0     // bytes of slots[head] already sent
-        var queuedBytes = 0
-    }
-
-    @exclusivity(unchecked) private var state = State()
+    // 40 bytes, inline in the connection's own record (issue 19: memory per idle connection;
+    // it was an object of its own, 80 bytes with its allocation's header, and an idle
+    // connection kept 32 bytes of slots). Counts are 32-bit: a queue holds at most --max-queue
+    // bytes, and each entry costs `entryCost` of them.
+    /// Queued buffers, each counted in its queueCount, at `head..<tail`: in `slots` when
+    /// allocated, else (capacity 1) the one entry in `single`. A queue that never held more
+    /// than one entry at a time (an idle connection's) allocates nothing, and a drained queue
+    /// of two slots gives them back.
+    fileprivate var slots: UnsafeMutablePointer<Unmanaged<SharedBuffer>>?
+    fileprivate var single: UnsafeMutableRawPointer?
+    fileprivate var queuedByteCount = 0
+    fileprivate var capacity: Int32 = 1
+    fileprivate var head: Int32 = 0           // the first unsent buffer
+    fileprivate var tail: Int32 = 0           // one past the last queued buffer
+    fileprivate var headOffset: Int32 = 0     // bytes of slots[head] already sent
 
     init() {}
 
-    deinit {
-        state.releaseQueued()
-        state.slots?.deallocate()
-    }
+    var isEmpty: Bool { head == tail }
 
-    var isEmpty: Bool { state.head == state.tail }
+    /// Whether it holds slot storage of its own (MemoryTests).
+    var hasSlotStorage: Bool { slots != nil }
 
     /// Bytes queued and not yet written, plus `entryCost` for each queued line: what the queue
     /// keeps alive, as --max-queue counts it.
-    var queuedBytes: Int { state.queuedBytes }
+    var queuedBytes: Int { queuedByteCount }
 
-    /// Queues `buffer`; returns the bytes now queued.
-    @inline(__always)
-    @discardableResult
-    func append(_ buffer: SharedBuffer) -> Int { state.append(buffer) }
-
-    /// Writes as much as the socket takes, using `iovecs` (capacity ≥ ctc_IOV_MAX) and
-    /// `scratch` (any size; the caller's, idle during the call) as working space.
-    func flush(to fd: Int32, iovecs: UnsafeMutablePointer<iovec>, scratch: UnsafeMutableRawBufferPointer) -> FlushResult {
-        state.flush(to: fd, iovecs: iovecs, scratch: scratch)
+    /// The queue's owner is going: drops what is queued and its storage (the owner's deinit;
+    /// a struct has none of its own).
+    mutating func discard() {
+        removeAll()
     }
 
-    /// Drops everything queued (the connection is closing).
-    func removeAll() { state.removeAll() }
-
-    // For writers other than writev (TLS, Transport/TLS/Connections+TLS.swift): the next bytes
-    // to write as one contiguous piece, then how many were written. The piece depends only on
-    // what is queued from the head (the queue grows at the tail), so a write that must be
-    // retried with the same bytes (OpenSSL's rule) gets them again, perhaps with more after.
-
-    /// The queued buffers from the head that fit in `scratch`, copied there; or the head buffer
-    /// itself when it alone is larger. Nil when nothing is queued.
-    func nextPiece(scratch: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
-        state.nextPiece(scratch: scratch)
-    }
-
-    /// `written` bytes of the queue's head were written.
-    func consume(_ written: Int) {
-        state.consume(written)
-        if state.head == state.tail { state.reset() }
-    }
+    // For writers other than writev (TLS, Transport/TLS/Connections+TLS.swift): nextPiece
+    // gives the next bytes to write as one contiguous piece, consume how many were written.
+    // The piece depends only on what is queued from the head (the queue grows at the tail), so
+    // a write that must be retried with the same bytes (OpenSSL's rule) gets them again,
+    // perhaps with more after.
 }
 
-extension OutputQueue.State {
+extension OutputQueue {
     /// A drained queue keeps storage up to this many slots, so a busy connection does not
     /// allocate once per loop iteration; anything larger is returned to the allocator.
     /// 16 (128 bytes) since lines are batched (LineBatch): a busy receiver gets a few batches
@@ -96,15 +81,18 @@ extension OutputQueue.State {
     /// bound on memory, not only on bytes to send.
     static let entryCost = 80
 
+    /// Queues `buffer`; returns the bytes now queued.
     @inline(__always)
+    @discardableResult
     mutating func append(_ buffer: SharedBuffer) -> Int {
         // An empty buffer would make a flush of nothing but empty iovecs write 0 bytes, for ever.
-        guard buffer.count > 0 else { return queuedBytes }
+        guard buffer.count > 0 else { return queuedByteCount }
         if tail == capacity { makeRoom() }
-        slots.unsafelyUnwrapped[tail] = queueEntry(for: buffer)
-        tail += 1
-        queuedBytes += buffer.count + OutputQueue.State.entryCost
-        return queuedBytes
+        let entry = queueEntry(for: buffer)
+        if let slots { slots[Int(tail)] = entry } else { single = entry.toOpaque() }
+        tail &+= 1
+        queuedByteCount &+= buffer.count &+ OutputQueue.entryCost
+        return queuedByteCount
     }
 
     /// Lines up to this size are copied into the scratch buffer and leave as one iovec with
@@ -116,15 +104,16 @@ extension OutputQueue.State {
     mutating func flush(to fd: Int32, iovecs: UnsafeMutablePointer<iovec>, scratch: UnsafeMutableRawBufferPointer) -> OutputQueue.FlushResult {
         let maxSegments = Int(ctc_IOV_MAX)
         while head < tail {
-            let queued = slots.unsafelyUnwrapped
+            let (queued, one) = (slots, single)
             var segments = 0
             var used = 0          // bytes of scratch filled
             var total = 0         // bytes this writev offers
-            var index = head
-            var skip = headOffset
-            while index < tail && segments < maxSegments {
-                let (base, count) = queued[index]._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
-                if count <= OutputQueue.State.coalescedBytes {
+            var index = Int(head)
+            var skip = Int(headOffset)
+            let end = Int(tail)
+            while index < end && segments < maxSegments {
+                let (base, count) = OutputQueue.entry(index, queued, one)._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
+                if count <= OutputQueue.coalescedBytes {
                     if used + count > scratch.count { break }
                     let destination = scratch.baseAddress.unsafelyUnwrapped + used
                     destination.copyMemory(from: base, byteCount: count)
@@ -152,47 +141,55 @@ extension OutputQueue.State {
             } catch {
                 return .failed(error)
             }
-            consume(written)
+            consumeEntries(written)
             // A short write means the socket's buffer is full: wait for EPOLLOUT rather than
             // copy the rest into the scratch again only to hear EAGAIN.
             if written < total { return .pending }
         }
-        head = 0
-        tail = 0
-        if capacity > OutputQueue.State.keptCapacity { freeStorage() }
+        reset()
         return .drained
     }
 
-    /// Releases the buffers `written` bytes have completed.
+    /// `written` bytes of the queue's head were written (for writers other than writev: TLS).
     mutating func consume(_ written: Int) {
-        let queued = slots.unsafelyUnwrapped
+        consumeEntries(written)
+        if head == tail { reset() }
+    }
+
+    /// Releases the buffers `written` bytes have completed.
+    private mutating func consumeEntries(_ written: Int) {
         var left = written
-        queuedBytes -= written
+        var index = Int(head)
+        var offset = Int(headOffset)
+        let (queued, one) = (slots, single)
+        queuedByteCount -= written
         while left > 0 {
-            let available = queued[head]._withUnsafeGuaranteedRef { $0.count } - headOffset
+            let entry = OutputQueue.entry(index, queued, one)
+            let available = entry._withUnsafeGuaranteedRef { $0.count } - offset
             if left >= available {
                 left -= available
-                headOffset = 0
-                queuedBytes -= OutputQueue.State.entryCost
-                releaseEntry(queued[head])
-                head += 1
+                offset = 0
+                queuedByteCount -= OutputQueue.entryCost
+                releaseEntry(entry)
+                index += 1
             } else {
-                headOffset += left
+                offset += left
                 left = 0
             }
         }
+        head = Int32(truncatingIfNeeded: index)
+        headOffset = Int32(truncatingIfNeeded: offset)
     }
 
     func nextPiece(scratch: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard head < tail else { return nil }
-        let queued = slots.unsafelyUnwrapped
-        let (first, firstCount) = queued[head]._withUnsafeGuaranteedRef { ($0.base + headOffset, $0.count - headOffset) }
+        let (first, firstCount) = entry(Int(head))._withUnsafeGuaranteedRef { ($0.base + Int(headOffset), $0.count - Int(headOffset)) }
         if firstCount > scratch.count { return UnsafeRawBufferPointer(start: first, count: firstCount) }
         var used = 0
-        var index = head
-        var skip = headOffset
-        while index < tail {
-            let (base, count) = queued[index]._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
+        var index = Int(head)
+        var skip = Int(headOffset)
+        while index < Int(tail) {
+            let (base, count) = entry(index)._withUnsafeGuaranteedRef { ($0.base + skip, $0.count - skip) }
             if used + count > scratch.count { break }
             (scratch.baseAddress.unsafelyUnwrapped + used).copyMemory(from: base, byteCount: count)
             used += count
@@ -202,52 +199,78 @@ extension OutputQueue.State {
         return UnsafeRawBufferPointer(rebasing: scratch[..<used])
     }
 
-    /// Everything was written: empty, keeping a small slot array (as flush does).
+    /// Everything was written: empty. Slots beyond `keptCapacity` go back to the allocator, and
+    /// so do two: a receiver that gets one entry per iteration (an idle connection's notices, a
+    /// quiet room's lines) needs none, and one that gets more grows past two in its first few
+    /// busy iterations and keeps its slots.
     mutating func reset() {
         head = 0
         tail = 0
-        if capacity > OutputQueue.State.keptCapacity { freeStorage() }
+        single = nil
+        if capacity == 2 || Int(capacity) > OutputQueue.keptCapacity { freeStorage() }
     }
 
     mutating func removeAll() {
         releaseQueued()
         freeStorage()
         headOffset = 0
-        queuedBytes = 0
+        queuedByteCount = 0
     }
 
     func releaseQueued() {
-        guard let queued = slots else { return }
-        for index in head..<tail { releaseEntry(queued[index]) }
+        for index in Int(head)..<Int(tail) { releaseEntry(entry(index)) }
+    }
+
+    /// The entry at `index`.
+    @inline(__always)
+    private func entry(_ index: Int) -> Unmanaged<SharedBuffer> {
+        OutputQueue.entry(index, slots, single)
+    }
+
+    /// The entry at `index` of a queue whose `slots` and `single` are these (the loops read
+    /// both once, not through `self` at every entry).
+    @inline(__always)
+    private static func entry(_ index: Int, _ slots: UnsafeMutablePointer<Unmanaged<SharedBuffer>>?,
+                              _ single: UnsafeMutableRawPointer?) -> Unmanaged<SharedBuffer> {
+        if let slots { return slots[index] }
+        return Unmanaged.fromOpaque(single.unsafelyUnwrapped)
     }
 
     private mutating func freeStorage() {
         slots?.deallocate()
         slots = nil
-        capacity = 0
+        single = nil
+        capacity = 1
         head = 0
         tail = 0
     }
 
-    /// Called when `tail` reached the end: slide the live slots to the front if that frees at
-    /// least half, else grow (×2). Unmanaged references are plain words, so memmove is right.
+    /// Called when `tail` reached the end: reuse the inline slot if it was written, slide the
+    /// live slots to the front if that frees at least half, else grow (×2). Unmanaged references are plain words, so memmove is right.
     private mutating func makeRoom() {
-        let live = tail - head
-        if let queued = slots, head > 0, live * 2 <= capacity {
-            memmove(queued, queued + head, live * MemoryLayout<Unmanaged<SharedBuffer>>.stride)
+        let live = Int(tail - head)
+        let first = Int(head)
+        if slots == nil && live == 0 {
+            single = nil  // the one entry was written: the inline slot is free again
+        } else if let queued = slots, first > 0, live * 2 <= Int(capacity) {
+            memmove(queued, queued + first, live * MemoryLayout<Unmanaged<SharedBuffer>>.stride)
         } else {
-            // From 2 slots: a connection that was sent a line or two (an idle one) keeps 16
-            // bytes, not 128; a busy one doubles its way up in its first few iterations.
-            let grown = UnsafeMutablePointer<Unmanaged<SharedBuffer>>.allocate(capacity: max(2, capacity * 2))
+            // From the inline slot to 2, then doubling: a busy receiver doubles its way up in
+            // its first few iterations.
+            let grownCapacity = max(2, Int(capacity) * 2)
+            let grown = UnsafeMutablePointer<Unmanaged<SharedBuffer>>.allocate(capacity: grownCapacity)
             if let queued = slots {
-                grown.initialize(from: queued + head, count: live)
+                grown.initialize(from: queued + first, count: live)
                 queued.deallocate()
+            } else {
+                grown.initialize(to: Unmanaged.fromOpaque(single.unsafelyUnwrapped))  // live == 1
+                single = nil
             }
             slots = grown
-            capacity = max(2, capacity * 2)
+            capacity = Int32(grownCapacity)
         }
         head = 0
-        tail = live
+        tail = Int32(live)
     }
 }
 
