@@ -100,19 +100,7 @@ struct AccountTests {
             store = service?.settings.store as? SQLiteAccountStore
             #expect(store != nil)
             try server.start()
-            let client = try TestClient(host: "127.0.0.1", port: server.port)
-            _ = try client.waitFor { $0.hasPrefix("* you joined") }
-            try client.send("/nick ada")
-            try client.send("/register \(password)")
-            _ = try client.waitFor { $0 == "* you are now identified as ada" }
-            // A rename (a lookup the worker may still hold when the server stops), then stop.
-            try client.send("/nick bob")
-            try client.send("/identify ada \(password)")
-            _ = try client.waitFor { $0 == "* you are now identified as ada" }
-            try client.send("/nick carol")
-            client.close()
-            server.stop()
-            server.wait()
+            try AccountTests.useAccountsThenStop(server, password: password)
         }
         #expect(weakServer == nil)
         #expect(service == nil)
@@ -211,4 +199,24 @@ final class Counter: Sendable {
     private let count = Mutex(0)
     func add() { count.withLock { $0 += 1 } }
     var value: Int { count.withLock { $0 } }
+}
+
+extension AccountTests {
+    /// Registers ada, identifies again after a rename (a lookup the worker may still hold when
+    /// the server stops), renames once more, then stops the server: what the leak tests of
+    /// both stores (SQLite, Redis) do before they check that everything was let go.
+    static func useAccountsThenStop(_ server: ChatServer, password: String) throws {
+        let client = try TestClient(host: "127.0.0.1", port: server.port)
+        _ = try client.waitFor { $0.hasPrefix("* you joined") }
+        try client.send("/nick ada")
+        try client.send("/register \(password)")
+        _ = try client.waitFor { $0 == "* you are now identified as ada" }
+        try client.send("/nick bob")
+        try client.send("/identify ada \(password)")
+        _ = try client.waitFor { $0 == "* you are now identified as ada" }
+        try client.send("/nick carol")
+        client.close()
+        server.stop()
+        server.wait()
+    }
 }

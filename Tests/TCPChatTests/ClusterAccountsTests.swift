@@ -75,18 +75,7 @@ struct ClusterAccountsTests {
             service = server.core.accounts
             store = service?.settings.store as? RedisAccountStore
             #expect(store != nil)
-            let client = try TestClient(host: "127.0.0.1", port: server.port)
-            _ = try client.waitFor { $0.hasPrefix("* you joined") }
-            try client.send("/nick ada")
-            try client.send("/register correct-horse-battery")
-            _ = try client.waitFor { $0 == "* you are now identified as ada" }
-            try client.send("/nick bob")
-            try client.send("/identify ada correct-horse-battery")
-            _ = try client.waitFor { $0 == "* you are now identified as ada" }
-            try client.send("/nick carol")
-            client.close()
-            server.stop()
-            server.wait()
+            try AccountTests.useAccountsThenStop(server, password: "correct-horse-battery")
         }
         #expect(weakServer == nil)
         #expect(service == nil)
