@@ -207,8 +207,9 @@ typedef struct tcpchat_server tcpchat_server;
 #define TCPCHAT_EVENT_COMMAND     10  /* filter only: a /command the server does not know (text: the line) */
 /* (Added in 1.1.0, accounts: tcpchat_server_config.accounts_path.) The connection proved it owns
 ** the account `text` (the registered nick; `nick` is its nick now, the same or a look-alike);
-** `reason` says how: "identified" (/identify, or IRC's SASL/NickServ), "registered" (it has just
-** registered the account) or "ghost" (it disconnected the session that held the nick). Not sent
+** `reason` says how: "identified" (/identify, or IRC's NickServ IDENTIFY), "sasl" (IRC's SASL
+** PLAIN), "registered" (it has just registered the account) or "ghost" (it disconnected the
+** session that held the nick). Not sent
 ** to the filter (passwords never reach the host). */
 #define TCPCHAT_EVENT_IDENTIFIED  11
 

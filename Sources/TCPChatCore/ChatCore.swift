@@ -408,7 +408,9 @@ package final class ChatCore {
                 nextGuest += 1
             }
             let skeleton = Names.skeleton(ofKey: candidate)
-            if nicks[skeleton] == nil && nicksBeingClaimed[skeleton] == nil && botNicks[skeleton] == nil { return candidate }
+            // (lookalikes too: `guestI` with a capital i, here, looks like guest1)
+            if nicks[skeleton] == nil && nicksBeingClaimed[skeleton] == nil && botNicks[skeleton] == nil
+                && lookalikes[skeleton] == nil { return candidate }
         }
     }
 

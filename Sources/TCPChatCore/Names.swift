@@ -89,7 +89,7 @@ public enum Names {
         if count == 0 { return "a nick cannot be empty" }
         if count > maxLength { return "nick too long (\(count) characters; at most \(maxLength))" }
         if let bad = nick.unicodeScalars.first(where: { !isNameScalar($0) }) {
-            return "nick may contain only letters, digits, _ and - (found \(describe(bad)))"
+            return "nick may contain only \(allowed(bad)) (found \(describe(bad)))"
         }
         return nil
     }
@@ -121,7 +121,7 @@ public enum Names {
         if !room.hasPrefix("#") || count == 0 { return "a room name is # followed by 1-\(maxLength) letters, digits, _ or -" }
         if count > maxLength { return "room name too long (\(count) characters; at most \(maxLength))" }
         if let bad = name.unicodeScalars.first(where: { !isNameScalar($0) }) {
-            return "room name may contain only letters, digits, _ and - (found \(describe(bad)))"
+            return "room name may contain only \(allowed(bad)) (found \(describe(bad)))"
         }
         return nil
     }
@@ -155,6 +155,10 @@ public enum Names {
 
     package static func isNameScalar(_ scalar: Unicode.Scalar) -> Bool {
         if scalar == "_" || scalar == "-" { return true }
+        // Invisible letters: U+3164 HANGUL FILLER, U+115F, U+FFA0 ... are letters by category
+        // but default ignorable, so they show as nothing and NFKC_Casefold drops them from the
+        // key (a nick of fillers alone had an empty key).
+        if !scalar.isASCII && scalar.properties.isDefaultIgnorableCodePoint { return false }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
              .decimalNumber, .letterNumber, .otherNumber:
@@ -164,10 +168,16 @@ public enum Names {
         }
     }
 
+    /// What a name may contain, said so that the character found is seen to be outside it.
+    private static func allowed(_ bad: Unicode.Scalar) -> String {
+        bad.properties.isDefaultIgnorableCodePoint ? "visible letters, digits, _ and -" : "letters, digits, _ and -"
+    }
+
     package static func describe(_ scalar: Unicode.Scalar) -> String {
         let hex = String(scalar.value, radix: 16, uppercase: true)
         let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-        if scalar.properties.generalCategory == .control || scalar.value < 0x20 || scalar == " " { return code }
+        if scalar.properties.generalCategory == .control || scalar.value < 0x20 || scalar == " "
+            || scalar.properties.isDefaultIgnorableCodePoint { return code }
         return "'\(scalar)' \(code)"
     }
 

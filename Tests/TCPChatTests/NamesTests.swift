@@ -79,6 +79,15 @@ import Testing
         }
     }
 
+    @Test("an invisible letter is named by its code point, as not visible")
+    func invisibleLetters() {
+        // (checked as shown: NFKC makes U+3164 HANGUL FILLER U+1160 HANGUL JUNGSEONG FILLER)
+        #expect(Names.nickProblem("rita\u{3164}") == "nick may contain only visible letters, digits, _ and - (found U+1160)")
+        #expect(Names.roomProblem("#\u{FFA0}") == "room name may contain only visible letters, digits, _ and - (found U+1160)")
+        #expect(Names.nickProblem("\u{115F}") == "nick may contain only visible letters, digits, _ and - (found U+115F)")
+        #expect(Names.nickProblem("rita!") == "nick may contain only letters, digits, _ and - (found '!' U+0021)")
+    }
+
     @Test(arguments: [
         // homoglyphs of a nick in use
         ("r\u{0456}ta", Verdict.resembles("rita")),  // Cyrillic і U+0456
@@ -113,6 +122,11 @@ import Testing
         ("r00t", .resemblesReserved("root")),  // 0 is O's lookalike, and O folds to o
         ("nickserv", .invalid),
         ("NickServ", .invalid),
+        // invisible letters (default ignorable, though letters by category): refused, not a
+        // blank nick, nor rita under another key
+        ("\u{3164}", .invalid),  // HANGUL FILLER
+        ("\u{115F}", .invalid),  // HANGUL CHOSEONG FILLER
+        ("rita\u{3164}", .invalid),
     ])
     func verdictsWithRitaPaulAndABotHere(nick: String, expected: Verdict) throws {
         let harness = CoreHarness()
@@ -138,6 +152,13 @@ import Testing
         let harness = CoreHarness()
         for person in here { _ = harness.session(person) }
         #expect(Self.verdict(nick, in: harness.core) == expected, "\(nick)")
+    }
+
+    @Test func aGuestNickSkipsTheNumbersThatLookLikeSomeoneHere() {
+        let harness = CoreHarness()
+        _ = harness.session("guestI")  // a capital i: looks like guest1 (and guestl)
+        let (guest, _) = harness.session(nil)
+        #expect(guest.nick == "guest2")
     }
 
     @Test func aLookalikeIsFreeOnceTheNickItResemblesIsGoneAndIsShownWidthMapped() {
