@@ -177,19 +177,27 @@ package final class AccountService {
         let now = settings.monotonic()
         var entry = addresses[address] ?? AddressState()
         entry.registrations.removeAll { now - $0 >= AccountService.hour }
+        addresses[address]?.registrations = entry.registrations
         if settings.registrationsPerHour > 0, entry.registrations.count >= settings.registrationsPerHour, let oldest = entry.registrations.first {
             return fail(session, .tooManyRegistrations(seconds: Int((oldest + AccountService.hour - now + 999) / 1000)))
         }
+        // The slot is taken now (parallel registrations count), given back unless it is used.
+        let slot = now
+        remember(address) { $0.registrations.append(slot) }
         update(session) { $0.pending = true }
         settings.store.create(name: nick, key: Names.key(nick), skeleton: Names.skeleton(nick), password: password) { [weak self] result in
             guard let self, !self.closed else { return }
             self.update(session) { $0.pending = false }
+            if case .success(.created) = result {} else {
+                if let index = self.addresses[address]?.registrations.firstIndex(of: slot) {
+                    self.addresses[address]?.registrations.remove(at: index)
+                }
+            }
             guard session.isRegistered else { return }
             switch result {
             case .failure(let failure): self.storeFailed(session, failure)
             case .success(.exists(let record)): self.fail(session, .alreadyRegistered(nick: nick, registered: record.name))
             case .success(.created(let record)):
-                self.remember(address) { $0.registrations.append(self.settings.monotonic()) }
                 self.core.log(.info, "account \(record.name) registered from \(address)")
                 session.send(.accountRegistered(nick: record.name))
                 if Names.skeleton(session.nick) == record.skeleton { self.identified(session, record, how: "registered") }

@@ -213,3 +213,36 @@ struct AccountServiceTests {
         #expect(harness.core.accounts!.trackedSessions == 0)
     }
 }
+
+@Suite("AccountService fixes")
+struct AccountServiceFixTests {
+    @Test("registrations sent in parallel count at submission; a refused one gives its slot back")
+    func parallelRegistrations() {
+        let harness = AccountHarness()
+        harness.core.accounts!.settings.registrationsPerHour = 2
+        let (taken, _) = harness.session("taken")
+        harness.core.handle(.registerAccount(password: "password-0"), from: taken)
+        harness.store.deliver()
+        harness.core.handle(.quit(reason: nil), from: taken)
+        harness.core.accounts!.settings.address = { _ in "192.0.2.99" }
+        // "Taken" exists: that registration fails and gives its slot back.
+        let (dup, dupOutput) = harness.session("TAKEN2")
+        harness.core.handle(.changeNick("tAken"), from: dup)
+        harness.store.deliver()
+        _ = dupOutput.take()
+        harness.core.handle(.registerAccount(password: "password-9"), from: dup)
+        harness.store.deliver()
+        #expect(dupOutput.take().last?.hasPrefix("! tAken ") == true)
+        // Three at once, nothing answered yet: the third is refused at submission.
+        let parallel = (1...3).map { harness.session("par\($0)") }
+        let outputs = parallel.map(\.1)
+        for (index, (session, _)) in parallel.enumerated() {
+            harness.core.handle(.registerAccount(password: "password-\(index)"), from: session)
+        }
+        #expect(outputs[2].take() == ["! too many accounts registered from your address; wait 3600 s and try again"])
+        harness.store.deliver()
+        #expect(outputs[0].take().last == "* you are now identified as par1")
+        #expect(outputs[1].take().last == "* you are now identified as par2")
+        #expect(harness.store.accounts["par3"] == nil)
+    }
+}
