@@ -87,6 +87,8 @@ package final class AccountService {
     }
     private var addresses: [String: AddressState] = [:]
     private static let hour: Int64 = 3_600_000
+    /// The longest wait between two lookups of a nick's owner the store could not answer.
+    static let lookupRetryCapMilliseconds: Int64 = 30_000
 
     package init(settings: AccountSettings, core: ChatCore) {
         self.settings = settings
@@ -408,13 +410,30 @@ package final class AccountService {
             }
         }
         if state(session).account != nil || AccountService.isGuest(nick) { return }
+        lookUpOwner(of: session, nick: nick, skeleton: skeleton, retry: 0)
+    }
+
+    /// Asks the store whose `nick` is; when it cannot say (busy, cut off, failing), asks again
+    /// after 1 s, 2 s, 4 s ... (at most 30 s) for as long as the session holds the nick: a nick
+    /// is never let be unchecked (the retry timer sits where the grace timer would, so a rename
+    /// or an identification cancels it).
+    private func lookUpOwner(of session: ChatSession, nick: String, skeleton: String, retry: Int) {
         settings.store.account(skeleton: skeleton) { [weak self] result in
             guard let self, !self.closed, session.isRegistered, session.nick == nick, self.state(session).account == nil else { return }
             switch result {
             case .failure(let failure):
-                // Not known whether the nick is someone's: it is let be (logged), rather than
-                // renaming people whenever the store is slow.
-                self.core.log(.warning, "could not check whether \(nick) is registered: \(failure)")
+                if retry == 0 { self.core.log(.warning, "could not check whether \(nick) is registered (\(failure)); asking again until the store answers") }
+                let delay = min(AccountService.lookupRetryCapMilliseconds, Int64(1000) << Int64(min(retry, 5)))
+                let cancel = self.settings.schedule(delay) { [weak self] in
+                    guard let self, !self.closed else { return }
+                    self.update(session) { $0.cancelGrace = nil }
+                    guard session.isRegistered, session.nick == nick, self.state(session).account == nil else { return }
+                    self.lookUpOwner(of: session, nick: nick, skeleton: skeleton, retry: retry + 1)
+                }
+                self.update(session) {
+                    $0.cancelGrace?()
+                    $0.cancelGrace = cancel
+                }
             case .success(nil):
                 break
             case .success(let record?):

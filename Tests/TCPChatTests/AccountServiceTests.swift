@@ -20,7 +20,11 @@ final class MemoryAccountStore: AccountStore {
         queued.append { done(.success(found)) }
     }
 
+    /// When set, lookups fail with it (a full queue, a link cut off).
+    var lookupFailure: AccountStoreFailure?
+
     func account(skeleton: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
+        if let failure = lookupFailure { return queued.append { done(.failure(failure)) } }
         let found = accounts.values.first { $0.record.skeleton == skeleton }?.record
         queued.append { done(.success(found)) }
     }
@@ -244,5 +248,33 @@ struct AccountServiceFixTests {
         #expect(outputs[0].take().last == "* you are now identified as par1")
         #expect(outputs[1].take().last == "* you are now identified as par2")
         #expect(harness.store.accounts["par3"] == nil)
+    }
+}
+
+extension AccountServiceFixTests {
+    @Test("a nick whose owner the store cannot look up (busy, cut off) is asked about again until it answers; then the grace period starts")
+    func lookupRetried() {
+        let harness = AccountHarness()
+        let (owner, _) = harness.session("rita")
+        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
+        harness.store.deliver()
+        harness.core.handle(.quit(reason: nil), from: owner)
+
+        let (taker, out) = harness.session("mallory")
+        harness.store.lookupFailure = .busy
+        harness.core.handle(.changeNick("rita"), from: taker)
+        harness.store.deliver()
+        #expect(out.take() == ["* you are now known as rita"])
+        #expect(harness.timers.map(\.delay) == [1000])
+        harness.fireTimers()
+        #expect(harness.timers.map(\.delay) == [2000])
+        harness.store.lookupFailure = nil
+        harness.fireTimers()
+        #expect(out.take() == ["* rita is registered; /identify PASSWORD within 30 s or you will be renamed"])
+        #expect(harness.timers.map(\.delay) == [30_000])
+        harness.fireTimers()
+        #expect(out.take().first?.hasPrefix("* rita is registered and you did not identify within 30 s; you are now known as guest") == true)
+        harness.core.detach(taker, reason: "gone", announce: false)
+        #expect(harness.core.accounts!.trackedSessions == 0)
     }
 }

@@ -135,6 +135,24 @@ struct AccountTests {
         #expect(!worker.submit { ran.add() })  // stopped: refused
     }
 
+    @Test("a quick job (a nick lookup) is accepted while the slow lane is full, and runs before the slow jobs waiting")
+    func workerQuickLane() throws {
+        let worker = AccountWorker(limit: 2)
+        try worker.start()
+        let gate = Gate()
+        let order = Mutex<[String]>([])
+        #expect(worker.submit { gate.wait() })
+        while worker.waiting > 0 { usleep(1000) }
+        #expect(worker.submit { order.withLock { $0.append("slow1") } })
+        #expect(worker.submit { order.withLock { $0.append("slow2") } })
+        #expect(!worker.submit { order.withLock { $0.append("slow3") } })  // the slow lane is full
+        #expect(worker.submit(quick: true) { order.withLock { $0.append("quick") } })
+        gate.open()
+        while order.withLock({ $0.count }) < 3 { usleep(1000) }
+        #expect(order.withLock { $0 } == ["quick", "slow1", "slow2"])
+        worker.stop()
+    }
+
     @Test("the grammar of /register, /identify and /ghost")
     func grammar() {
         #expect(Command.parse("/register pw123456") == .register(password: "pw123456"))

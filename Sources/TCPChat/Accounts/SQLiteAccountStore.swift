@@ -74,11 +74,11 @@ final class SQLiteAccountStore: AccountStore {
     // MARK: AccountStore
 
     func account(key: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
-        perform(done) { db in SQLiteAccountStore.find(db, bySkeleton: false, key) }
+        perform(quick: true, done) { db in SQLiteAccountStore.find(db, bySkeleton: false, key) }
     }
 
     func account(skeleton: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
-        perform(done) { db in SQLiteAccountStore.find(db, bySkeleton: true, skeleton) }
+        perform(quick: true, done) { db in SQLiteAccountStore.find(db, bySkeleton: true, skeleton) }
     }
 
     func create(name: String, key: String, skeleton: String, password: String,
@@ -178,7 +178,7 @@ final class SQLiteAccountStore: AccountStore {
 
     /// Runs `work` on the worker; `done` gets its result on the loop thread (`.busy` when the
     /// queue is full). A storage failure is logged there.
-    private func perform<T: Sendable>(_ done: @escaping (Result<T, AccountStoreFailure>) -> Void,
+    private func perform<T: Sendable>(quick: Bool = false, _ done: @escaping (Result<T, AccountStoreFailure>) -> Void,
                                       _ work: @escaping @Sendable (OpaquePointer) -> Result<T, AccountStoreFailure>) {
         let done = Handed(done)
         let loop = loop
@@ -198,7 +198,7 @@ final class SQLiteAccountStore: AccountStore {
         }
         // Closed (the server stopped): nothing is answered any more (protocol AccountStore).
         if closed { return }
-        if !worker.submit({ report(work(db.value)) }) { report(.failure(.busy)) }
+        if !worker.submit(quick: quick, { report(work(db.value)) }) { report(.failure(.busy)) }
     }
 
     private static func row(_ db: OpaquePointer, bySkeleton: Bool, _ value: String) -> Result<cta_account?, AccountStoreFailure> {
