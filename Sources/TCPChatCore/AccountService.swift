@@ -24,6 +24,9 @@ package struct AccountSettings {
     package var maxAddresses = 4096
     /// Accounts one address may register per hour; 0 = no cap.
     package var registrationsPerHour = 3
+    /// Password commands (register, identify, ghost, SASL) one address may have being
+    /// answered at once: parallel sessions from one address do not multiply its guesses.
+    package var passwordChecksPerAddress = 1
     /// Wrong passwords from one address before each further one costs a growing wait.
     package var freeFailuresPerAddress = 2
     /// The longest wait the failures of one account impose on the next attempt at it (the
@@ -86,7 +89,20 @@ package final class AccountService {
         var lastSeen: Int64 = 0
     }
     private var addresses: [String: AddressState] = [:]
+    /// Password commands being answered, per address (an entry only while one is): at most one
+    /// at a time per address, so parallel sessions cannot multiply an address's guesses.
+    private var inFlight: [String: Int] = [:]
     private static let hour: Int64 = 3_600_000
+
+    private func begin(_ address: String) { inFlight[address, default: 0] += 1 }
+
+    private func end(_ address: String) {
+        guard let count = inFlight[address] else { return }
+        if count <= 1 { inFlight.removeValue(forKey: address) } else { inFlight[address] = count - 1 }
+    }
+
+    /// Addresses with a password command being answered (for tests: it must empty).
+    package var addressesInFlight: Int { inFlight.count }
     /// The longest wait between two lookups of a nick's owner the store could not answer.
     static let lookupRetryCapMilliseconds: Int64 = 30_000
 
@@ -130,7 +146,9 @@ package final class AccountService {
         if state(session).pending { return .attemptPending }
         if !settings.mayReceivePasswords(session) { return .plaintext(tlsPort: settings.tlsPort) }
         let now = settings.monotonic()
-        if let entry = addresses[settings.address(session)], entry.nextAttemptAt > now {
+        let address = settings.address(session)
+        if inFlight[address, default: 0] >= max(1, settings.passwordChecksPerAddress) { return .addressPending }
+        if let entry = addresses[address], entry.nextAttemptAt > now {
             return .tooManyAttempts(seconds: Int((entry.nextAttemptAt - now + 999) / 1000))
         }
         return nil
@@ -187,9 +205,11 @@ package final class AccountService {
         let slot = now
         remember(address) { $0.registrations.append(slot) }
         update(session) { $0.pending = true }
+        begin(address)
         settings.store.create(name: nick, key: Names.key(nick), skeleton: Names.skeleton(nick), password: password) { [weak self] result in
             guard let self, !self.closed else { return }
             self.update(session) { $0.pending = false }
+            self.end(address)
             if case .success(.created) = result {} else {
                 if let index = self.addresses[address]?.registrations.firstIndex(of: slot) {
                     self.addresses[address]?.registrations.remove(at: index)
@@ -304,9 +324,13 @@ package final class AccountService {
     private func verify(_ password: String, of nick: String, for session: ChatSession,
                         _ done: @escaping (Result<AccountRecord, AccountProblem>) -> Void) {
         update(session) { $0.pending = true }
+        let address = settings.address(session)
+        begin(address)
+        let holder = Names.skeleton(session.nick) == Names.skeleton(nick)
         let store = settings.store
         let finish: (Result<AccountRecord, AccountProblem>) -> Void = { [weak self] result in
             self?.update(session) { $0.pending = false }
+            self?.end(address)
             done(result)
         }
         func problem(_ failure: AccountStoreFailure) -> AccountProblem {
@@ -327,7 +351,7 @@ package final class AccountService {
             }
             let check = { [weak self] in
                 guard let self, !self.closed else { return }
-                store.verify(key: record.key, password: password) { [weak self] result in
+                store.verify(key: record.key, password: password, holder: holder) { [weak self] result in
                     guard let self, !self.closed else { return }
                     switch result {
                     case .failure(let failure): finish(.failure(problem(failure)))
@@ -473,6 +497,7 @@ package final class AccountService {
         closed = true
         for entry in sessions.values { entry.cancelGrace?() }
         sessions.removeAll()
+        inFlight.removeAll()
         settings.store.close()
     }
 }

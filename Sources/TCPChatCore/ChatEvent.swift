@@ -105,6 +105,9 @@ package enum AccountProblem: Error, Equatable, Sendable {
     case tooManyRegistrations(seconds: Int)
     /// The session's previous account command is still being answered.
     case attemptPending
+    /// Another session from the same address has a password being checked (one at a time
+    /// per address).
+    case addressPending
     /// The server's account queue is full: try again in a moment.
     case busy
     /// The account could not be saved: the server's disk is full.

@@ -39,7 +39,7 @@ final class MemoryAccountStore: AccountStore {
         queued.append { done(.success(.created(record))) }
     }
 
-    func verify(key: String, password: String, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void) {
+    func verify(key: String, password: String, holder: Bool, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void) {
         guard var entry = accounts[key] else { return queued.append { done(.success(.noSuchAccount)) } }
         if entry.password == password {
             entry.record.failures = 0
@@ -224,6 +224,7 @@ struct AccountServiceFixTests {
     func parallelRegistrations() {
         let harness = AccountHarness()
         harness.core.accounts!.settings.registrationsPerHour = 2
+        harness.core.accounts!.settings.passwordChecksPerAddress = 3  // the bound itself, not this one
         let (taken, _) = harness.session("taken")
         harness.core.handle(.registerAccount(password: "password-0"), from: taken)
         harness.store.deliver()
@@ -276,5 +277,31 @@ extension AccountServiceFixTests {
         #expect(out.take().first?.hasPrefix("* rita is registered and you did not identify within 30 s; you are now known as guest") == true)
         harness.core.detach(taker, reason: "gone", announce: false)
         #expect(harness.core.accounts!.trackedSessions == 0)
+    }
+}
+
+extension AccountServiceFixTests {
+    @Test("one password command at a time per address: a second session from it is refused while the first is answered")
+    func oneAtATimePerAddress() {
+        let harness = AccountHarness()
+        let (owner, _) = harness.session("rita")
+        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
+        harness.store.deliver()
+        harness.core.handle(.quit(reason: nil), from: owner)
+        let (one, oneOutput) = harness.session("one")
+        let (two, twoOutput) = harness.session("two")
+        harness.core.handle(.identify(nick: "rita", password: "guess-one"), from: one)
+        harness.core.handle(.identify(nick: "rita", password: "guess-two"), from: two)
+        harness.core.handle(.registerAccount(password: "password-2"), from: two)
+        #expect(twoOutput.take() == ["! one password check at a time from your address; wait for its answer",
+                                     "! one password check at a time from your address; wait for its answer"])
+        #expect(harness.core.accounts!.addressesInFlight == 1)
+        harness.store.deliver()
+        #expect(oneOutput.take() == ["! wrong password for rita"])
+        #expect(harness.core.accounts!.addressesInFlight == 0)
+        harness.core.handle(.registerAccount(password: "password-2"), from: two)
+        harness.store.deliver()
+        #expect(twoOutput.take().last == "* you are now identified as two")
+        #expect(harness.core.accounts!.addressesInFlight == 0)
     }
 }

@@ -153,6 +153,31 @@ struct AccountTests {
         worker.stop()
     }
 
+    @Test("a quarter of the slow lane is kept for the owner's checks: a flood of others is refused before it")
+    func workerReserve() throws {
+        let worker = AccountWorker(limit: 4)
+        try worker.start()
+        let gate = Gate()
+        #expect(worker.reserve == 1)
+        #expect(worker.submit { gate.wait() })
+        while worker.waiting > 0 { usleep(1000) }
+        for _ in 0..<3 { #expect(worker.submit {}) }
+        #expect(!worker.submit {})  // only the reserve is left
+        #expect(worker.submit(reserved: true) {})
+        #expect(!worker.submit(reserved: true) {})
+        gate.open()
+        worker.stop()
+    }
+
+    @Test("the queue-full warning is logged at most once per 10 s, with the count refused since")
+    func busyWarningRateLimited() {
+        var warning = BusyWarning()
+        #expect(warning.refusal(now: 0) == "accounts: the account queue is full; a request was refused")
+        for now in 1...119 { #expect(warning.refusal(now: Int64(now)) == nil) }
+        #expect(warning.refusal(now: 10_000) == "accounts: the account queue is full; 120 requests were refused since the last warning")
+        #expect(warning.refusal(now: 10_001) == nil)
+    }
+
     @Test("the grammar of /register, /identify and /ghost")
     func grammar() {
         #expect(Command.parse("/register pw123456") == .register(password: "pw123456"))

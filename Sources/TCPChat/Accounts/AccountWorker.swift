@@ -7,12 +7,32 @@
 // Two lanes: the quick jobs (a lookup: one indexed SQLite read) wait in their own queue, which
 // the thread empties before it takes the next slow one (a password hash), so a queue full of
 // scrypt jobs cannot starve the lookup that decides whether a nick is registered. Each lane has
-// its own limit.
+// its own limit. A quarter of the slow lane is kept for the owner's checks (a password checked
+// for the nick its session holds): a flood of other attempts fills the rest and is refused,
+// and the owner is still let in.
 #if canImport(Glibc)
 import Glibc
 #endif
 import Synchronization
 import TCPChatNet
+
+/// The "account queue is full" warning, at most once per `interval` ms with the count of
+/// requests refused since the last one (a flood would otherwise log a line per request).
+/// Loop thread.
+struct BusyWarning {
+    var interval: Int64 = 10_000
+    private var refused = 0
+    private var loggedAt: Int64?
+
+    /// A request was refused: the line to log now, or nil (counted for the next one).
+    mutating func refusal(now: Int64 = monotonicMilliseconds()) -> String? {
+        refused += 1
+        if let loggedAt, now - loggedAt < interval { return nil }
+        defer { refused = 0; loggedAt = now }
+        return refused == 1 ? "accounts: the account queue is full; a request was refused"
+                            : "accounts: the account queue is full; \(refused) requests were refused since the last warning"
+    }
+}
 
 package final class AccountWorker: @unchecked Sendable {
     private struct Lane {
@@ -47,8 +67,10 @@ package final class AccountWorker: @unchecked Sendable {
     /// Counts the jobs queued (and one more post to wake the thread for stopping).
     private let ready: UnsafeMutablePointer<sem_t>
     private let thread = Mutex<pthread_t?>(nil)
-    /// Jobs that may wait at once.
+    /// Jobs that may wait at once (in each lane).
     package let limit: Int
+    /// Slots of the slow lane only `reserved` jobs may take.
+    package var reserve: Int { limit / 4 }
 
     package init(limit: Int) {
         self.limit = max(1, limit)
@@ -72,15 +94,16 @@ package final class AccountWorker: @unchecked Sendable {
 
     /// Queues `job`; false (nothing queued) when `limit` jobs wait already or it is stopping.
     /// `quick`: a cheap job (a lookup) that goes ahead of the slow ones, in its own lane
-    /// of `limit` jobs.
-    package func submit(quick: Bool = false, _ job: @escaping @Sendable () -> Void) -> Bool {
+    /// of `limit` jobs. `reserved`: a slow job that may take the lane's last `reserve` slots.
+    package func submit(quick: Bool = false, reserved: Bool = false, _ job: @escaping @Sendable () -> Void) -> Bool {
+        let reserve = reserve
         let queued = queue.withLock { state -> Bool in
             guard !state.stopping else { return false }
             if quick {
                 guard state.quick.count < limit else { return false }
                 state.quick.jobs.append(job)
             } else {
-                guard state.slow.count < limit else { return false }
+                guard state.slow.count < limit - (reserved ? 0 : reserve) else { return false }
                 state.slow.jobs.append(job)
             }
             return true

@@ -213,6 +213,7 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .tooManyAttempts(let seconds): return "too many failed attempts from your address; wait \(seconds) s and try again"
         case .tooManyRegistrations(let seconds): return "too many accounts registered from your address; wait \(seconds) s and try again"
         case .attemptPending: return "your last account command is still being checked; wait for its answer"
+        case .addressPending: return "one password check at a time from your address; wait for its answer"
         case .busy: return "server busy, try again in a moment"
         case .diskFull: return "could not save your account: the server's disk is full; try later"
         case .storageFailed: return "the account store failed; try later (the server's log says why)"
