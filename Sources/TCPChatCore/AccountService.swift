@@ -92,6 +92,18 @@ package final class AccountService {
     /// Password commands being answered, per address (an entry only while one is): at most one
     /// at a time per address, so parallel sessions cannot multiply an address's guesses.
     private var inFlight: [String: Int] = [:]
+    /// Per account (by key) with attempts going on: when the next check of a password for it
+    /// may run (wall ms), and its failures counting the checks scheduled as if they fail. The
+    /// checks of one account run one at a time at the pace its failures set, however many
+    /// arrive at once (the record each request read is not enough: parallel requests read the
+    /// same count). Bounded by `maxAddresses`; an entry whose time has passed is dropped.
+    struct AccountPace {
+        var nextCheckAt: Int64
+        var failures: Int
+    }
+    private var paces: [String: AccountPace] = [:]
+    /// The longest an attempt at an account may wait its turn; past it it is refused.
+    static let paceQueueMilliseconds: Int64 = 60_000
     private static let hour: Int64 = 3_600_000
 
     private func begin(_ address: String) { inFlight[address, default: 0] += 1 }
@@ -363,21 +375,61 @@ package final class AccountService {
                         finish(.failure(.wrongPassword(nick)))
                     case .success(.verified(let account)):
                         self.addresses[self.settings.address(session)]?.failures = 0
+                        self.paces.removeValue(forKey: account.key)
                         finish(.success(account))
                     }
                 }
             }
-            let wait = self.accountWait(record)
+            let wait: Int64
+            switch self.pace(record, holder: holder) {
+            case .failure(let refusal): return finish(.failure(refusal))
+            case .success(let delay): wait = delay
+            }
             if wait > 0 { _ = self.settings.schedule(wait, check) } else { check() }
         }
+    }
+
+    /// The failures' delay: 1 s after one, 2, 4 ..., at most the cap.
+    func delay(afterFailures failures: Int) -> Int64 {
+        guard failures > 0 else { return 0 }
+        let cap = settings.accountDelayCapMilliseconds
+        return failures > 20 ? cap : min(cap, Int64(1000) << Int64(failures - 1))
+    }
+
+    /// When the check of an attempt at `record` may run (ms from now), taking its turn: the
+    /// attempts at one account are checked one at a time, each after the delay the failures
+    /// before it set (the ones scheduled counted as failures). The holder of the nick (one
+    /// session at a time) waits only the delay of the failures stored, not its turn: a queue of
+    /// others cannot keep the owner out. Refused when the turn is more than a minute away.
+    private func pace(_ record: AccountRecord, holder: Bool) -> Result<Int64, AccountProblem> {
+        let now = settings.now()
+        var entry = paces[record.key] ?? AccountPace(nextCheckAt: 0, failures: 0)
+        if entry.nextCheckAt <= now { entry = AccountPace(nextCheckAt: 0, failures: 0) }
+        let failures = max(entry.failures, record.failures)
+        var start = now + accountWait(record)
+        if !holder {
+            start = max(start, entry.nextCheckAt)
+            if start - now > AccountService.paceQueueMilliseconds {
+                return .failure(.accountPaced(nick: record.name, seconds: Int((start - now - AccountService.paceQueueMilliseconds + 999) / 1000)))
+            }
+        }
+        entry.failures = failures + 1
+        entry.nextCheckAt = max(entry.nextCheckAt, start + delay(afterFailures: failures + 1))
+        if paces[record.key] == nil && paces.count >= settings.maxAddresses {
+            paces = paces.filter { $0.value.nextCheckAt > now }
+            if paces.count >= settings.maxAddresses, let soonest = paces.min(by: { $0.value.nextCheckAt < $1.value.nextCheckAt })?.key {
+                paces.removeValue(forKey: soonest)
+            }
+        }
+        paces[record.key] = entry
+        return .success(start - now)
     }
 
     /// How long an attempt at `record` waits for its earlier failures: 1 s after one, 2, 4 ...,
     /// at most the cap, counted from the last failure.
     func accountWait(_ record: AccountRecord) -> Int64 {
         guard record.failures > 0 else { return 0 }
-        let cap = settings.accountDelayCapMilliseconds
-        let delay = record.failures > 20 ? cap : min(cap, Int64(1000) << Int64(record.failures - 1))
+        let delay = delay(afterFailures: record.failures)
         return max(0, min(delay, record.lastFailureAt + delay - settings.now()))
     }
 
@@ -498,6 +550,7 @@ package final class AccountService {
         for entry in sessions.values { entry.cancelGrace?() }
         sessions.removeAll()
         inFlight.removeAll()
+        paces.removeAll()
         settings.store.close()
     }
 }

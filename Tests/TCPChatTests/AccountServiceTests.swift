@@ -125,6 +125,7 @@ struct AccountServiceTests {
         harness.store.deliver()
         #expect(out.take().isEmpty)
         #expect(harness.timers.map(\.delay) == [1000])
+        harness.clock += 1000
         harness.fireTimers()
         #expect(out.take() == ["! wrong password for rita"])
 
@@ -132,6 +133,7 @@ struct AccountServiceTests {
         harness.core.handle(.identify(nick: "rita", password: "guess-three"), from: guesser)
         harness.store.deliver()
         #expect(harness.timers.map(\.delay) == [2000])
+        harness.clock += 2000
         harness.fireTimers()
         #expect(out.take() == ["! wrong password for rita"])
         harness.core.handle(.identify(nick: "rita", password: "right-password"), from: guesser)
@@ -303,5 +305,47 @@ extension AccountServiceFixTests {
         harness.store.deliver()
         #expect(twoOutput.take().last == "* you are now identified as two")
         #expect(harness.core.accounts!.addressesInFlight == 0)
+    }
+}
+
+extension AccountServiceFixTests {
+    @Test("attempts at one account sent at once from many addresses are checked one at a time, each after the delay of the failures before it; the nick's holder is not queued behind them")
+    func parallelAttemptsPaced() {
+        let harness = AccountHarness()
+        let (owner, _) = harness.session("rita")
+        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
+        harness.store.deliver()
+        harness.core.handle(.quit(reason: nil), from: owner)
+        let guessers = (1...4).map { harness.session("guesser\($0)") }
+        harness.core.accounts!.settings.address = { session in "198.51.100.\(session.nick.last!)" }
+        for (index, (session, _)) in guessers.enumerated() {
+            harness.core.handle(.identify(nick: "rita", password: "guess-\(index)"), from: session)
+        }
+        harness.store.deliver()
+        // The first at once, then 1 s after it, 2 s after that, 4 s after that: not all at once.
+        #expect(harness.timers.map(\.delay) == [1000, 3000, 7000])
+        #expect(guessers[0].1.take() == ["! wrong password for rita"])
+        // The holder of the nick waits the stored failures' delay only (1 s), not its turn.
+        let (holder, holderOutput) = harness.session("mallory")
+        harness.core.handle(.changeNick("rita"), from: holder)
+        harness.store.deliver()
+        _ = holderOutput.take()
+        harness.core.handle(.identify(nick: nil, password: "rita-password"), from: holder)
+        harness.store.deliver()
+        #expect(harness.timers.map(\.delay).last == 1000)
+
+        // Sixty seconds of queue at most: past it an attempt is refused, with when to come back.
+        let harness2 = AccountHarness()
+        let (owner2, _) = harness2.session("ada")
+        harness2.core.handle(.registerAccount(password: "ada-password"), from: owner2)
+        harness2.store.deliver()
+        harness2.core.handle(.quit(reason: nil), from: owner2)
+        let many = (0..<20).map { harness2.session("g\($0)") }
+        harness2.core.accounts!.settings.address = { session in "203.0.113.\(session.nick.dropFirst())" }
+        for (session, _) in many { harness2.core.handle(.identify(nick: "ada", password: "guess-guess"), from: session) }
+        harness2.store.deliver()
+        let refused = many.filter { $0.1.take().first?.hasPrefix("! too many password attempts at ada are waiting; wait ") == true }
+        #expect(!refused.isEmpty)
+        #expect(harness2.timers.allSatisfy { $0.delay <= 60_000 })
     }
 }

@@ -178,6 +178,16 @@ struct AccountTests {
         #expect(warning.refusal(now: 10_001) == nil)
     }
 
+    @Test("the per-address limits key IPv6 peers by /64, IPv4 (mapped or not) by the address")
+    func limitKeys() {
+        #expect(NetworkPrefix.limitKey("2001:db8:0:1::5") == "2001:db8:0:1::/64")
+        #expect(NetworkPrefix.limitKey("2001:db8:0:1:ffff:1:2:3") == "2001:db8:0:1::/64")
+        #expect(NetworkPrefix.limitKey("::1") == "0:0:0:0::/64")
+        #expect(NetworkPrefix.limitKey("192.0.2.7") == "192.0.2.7")
+        #expect(NetworkPrefix.limitKey("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(NetworkPrefix.limitKey("local") == "local")
+    }
+
     @Test("the grammar of /register, /identify and /ghost")
     func grammar() {
         #expect(Command.parse("/register pw123456") == .register(password: "pw123456"))

@@ -214,6 +214,7 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .tooManyRegistrations(let seconds): return "too many accounts registered from your address; wait \(seconds) s and try again"
         case .attemptPending: return "your last account command is still being checked; wait for its answer"
         case .addressPending: return "one password check at a time from your address; wait for its answer"
+        case .accountPaced(let nick, let seconds): return "too many password attempts at \(nick) are waiting; wait \(seconds) s and try again"
         case .busy: return "server busy, try again in a moment"
         case .diskFull: return "could not save your account: the server's disk is full; try later"
         case .storageFailed: return "the account store failed; try later (the server's log says why)"
