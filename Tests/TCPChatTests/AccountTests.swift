@@ -188,6 +188,33 @@ struct AccountTests {
         #expect(NetworkPrefix.limitKey("local") == "local")
     }
 
+    @Test("a job the worker took is let go at once (with the password it captured), not kept until its queue compacts")
+    func workerLetsJobsGo() throws {
+        final class Secret: @unchecked Sendable {}
+        let worker = AccountWorker(limit: 64)
+        try worker.start()
+        weak var weakSecret: Secret?
+        let ran = Counter()
+        do {
+            let secret = Secret()
+            weakSecret = secret
+            #expect(worker.submit { _ = secret; ran.add() })
+        }
+        let gate = Gate()
+        #expect(worker.submit { ran.add(); gate.wait() })  // a later job holds the lane open
+        while ran.value < 2 { usleep(1000) }  // the worker is past the first job
+        #expect(weakSecret == nil)
+        gate.open()
+        worker.stop()
+    }
+
+    @Test("PasswordHash.wipe zeros the bytes")
+    func wipe() {
+        var bytes: [UInt8] = Array("secret-password".utf8)
+        PasswordHash.wipe(&bytes)
+        #expect(bytes.allSatisfy { $0 == 0 } && bytes.count == 15)
+    }
+
     @Test("the grammar of /register, /identify and /ghost")
     func grammar() {
         #expect(Command.parse("/register pw123456") == .register(password: "pw123456"))
