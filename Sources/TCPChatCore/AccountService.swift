@@ -533,7 +533,7 @@ package final class AccountService {
         let guest = core.nextGuestNick()
         core.rename(session, to: guest)
         let seconds = Int((settings.graceMilliseconds + 999) / 1000)
-        let because = nick == account ? "\(nick) is registered and you did not identify within \(seconds) s"
+        let because = Names.key(nick) == Names.key(account) ? "\(nick) is registered and you did not identify within \(seconds) s"
                                       : "\(nick) looks like the registered nick \(account) and you did not identify within \(seconds) s"
         session.send(.youRenamed(nick: guest, because: because))
     }

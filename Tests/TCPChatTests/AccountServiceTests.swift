@@ -206,7 +206,7 @@ struct AccountServiceTests {
         harness.core.handle(.changeNick("Rita"), from: taker)
         harness.store.deliver()
         #expect(out.take() == ["* you are now known as Rita",
-                               "* Rita looks like the registered nick rita; /identify PASSWORD within 30 s or you will be renamed"])
+                               "* Rita is registered; /identify PASSWORD within 30 s or you will be renamed"])
         #expect(harness.timers.map(\.delay) == [30_000])
         harness.core.handle(.identify(nick: nil, password: "rita-password"), from: taker)
         harness.store.deliver()
@@ -239,7 +239,7 @@ struct AccountServiceFixTests {
         _ = dupOutput.take()
         harness.core.handle(.registerAccount(password: "password-9"), from: dup)
         harness.store.deliver()
-        #expect(dupOutput.take().last?.hasPrefix("! tAken ") == true)
+        #expect(dupOutput.take().last == "! tAken is already registered; /identify PASSWORD if it is yours")
         // Three at once, nothing answered yet: the third is refused at submission.
         let parallel = (1...3).map { harness.session("par\($0)") }
         let outputs = parallel.map(\.1)
@@ -347,5 +347,23 @@ extension AccountServiceFixTests {
         let refused = many.filter { $0.1.take().first?.hasPrefix("! too many password attempts at ada are waiting; wait ") == true }
         #expect(!refused.isEmpty)
         #expect(harness2.timers.allSatisfy { $0.delay <= 60_000 })
+    }
+}
+
+extension AccountServiceFixTests {
+    @Test("a case variant of a registered nick IS that nick (PROTOCOL): the grace notice and the rename say so")
+    func caseVariantIsTheNick() {
+        let harness = AccountHarness()
+        let (owner, _) = harness.session("rita")
+        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
+        harness.store.deliver()
+        harness.core.handle(.quit(reason: nil), from: owner)
+        let (taker, out) = harness.session("mallory")
+        harness.core.handle(.changeNick("RITA"), from: taker)
+        harness.store.deliver()
+        #expect(out.take() == ["* you are now known as RITA",
+                               "* RITA is registered; /identify PASSWORD within 30 s or you will be renamed"])
+        harness.fireTimers()
+        #expect(out.take().first?.hasPrefix("* RITA is registered and you did not identify within 30 s; you are now known as guest") == true)
     }
 }

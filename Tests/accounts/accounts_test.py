@@ -188,7 +188,7 @@ def test_grace_rename_and_identify_cancels():
     # Case: RITA is rita's (Names.key); look-alikes (rіta) once branch ident's skeletons land.
     upper = server.client()
     upper.nick("RITA")
-    upper.wait_for("* RITA looks like the registered nick rita; /identify PASSWORD within 1 s")
+    upper.wait_for("* RITA is registered; /identify PASSWORD within 1 s")
     upper.send(f"/identify {PASSWORD}")
     upper.wait_for("* you are now identified as rita")
     # bob's taker starts its grace after upper identified: its rename comes after upper's

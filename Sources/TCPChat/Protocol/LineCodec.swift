@@ -189,7 +189,7 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .accountRegistered(let nick): return "\(nick) is now registered to you"
         case .identified(let account): return "you are now identified as \(account)"
         case .nickOwned(let nick, let account, let seconds):
-            let whose = nick == account ? "\(nick) is registered" : "\(nick) looks like the registered nick \(account)"
+            let whose = Names.key(nick) == Names.key(account) ? "\(nick) is registered" : "\(nick) looks like the registered nick \(account)"
             return "\(whose); /identify PASSWORD within \(seconds) s or you will be renamed"
         case .ghosted(let nick): return "the session holding \(nick) was disconnected"
         default: return nil
@@ -206,7 +206,7 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .passwordInvalid(let problem): return "cannot register: \(problem)"
         case .guestNick(let nick): return "\(nick) is a guest nick and cannot be registered; choose a nick with /nick NAME first"
         case .alreadyRegistered(let nick, let registered):
-            return nick == registered ? "\(nick) is already registered; /identify PASSWORD if it is yours"
+            return Names.key(nick) == Names.key(registered) ? "\(nick) is already registered; /identify PASSWORD if it is yours"
                                       : "\(nick) looks like the registered nick \(registered) and cannot be registered"
         case .notRegistered(let nick): return "\(nick) is not registered; /register PASSWORD registers your current nick"
         case .wrongPassword(let nick): return "wrong password for \(nick)"
