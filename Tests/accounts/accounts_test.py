@@ -248,6 +248,27 @@ def test_guessing_slowed():
     server.stop()
 
 
+def test_parallel_guesses_one_address():
+    """40 sessions from one address send /identify at once: one password check at a time per
+    address, so at most a few are checked (before the fix all 40 were, each 'wrong password')."""
+    server = Server(db_path("parallel"))
+    register(server, "rita").close()
+    clients = [server.client() for _ in range(40)]
+    for index, c in enumerate(clients):
+        c.nick(f"guess{index}")
+    for index, c in enumerate(clients):
+        c.send(f"/identify rita guess-{index}-xx")
+    answers = [c.wait_for("! ") for c in clients]
+    wrong = [a for a in answers if a == "! wrong password for rita"]
+    others = [a for a in answers if a != "! wrong password for rita"]
+    assert 1 <= len(wrong) <= 3, answers
+    assert all(a == "! one password check at a time from your address; wait for its answer"
+               or a.startswith("! too many failed attempts from your address; wait ") for a in others), others
+    for c in clients:
+        c.close()
+    server.stop()
+
+
 def test_register_flood_bounded():
     server = Server(db_path("flood"), "--registrations-per-hour", "2")
     register(server, "one").close()
