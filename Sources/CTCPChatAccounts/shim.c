@@ -311,6 +311,10 @@ int cta_random(unsigned char *out, size_t len) {
     return ok;
 }
 
+void cta_wipe(void *bytes, size_t len) {
+    if (bytes && len) OPENSSL_cleanse(bytes, len);
+}
+
 int cta_equal(const void *a, const void *b, size_t len) {
     return CRYPTO_memcmp(a, b, len) == 0;
 }

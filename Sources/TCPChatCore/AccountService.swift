@@ -24,6 +24,9 @@ package struct AccountSettings {
     package var maxAddresses = 4096
     /// Accounts one address may register per hour; 0 = no cap.
     package var registrationsPerHour = 3
+    /// Password commands (register, identify, ghost, SASL) one address may have being
+    /// answered at once: parallel sessions from one address do not multiply its guesses.
+    package var passwordChecksPerAddress = 1
     /// Wrong passwords from one address before each further one costs a growing wait.
     package var freeFailuresPerAddress = 2
     /// The longest wait the failures of one account impose on the next attempt at it (the
@@ -86,7 +89,34 @@ package final class AccountService {
         var lastSeen: Int64 = 0
     }
     private var addresses: [String: AddressState] = [:]
+    /// Password commands being answered, per address (an entry only while one is): at most one
+    /// at a time per address, so parallel sessions cannot multiply an address's guesses.
+    private var inFlight: [String: Int] = [:]
+    /// Per account (by key) with attempts going on: when the next check of a password for it
+    /// may run (wall ms), and its failures counting the checks scheduled as if they fail. The
+    /// checks of one account run one at a time at the pace its failures set, however many
+    /// arrive at once (the record each request read is not enough: parallel requests read the
+    /// same count). Bounded by `maxAddresses`; an entry whose time has passed is dropped.
+    struct AccountPace {
+        var nextCheckAt: Int64
+        var failures: Int
+    }
+    private var paces: [String: AccountPace] = [:]
+    /// The longest an attempt at an account may wait its turn; past it it is refused.
+    static let paceQueueMilliseconds: Int64 = 60_000
     private static let hour: Int64 = 3_600_000
+
+    private func begin(_ address: String) { inFlight[address, default: 0] += 1 }
+
+    private func end(_ address: String) {
+        guard let count = inFlight[address] else { return }
+        if count <= 1 { inFlight.removeValue(forKey: address) } else { inFlight[address] = count - 1 }
+    }
+
+    /// Addresses with a password command being answered (for tests: it must empty).
+    package var addressesInFlight: Int { inFlight.count }
+    /// The longest wait between two lookups of a nick's owner the store could not answer.
+    static let lookupRetryCapMilliseconds: Int64 = 30_000
 
     package init(settings: AccountSettings, core: ChatCore) {
         self.settings = settings
@@ -128,7 +158,9 @@ package final class AccountService {
         if state(session).pending { return .attemptPending }
         if !settings.mayReceivePasswords(session) { return .plaintext(tlsPort: settings.tlsPort) }
         let now = settings.monotonic()
-        if let entry = addresses[settings.address(session)], entry.nextAttemptAt > now {
+        let address = settings.address(session)
+        if inFlight[address, default: 0] >= max(1, settings.passwordChecksPerAddress) { return .addressPending }
+        if let entry = addresses[address], entry.nextAttemptAt > now {
             return .tooManyAttempts(seconds: Int((entry.nextAttemptAt - now + 999) / 1000))
         }
         return nil
@@ -177,19 +209,29 @@ package final class AccountService {
         let now = settings.monotonic()
         var entry = addresses[address] ?? AddressState()
         entry.registrations.removeAll { now - $0 >= AccountService.hour }
+        addresses[address]?.registrations = entry.registrations
         if settings.registrationsPerHour > 0, entry.registrations.count >= settings.registrationsPerHour, let oldest = entry.registrations.first {
             return fail(session, .tooManyRegistrations(seconds: Int((oldest + AccountService.hour - now + 999) / 1000)))
         }
+        // The slot is taken now (parallel registrations count), given back unless it is used.
+        let slot = now
+        remember(address) { $0.registrations.append(slot) }
         update(session) { $0.pending = true }
+        begin(address)
         settings.store.create(name: nick, key: Names.key(nick), skeleton: Names.skeleton(nick), password: password) { [weak self] result in
             guard let self, !self.closed else { return }
             self.update(session) { $0.pending = false }
+            self.end(address)
+            if case .success(.created) = result {} else {
+                if let index = self.addresses[address]?.registrations.firstIndex(of: slot) {
+                    self.addresses[address]?.registrations.remove(at: index)
+                }
+            }
             guard session.isRegistered else { return }
             switch result {
             case .failure(let failure): self.storeFailed(session, failure)
             case .success(.exists(let record)): self.fail(session, .alreadyRegistered(nick: nick, registered: record.name))
             case .success(.created(let record)):
-                self.remember(address) { $0.registrations.append(self.settings.monotonic()) }
                 self.core.log(.info, "account \(record.name) registered from \(address)")
                 session.send(.accountRegistered(nick: record.name))
                 if Names.skeleton(session.nick) == record.skeleton { self.identified(session, record, how: "registered") }
@@ -294,9 +336,13 @@ package final class AccountService {
     private func verify(_ password: String, of nick: String, for session: ChatSession,
                         _ done: @escaping (Result<AccountRecord, AccountProblem>) -> Void) {
         update(session) { $0.pending = true }
+        let address = settings.address(session)
+        begin(address)
+        let holder = Names.skeleton(session.nick) == Names.skeleton(nick)
         let store = settings.store
         let finish: (Result<AccountRecord, AccountProblem>) -> Void = { [weak self] result in
             self?.update(session) { $0.pending = false }
+            self?.end(address)
             done(result)
         }
         func problem(_ failure: AccountStoreFailure) -> AccountProblem {
@@ -317,7 +363,7 @@ package final class AccountService {
             }
             let check = { [weak self] in
                 guard let self, !self.closed else { return }
-                store.verify(key: record.key, password: password) { [weak self] result in
+                store.verify(key: record.key, password: password, holder: holder) { [weak self] result in
                     guard let self, !self.closed else { return }
                     switch result {
                     case .failure(let failure): finish(.failure(problem(failure)))
@@ -329,21 +375,61 @@ package final class AccountService {
                         finish(.failure(.wrongPassword(nick)))
                     case .success(.verified(let account)):
                         self.addresses[self.settings.address(session)]?.failures = 0
+                        self.paces.removeValue(forKey: account.key)
                         finish(.success(account))
                     }
                 }
             }
-            let wait = self.accountWait(record)
+            let wait: Int64
+            switch self.pace(record, holder: holder) {
+            case .failure(let refusal): return finish(.failure(refusal))
+            case .success(let delay): wait = delay
+            }
             if wait > 0 { _ = self.settings.schedule(wait, check) } else { check() }
         }
+    }
+
+    /// The failures' delay: 1 s after one, 2, 4 ..., at most the cap.
+    func delay(afterFailures failures: Int) -> Int64 {
+        guard failures > 0 else { return 0 }
+        let cap = settings.accountDelayCapMilliseconds
+        return failures > 20 ? cap : min(cap, Int64(1000) << Int64(failures - 1))
+    }
+
+    /// When the check of an attempt at `record` may run (ms from now), taking its turn: the
+    /// attempts at one account are checked one at a time, each after the delay the failures
+    /// before it set (the ones scheduled counted as failures). The holder of the nick (one
+    /// session at a time) waits only the delay of the failures stored, not its turn: a queue of
+    /// others cannot keep the owner out. Refused when the turn is more than a minute away.
+    private func pace(_ record: AccountRecord, holder: Bool) -> Result<Int64, AccountProblem> {
+        let now = settings.now()
+        var entry = paces[record.key] ?? AccountPace(nextCheckAt: 0, failures: 0)
+        if entry.nextCheckAt <= now { entry = AccountPace(nextCheckAt: 0, failures: 0) }
+        let failures = max(entry.failures, record.failures)
+        var start = now + accountWait(record)
+        if !holder {
+            start = max(start, entry.nextCheckAt)
+            if start - now > AccountService.paceQueueMilliseconds {
+                return .failure(.accountPaced(nick: record.name, seconds: Int((start - now - AccountService.paceQueueMilliseconds + 999) / 1000)))
+            }
+        }
+        entry.failures = failures + 1
+        entry.nextCheckAt = max(entry.nextCheckAt, start + delay(afterFailures: failures + 1))
+        if paces[record.key] == nil && paces.count >= settings.maxAddresses {
+            paces = paces.filter { $0.value.nextCheckAt > now }
+            if paces.count >= settings.maxAddresses, let soonest = paces.min(by: { $0.value.nextCheckAt < $1.value.nextCheckAt })?.key {
+                paces.removeValue(forKey: soonest)
+            }
+        }
+        paces[record.key] = entry
+        return .success(start - now)
     }
 
     /// How long an attempt at `record` waits for its earlier failures: 1 s after one, 2, 4 ...,
     /// at most the cap, counted from the last failure.
     func accountWait(_ record: AccountRecord) -> Int64 {
         guard record.failures > 0 else { return 0 }
-        let cap = settings.accountDelayCapMilliseconds
-        let delay = record.failures > 20 ? cap : min(cap, Int64(1000) << Int64(record.failures - 1))
+        let delay = delay(afterFailures: record.failures)
         return max(0, min(delay, record.lastFailureAt + delay - settings.now()))
     }
 
@@ -400,13 +486,30 @@ package final class AccountService {
             }
         }
         if state(session).account != nil || AccountService.isGuest(nick) { return }
+        lookUpOwner(of: session, nick: nick, skeleton: skeleton, retry: 0)
+    }
+
+    /// Asks the store whose `nick` is; when it cannot say (busy, cut off, failing), asks again
+    /// after 1 s, 2 s, 4 s ... (at most 30 s) for as long as the session holds the nick: a nick
+    /// is never let be unchecked (the retry timer sits where the grace timer would, so a rename
+    /// or an identification cancels it).
+    private func lookUpOwner(of session: ChatSession, nick: String, skeleton: String, retry: Int) {
         settings.store.account(skeleton: skeleton) { [weak self] result in
             guard let self, !self.closed, session.isRegistered, session.nick == nick, self.state(session).account == nil else { return }
             switch result {
             case .failure(let failure):
-                // Not known whether the nick is someone's: it is let be (logged), rather than
-                // renaming people whenever the store is slow.
-                self.core.log(.warning, "could not check whether \(nick) is registered: \(failure)")
+                if retry == 0 { self.core.log(.warning, "could not check whether \(nick) is registered (\(failure)); asking again until the store answers") }
+                let delay = min(AccountService.lookupRetryCapMilliseconds, Int64(1000) << Int64(min(retry, 5)))
+                let cancel = self.settings.schedule(delay) { [weak self] in
+                    guard let self, !self.closed else { return }
+                    self.update(session) { $0.cancelGrace = nil }
+                    guard session.isRegistered, session.nick == nick, self.state(session).account == nil else { return }
+                    self.lookUpOwner(of: session, nick: nick, skeleton: skeleton, retry: retry + 1)
+                }
+                self.update(session) {
+                    $0.cancelGrace?()
+                    $0.cancelGrace = cancel
+                }
             case .success(nil):
                 break
             case .success(let record?):
@@ -430,7 +533,7 @@ package final class AccountService {
         let guest = core.nextGuestNick()
         core.rename(session, to: guest)
         let seconds = Int((settings.graceMilliseconds + 999) / 1000)
-        let because = nick == account ? "\(nick) is registered and you did not identify within \(seconds) s"
+        let because = Names.key(nick) == Names.key(account) ? "\(nick) is registered and you did not identify within \(seconds) s"
                                       : "\(nick) looks like the registered nick \(account) and you did not identify within \(seconds) s"
         session.send(.youRenamed(nick: guest, because: because))
     }
@@ -446,6 +549,8 @@ package final class AccountService {
         closed = true
         for entry in sessions.values { entry.cancelGrace?() }
         sessions.removeAll()
+        inFlight.removeAll()
+        paces.removeAll()
         settings.store.close()
     }
 }

@@ -75,7 +75,9 @@ package protocol AccountStore: AnyObject {
     func create(name: String, key: String, skeleton: String, password: String,
                 _ done: @escaping (Result<AccountCreation, AccountStoreFailure>) -> Void)
     /// Checks `password` against the account `key` (in constant time), counting a wrong one.
-    func verify(key: String, password: String, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void)
+    /// `holder`: the session asking holds the account's nick (the owner identifying): the store
+    /// keeps a share of its queue for such checks, so that a flood of others cannot refuse it.
+    func verify(key: String, password: String, holder: Bool, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void)
     /// The server is stopping: finish or drop what is queued (completions may no longer run),
     /// release the database. Loop thread; called once.
     func close()

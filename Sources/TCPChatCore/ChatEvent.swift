@@ -105,6 +105,12 @@ package enum AccountProblem: Error, Equatable, Sendable {
     case tooManyRegistrations(seconds: Int)
     /// The session's previous account command is still being answered.
     case attemptPending
+    /// Another session from the same address has a password being checked (one at a time
+    /// per address).
+    case addressPending
+    /// So many attempts at the account `nick` wait their turn that this one would wait more
+    /// than a minute: the next is accepted in `seconds`.
+    case accountPaced(nick: String, seconds: Int)
     /// The server's account queue is full: try again in a moment.
     case busy
     /// The account could not be saved: the server's disk is full.

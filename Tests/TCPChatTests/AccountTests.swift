@@ -135,6 +135,86 @@ struct AccountTests {
         #expect(!worker.submit { ran.add() })  // stopped: refused
     }
 
+    @Test("a quick job (a nick lookup) is accepted while the slow lane is full, and runs before the slow jobs waiting")
+    func workerQuickLane() throws {
+        let worker = AccountWorker(limit: 2)
+        try worker.start()
+        let gate = Gate()
+        let order = Mutex<[String]>([])
+        #expect(worker.submit { gate.wait() })
+        while worker.waiting > 0 { usleep(1000) }
+        #expect(worker.submit { order.withLock { $0.append("slow1") } })
+        #expect(worker.submit { order.withLock { $0.append("slow2") } })
+        #expect(!worker.submit { order.withLock { $0.append("slow3") } })  // the slow lane is full
+        #expect(worker.submit(quick: true) { order.withLock { $0.append("quick") } })
+        gate.open()
+        while order.withLock({ $0.count }) < 3 { usleep(1000) }
+        #expect(order.withLock { $0 } == ["quick", "slow1", "slow2"])
+        worker.stop()
+    }
+
+    @Test("a quarter of the slow lane is kept for the owner's checks: a flood of others is refused before it")
+    func workerReserve() throws {
+        let worker = AccountWorker(limit: 4)
+        try worker.start()
+        let gate = Gate()
+        #expect(worker.reserve == 1)
+        #expect(worker.submit { gate.wait() })
+        while worker.waiting > 0 { usleep(1000) }
+        for _ in 0..<3 { #expect(worker.submit {}) }
+        #expect(!worker.submit {})  // only the reserve is left
+        #expect(worker.submit(reserved: true) {})
+        #expect(!worker.submit(reserved: true) {})
+        gate.open()
+        worker.stop()
+    }
+
+    @Test("the queue-full warning is logged at most once per 10 s, with the count refused since")
+    func busyWarningRateLimited() {
+        var warning = BusyWarning()
+        #expect(warning.refusal(now: 0) == "accounts: the account queue is full; a request was refused")
+        for now in 1...119 { #expect(warning.refusal(now: Int64(now)) == nil) }
+        #expect(warning.refusal(now: 10_000) == "accounts: the account queue is full; 120 requests were refused since the last warning")
+        #expect(warning.refusal(now: 10_001) == nil)
+    }
+
+    @Test("the per-address limits key IPv6 peers by /64, IPv4 (mapped or not) by the address")
+    func limitKeys() {
+        #expect(NetworkPrefix.limitKey("2001:db8:0:1::5") == "2001:db8:0:1::/64")
+        #expect(NetworkPrefix.limitKey("2001:db8:0:1:ffff:1:2:3") == "2001:db8:0:1::/64")
+        #expect(NetworkPrefix.limitKey("::1") == "0:0:0:0::/64")
+        #expect(NetworkPrefix.limitKey("192.0.2.7") == "192.0.2.7")
+        #expect(NetworkPrefix.limitKey("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(NetworkPrefix.limitKey("local") == "local")
+    }
+
+    @Test("a job the worker took is let go at once (with the password it captured), not kept until its queue compacts")
+    func workerLetsJobsGo() throws {
+        final class Secret: @unchecked Sendable {}
+        let worker = AccountWorker(limit: 64)
+        try worker.start()
+        weak var weakSecret: Secret?
+        let ran = Counter()
+        do {
+            let secret = Secret()
+            weakSecret = secret
+            #expect(worker.submit { _ = secret; ran.add() })
+        }
+        let gate = Gate()
+        #expect(worker.submit { ran.add(); gate.wait() })  // a later job holds the lane open
+        while ran.value < 2 { usleep(1000) }  // the worker is past the first job
+        #expect(weakSecret == nil)
+        gate.open()
+        worker.stop()
+    }
+
+    @Test("PasswordHash.wipe zeros the bytes")
+    func wipe() {
+        var bytes: [UInt8] = Array("secret-password".utf8)
+        PasswordHash.wipe(&bytes)
+        #expect(bytes.allSatisfy { $0 == 0 } && bytes.count == 15)
+    }
+
     @Test("the grammar of /register, /identify and /ghost")
     func grammar() {
         #expect(Command.parse("/register pw123456") == .register(password: "pw123456"))

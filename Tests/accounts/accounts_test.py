@@ -188,7 +188,7 @@ def test_grace_rename_and_identify_cancels():
     # Case: RITA is rita's (Names.key); look-alikes (rіta) once branch ident's skeletons land.
     upper = server.client()
     upper.nick("RITA")
-    upper.wait_for("* RITA looks like the registered nick rita; /identify PASSWORD within 1 s")
+    upper.wait_for("* RITA is registered; /identify PASSWORD within 1 s")
     upper.send(f"/identify {PASSWORD}")
     upper.wait_for("* you are now identified as rita")
     # bob's taker starts its grace after upper identified: its rename comes after upper's
@@ -245,6 +245,27 @@ def test_guessing_slowed():
     line = guesser.wait_for("! too many failed attempts from your address; wait")
     assert " s and try again" in line, line
     server.logged("wrong password for account rita from 127.0.0.1 (3 in a row)")
+    server.stop()
+
+
+def test_parallel_guesses_one_address():
+    """40 sessions from one address send /identify at once: one password check at a time per
+    address, so at most a few are checked (before the fix all 40 were, each 'wrong password')."""
+    server = Server(db_path("parallel"))
+    register(server, "rita").close()
+    clients = [server.client() for _ in range(40)]
+    for index, c in enumerate(clients):
+        c.nick(f"guess{index}")
+    for index, c in enumerate(clients):
+        c.send(f"/identify rita guess-{index}-xx")
+    answers = [c.wait_for("! ") for c in clients]
+    wrong = [a for a in answers if a == "! wrong password for rita"]
+    others = [a for a in answers if a != "! wrong password for rita"]
+    assert 1 <= len(wrong) <= 3, answers
+    assert all(a == "! one password check at a time from your address; wait for its answer"
+               or a.startswith("! too many failed attempts from your address; wait ") for a in others), others
+    for c in clients:
+        c.close()
     server.stop()
 
 

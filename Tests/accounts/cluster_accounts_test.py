@@ -78,9 +78,9 @@ def check_register_on_a_identify_on_b():
     quit(carol)
     again = Client(a, "carol2")
     again.rename("Carol")  # a nick with the same key (case), free again in the cluster
-    again.expect("* Carol looks like the registered nick carol; /identify PASSWORD within 1 s or you will be renamed")
+    again.expect("* Carol is registered; /identify PASSWORD within 1 s or you will be renamed")
     again.send(f"/register {PASSWORD}")
-    again.expect("! Carol looks like the registered nick carol and cannot be registered")
+    again.expect("! Carol is already registered; /identify PASSWORD if it is yours")
 
 
 def check_grace_rename_on_other_server():

@@ -71,5 +71,7 @@ int cta_scrypt(const char *password, size_t password_len, const unsigned char *s
 int cta_random(unsigned char *out, size_t len);
 /* 1 when the `len` bytes at a and b are equal, compared in constant time (CRYPTO_memcmp). */
 int cta_equal(const void *a, const void *b, size_t len);
+/* Overwrites `len` bytes with zeros in a way the compiler keeps (OPENSSL_cleanse). */
+void cta_wipe(void *bytes, size_t len);
 
 #endif

@@ -54,6 +54,18 @@ package struct NetworkPrefix: Equatable, Sendable {
         return nil
     }
 
+    /// The key of the per-address account limits for `host`: an IPv4 address (an IPv4-mapped
+    /// one as IPv4) as it is, an IPv6 address by its /64 ("2001:db8:0:1::/64"), since one
+    /// subscriber usually holds a whole /64; `host` itself when it is not an address.
+    package static func limitKey(_ host: String) -> String {
+        guard let bytes = parse(host) else { return host }
+        if bytes[0..<12].elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) {
+            return bytes[12...].map(String.init).joined(separator: ".")
+        }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
+
     /// Parses a comma-separated list ("" = none); nil with the bad entry when one is not a range.
     package static func list(_ text: String) -> Result<[NetworkPrefix], NetworkPrefixError> {
         var prefixes: [NetworkPrefix] = []

@@ -1,7 +1,9 @@
 // Password hashes (issue 20): scrypt (RFC 7914) through OpenSSL 3's EVP_KDF, a fresh 16-byte
 // salt per password (RAND_bytes), compared in constant time (CRYPTO_memcmp). The parameters
 // are stored with each hash, so that raising them later takes effect as each owner next
-// identifies (the store rehashes then). Slow on purpose: call it from the account worker,
+// identifies (the store rehashes then). The copy of the password's bytes handed to OpenSSL and
+// a candidate key derived for a comparison are wiped after use (OPENSSL_cleanse; best effort:
+// the String the password came in, and copies Swift made of it, are not). Slow on purpose: call it from the account worker,
 // never on the loop thread. Any store (SQLite, Redis) uses these.
 import CTCPChatAccounts
 
@@ -56,7 +58,9 @@ package struct PasswordHash: Equatable, Sendable {
     /// Whether `password` is the one hashed (constant-time comparison).
     package func matches(_ password: String) -> Result<Bool, PasswordHashError> {
         derive(password: password).map { candidate in
-            candidate.count == hash.count && candidate.withUnsafeBytes { a in hash.withUnsafeBytes { b in cta_equal(a.baseAddress, b.baseAddress, a.count) == 1 } }
+            var candidate = candidate
+            defer { PasswordHash.wipe(&candidate) }
+            return candidate.count == hash.count && candidate.withUnsafeBytes { a in hash.withUnsafeBytes { b in cta_equal(a.baseAddress, b.baseAddress, a.count) == 1 } }
         }
     }
 
@@ -68,15 +72,23 @@ package struct PasswordHash: Equatable, Sendable {
                                length: Int = hashLength) -> Result<[UInt8], PasswordHashError> {
         var out = [UInt8](repeating: 0, count: length)
         var error = [CChar](repeating: 0, count: 256)
-        let bytes = Array(password.utf8)
+        var bytes = Array(password.utf8)
+        defer { wipe(&bytes) }
         let ok = bytes.withUnsafeBufferPointer { pw in
             pw.withMemoryRebound(to: CChar.self) { pw in
                 cta_scrypt(pw.baseAddress, pw.count, salt, salt.count, parameters.n, parameters.r, parameters.p,
                            &out, out.count, &error, error.count)
             }
         }
-        guard ok == 1 else { return .failure(PasswordHashError(message: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))) }
+        guard ok == 1 else { wipe(&out); return .failure(PasswordHashError(message: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))) }
         return .success(out)
+    }
+}
+
+extension PasswordHash {
+    /// Zeros `bytes` in place (OPENSSL_cleanse, which the optimizer keeps).
+    static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { cta_wipe($0.baseAddress, $0.count) }
     }
 }
 

@@ -25,6 +25,7 @@ final class SQLiteAccountStore: AccountStore {
     private let parameters: ScryptParameters
     private let log: (@Sendable (LogLevel, String) -> Void)?
     private var closed = false
+    private var busyWarning = BusyWarning()
 
     /// Opens (creating) the database; throws one sentence naming the file, what SQLite said
     /// and what to do.
@@ -74,11 +75,11 @@ final class SQLiteAccountStore: AccountStore {
     // MARK: AccountStore
 
     func account(key: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
-        perform(done) { db in SQLiteAccountStore.find(db, bySkeleton: false, key) }
+        perform(quick: true, done) { db in SQLiteAccountStore.find(db, bySkeleton: false, key) }
     }
 
     func account(skeleton: String, _ done: @escaping (Result<AccountRecord?, AccountStoreFailure>) -> Void) {
-        perform(done) { db in SQLiteAccountStore.find(db, bySkeleton: true, skeleton) }
+        perform(quick: true, done) { db in SQLiteAccountStore.find(db, bySkeleton: true, skeleton) }
     }
 
     func create(name: String, key: String, skeleton: String, password: String,
@@ -119,11 +120,11 @@ final class SQLiteAccountStore: AccountStore {
         }
     }
 
-    func verify(key: String, password: String, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void) {
+    func verify(key: String, password: String, holder: Bool, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void) {
         let parameters = parameters
         let log = log
         let loop = loop
-        perform(done) { db in
+        perform(reserved: holder, done) { db in
             var row: cta_account
             switch SQLiteAccountStore.row(db, bySkeleton: false, key) {
             case .failure(let failure): return .failure(failure)
@@ -178,7 +179,7 @@ final class SQLiteAccountStore: AccountStore {
 
     /// Runs `work` on the worker; `done` gets its result on the loop thread (`.busy` when the
     /// queue is full). A storage failure is logged there.
-    private func perform<T: Sendable>(_ done: @escaping (Result<T, AccountStoreFailure>) -> Void,
+    private func perform<T: Sendable>(quick: Bool = false, reserved: Bool = false, _ done: @escaping (Result<T, AccountStoreFailure>) -> Void,
                                       _ work: @escaping @Sendable (OpaquePointer) -> Result<T, AccountStoreFailure>) {
         let done = Handed(done)
         let loop = loop
@@ -190,7 +191,6 @@ final class SQLiteAccountStore: AccountStore {
                 switch result {
                 case .failure(.diskFull): log?(.error, "accounts: could not save to \(path): the disk is full (or the file cannot grow); the server goes on")
                 case .failure(.unavailable(let why)): log?(.error, "accounts: \(path): \(why)")
-                case .failure(.busy): log?(.warning, "accounts: the account queue is full; a request was refused")
                 default: break
                 }
                 done.value(result)
@@ -198,7 +198,10 @@ final class SQLiteAccountStore: AccountStore {
         }
         // Closed (the server stopped): nothing is answered any more (protocol AccountStore).
         if closed { return }
-        if !worker.submit({ report(work(db.value)) }) { report(.failure(.busy)) }
+        if !worker.submit(quick: quick, reserved: reserved, { report(work(db.value)) }) {
+            if let line = busyWarning.refusal() { log?(.warning, line) }
+            report(.failure(.busy))
+        }
     }
 
     private static func row(_ db: OpaquePointer, bySkeleton: Bool, _ value: String) -> Result<cta_account?, AccountStoreFailure> {

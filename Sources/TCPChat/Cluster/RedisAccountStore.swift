@@ -22,6 +22,7 @@ import TCPChatNet
 
 final class RedisAccountStore: AccountStore {
     private weak var link: ClusterLink?
+    private var busyWarning = BusyWarning()
     private let worker: AccountWorker
     private let loop: EventLoop
     private let parameters: ScryptParameters
@@ -101,7 +102,7 @@ final class RedisAccountStore: AccountStore {
         }
     }
 
-    func verify(key: String, password: String, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void) {
+    func verify(key: String, password: String, holder: Bool, _ done: @escaping (Result<PasswordCheck, AccountStoreFailure>) -> Void) {
         find(key: key, skeleton: "") { [weak self] found in
             guard let self else { return }
             let stored: Stored
@@ -113,7 +114,7 @@ final class RedisAccountStore: AccountStore {
             let parameters = self.parameters
             let hash = stored.hash
             // On the worker: the check, and a fresh hash when the cost was raised since.
-            self.onWorker(done, { () -> Result<(Bool, PasswordHash?), AccountStoreFailure> in
+            self.onWorker(done, reserved: holder, { () -> Result<(Bool, PasswordHash?), AccountStoreFailure> in
                 switch hash.matches(password) {
                 case .failure(let error): return .failure(.unavailable(error.message))
                 case .success(false): return .success((false, nil))
@@ -209,13 +210,13 @@ final class RedisAccountStore: AccountStore {
 
     /// Runs `work` on the worker; `then` gets its success on the loop thread, `done` its
     /// failure (`.busy` when the queue is full).
-    private func onWorker<T: Sendable, R>(_ done: @escaping (Result<R, AccountStoreFailure>) -> Void,
+    private func onWorker<T: Sendable, R>(_ done: @escaping (Result<R, AccountStoreFailure>) -> Void, reserved: Bool = false,
                                           _ work: @escaping @Sendable () -> Result<T, AccountStoreFailure>,
                                           then: @escaping (T) -> Void) {
         let handed = Handed((done, then))
         let loop = loop
         let log = log
-        let submitted = !closed && worker.submit {
+        let submitted = !closed && worker.submit(reserved: reserved) {
             let result = work()
             loop.execute {
                 switch result {
@@ -227,7 +228,7 @@ final class RedisAccountStore: AccountStore {
             }
         }
         if !submitted {
-            log?(.warning, "accounts: the account queue is full; a request was refused")
+            if let line = busyWarning.refusal() { log?(.warning, line) }
             later { done(.failure(.busy)) }
         }
     }

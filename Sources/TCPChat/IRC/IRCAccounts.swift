@@ -204,7 +204,7 @@ extension IRCCodec {
             return nickServLines(to: me, "You are now identified as \(account).")
                 + [numericLine("900", to: me, ["\(me)!\(state.user ?? me)@\(state.host)", account, ":You are now logged in as \(account)"])]
         case .nickOwned(let nick, let account, let seconds):
-            let whose = nick == account ? "This nickname is registered" : "\(nick) looks like the registered nickname \(account)"
+            let whose = Names.key(nick) == Names.key(account) ? "This nickname is registered" : "\(nick) looks like the registered nickname \(account)"
             return nickServLines(to: me, "\(whose). If it is yours, /msg NickServ IDENTIFY password within \(seconds) s; otherwise you will be renamed to a guest nick.")
         case .ghosted(let nick):
             return nickServLines(to: me, "\(nick) has been ghosted: its session was disconnected.")

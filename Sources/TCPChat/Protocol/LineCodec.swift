@@ -189,7 +189,7 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .accountRegistered(let nick): return "\(nick) is now registered to you"
         case .identified(let account): return "you are now identified as \(account)"
         case .nickOwned(let nick, let account, let seconds):
-            let whose = nick == account ? "\(nick) is registered" : "\(nick) looks like the registered nick \(account)"
+            let whose = Names.key(nick) == Names.key(account) ? "\(nick) is registered" : "\(nick) looks like the registered nick \(account)"
             return "\(whose); /identify PASSWORD within \(seconds) s or you will be renamed"
         case .ghosted(let nick): return "the session holding \(nick) was disconnected"
         default: return nil
@@ -206,13 +206,15 @@ package final class LineCodec: WireCodec, BatchingEncoder {
         case .passwordInvalid(let problem): return "cannot register: \(problem)"
         case .guestNick(let nick): return "\(nick) is a guest nick and cannot be registered; choose a nick with /nick NAME first"
         case .alreadyRegistered(let nick, let registered):
-            return nick == registered ? "\(nick) is already registered; /identify PASSWORD if it is yours"
+            return Names.key(nick) == Names.key(registered) ? "\(nick) is already registered; /identify PASSWORD if it is yours"
                                       : "\(nick) looks like the registered nick \(registered) and cannot be registered"
         case .notRegistered(let nick): return "\(nick) is not registered; /register PASSWORD registers your current nick"
         case .wrongPassword(let nick): return "wrong password for \(nick)"
         case .tooManyAttempts(let seconds): return "too many failed attempts from your address; wait \(seconds) s and try again"
         case .tooManyRegistrations(let seconds): return "too many accounts registered from your address; wait \(seconds) s and try again"
         case .attemptPending: return "your last account command is still being checked; wait for its answer"
+        case .addressPending: return "one password check at a time from your address; wait for its answer"
+        case .accountPaced(let nick, let seconds): return "too many password attempts at \(nick) are waiting; wait \(seconds) s and try again"
         case .busy: return "server busy, try again in a moment"
         case .diskFull: return "could not save your account: the server's disk is full; try later"
         case .storageFailed: return "the account store failed; try later (the server's log says why)"

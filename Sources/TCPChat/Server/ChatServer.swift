@@ -214,7 +214,9 @@ public final class ChatServer: @unchecked Sendable {
             guard let connection = session.output as? Connection else { return true }
             return anywhere || connection.tls != nil || local.contains { $0.contains(connection.host) }
         }
-        settings.address = { session in (session.output as? Connection)?.host ?? session.label }
+        // IPv6 peers by their /64 (one subscriber's usual share), so a host cannot multiply
+        // its guesses and registrations by changing its low 64 bits.
+        settings.address = { session in NetworkPrefix.limitKey((session.output as? Connection)?.host ?? session.label) }
         return settings
     }
 
