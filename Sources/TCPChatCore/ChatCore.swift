@@ -32,8 +32,10 @@ package final class ChatCore {
     package let settings: CoreSettings
     /// The registered sessions, by the skeleton of their nick (Names.skeleton): one table
     /// serves uniqueness by key (equal keys have equal skeletons) and refusing lookalikes. Look
-    /// a nick up with `person(named:)`, which also checks the key.
-    package private(set) var nicks: [String: ChatSession] = [:]
+    /// a nick up with `person(named:)`, which also checks the key. A reference a slot (see
+    /// NickTable): a session's nick is set before it is entered, and it is taken out under its
+    /// old nick before the nick changes.
+    package let nicks = NickTable()
     package private(set) var rooms: [String: Room] = [:]
     /// The registered sessions whose nick's display skeleton (Names.displaySkeleton) differs
     /// from its skeleton, by the display skeleton (a capital I, Greek or Cyrillic capitals: few
@@ -370,7 +372,7 @@ package final class ChatCore {
     /// Enters `nick` in the tables as `session`'s.
     private func hold(_ nick: String, for session: ChatSession) {
         let skeleton = Names.skeleton(nick)
-        nicks[skeleton] = session
+        nicks.insert(session, skeleton: skeleton)
         let shown = Names.displaySkeleton(nick)
         if shown != skeleton { lookalikes[shown] = session }
     }
@@ -381,8 +383,7 @@ package final class ChatCore {
         let skeleton = Names.skeleton(nick)
         let shown = Names.displaySkeleton(nick)
         if shown != skeleton, lookalikes[shown] === session { lookalikes.removeValue(forKey: shown) }
-        guard nicks[skeleton] === session else { return nil }
-        nicks.removeValue(forKey: skeleton)
+        guard nicks.remove(session, skeleton: skeleton) else { return nil }
         return skeleton
     }
 
@@ -518,8 +519,8 @@ package final class ChatCore {
     func rename(_ session: ChatSession, to name: String) {
         let old = session.nick
         if let oldSkeleton = release(old, of: session), oldSkeleton != Names.skeleton(name) { cluster?.release(oldSkeleton) }
-        hold(name, for: session)
         session.nick = name
+        hold(name, for: session)
         emit(.renamed, session, target: old)
         announcementSerial += 1
         for room in session.rooms {
@@ -703,7 +704,7 @@ package final class ChatCore {
     /// The server is stopping: everyone is told, detached without a word to their rooms (they
     /// are all leaving), and the other servers of a cluster hear that they left.
     package func shutDown() {
-        for session in Array(nicks.values) {
+        for session in nicks.values {
             for room in session.rooms {
                 cluster?.announce(.left(room: room.name, nick: session.nick, reason: .disconnected("server shutting down")), inRoom: room.key)
             }

@@ -6,7 +6,7 @@ import Glibc
 #endif
 import Testing
 @testable import TCPChat
-import TCPChatCore
+@testable import TCPChatCore
 import TCPChatNet
 
 @Suite struct MemoryTests {
@@ -146,5 +146,74 @@ import TCPChatNet
         #expect(connection.holding.count == 1 && connection.ackedAtPeriodStart == 42)
         connection.holding = []  // the cycle the test made
         withExtendedLifetime((connections, loop)) {}
+    }
+}
+
+/// The core's nick table (NickTable, a reference a slot): the same answers as the dictionary
+/// it replaced through growth, churn, tombstones and renames, and the sessions let go.
+@Suite struct NickTableTests {
+    private func session(_ nick: String, codec: JSONCodec) -> ChatSession {
+        let session = ChatSession(encoder: codec, slot: 0, output: RecordingOutput())
+        session.nick = nick
+        return session
+    }
+
+    @Test func answersAsADictionaryWould() {
+        let codec = JSONCodec()
+        let table = NickTable()
+        var reference: [String: ChatSession] = [:]
+        var generator = SystemRandomNumberGenerator()
+        func check() {
+            #expect(table.count == reference.count)
+            for (skeleton, session) in reference where table[skeleton] !== session {
+                Issue.record("\(skeleton): not found")
+                return
+            }
+            #expect(Set(table.values.map(ObjectIdentifier.init)) == Set(reference.values.map(ObjectIdentifier.init)))
+            #expect(Set(table.keys) == Set(reference.keys))
+        }
+        for round in 0..<3_000 {
+            let nick = "user\(round)"
+            let person = session(nick, codec: codec)
+            let skeleton = Names.skeleton(nick)
+            table.insert(person, skeleton: skeleton)
+            reference[skeleton] = person
+            if round % 3 != 0, let victim = reference.randomElement(using: &generator) {
+                #expect(table.remove(victim.value, skeleton: victim.key))
+                reference[victim.key] = nil
+                #expect(table[victim.key] == nil)
+                #expect(!table.remove(victim.value, skeleton: victim.key))
+            }
+            if round % 499 == 0 { check() }
+        }
+        check()
+        // Lookalikes share a skeleton: one holds it; a nick that is not in the table is not found.
+        let rita = session("rita", codec: codec)
+        table.insert(rita, skeleton: Names.skeleton("rita"))
+        #expect(table[Names.skeleton("r\u{0456}ta")] === rita)
+        #expect(table[Names.skeleton("nobody")] == nil)
+        // Renamed: out under the old skeleton (the nick already changed), in under the new.
+        rita.nick = "paul"
+        #expect(table.remove(rita, skeleton: Names.skeleton("rita")))
+        table.insert(rita, skeleton: Names.skeleton("paul"))
+        #expect(table[Names.skeleton("rita")] == nil && table[Names.skeleton("paul")] === rita)
+        // The same session entered twice is there once.
+        table.insert(rita, skeleton: Names.skeleton("paul"))
+        #expect(table.count == reference.count + 1)
+    }
+
+    @Test func letsGoOfItsSessions() {
+        let codec = JSONCodec()
+        weak var gone: ChatSession?
+        do {
+            let table = NickTable()
+            let person = session("solo", codec: codec)
+            gone = person
+            table.insert(person, skeleton: Names.skeleton("solo"))
+            let other = session("other", codec: codec)
+            table.insert(other, skeleton: Names.skeleton("other"))
+            #expect(table.remove(other, skeleton: Names.skeleton("other")))
+        }
+        #expect(gone == nil)
     }
 }
