@@ -62,7 +62,14 @@ package final class ChatCore {
     /// Numbers an announcement made in several rooms at once (a quit, a rename), so that a
     /// member of several of them hears it once (ChatSession.lastAnnouncement).
     private var announcementSerial = 0
+    /// The members who heard the announcement `heardSerial` (fanOutOnce), made only for one
+    /// announced in several rooms (the sessions do not keep a serial: 4 bytes each, issue 19)
+    /// and emptied once it was made in all of them.
+    private var heard = Set<ObjectIdentifier>()
+    private var heardSerial = -1
     private var encoders: [any EventEncoder] = []
+    /// The same encoders as the sessions hold them (one reference each, shared).
+    private var sharedEncoders: [SharedEncoder] = []
     /// Per encoder slot, the bytes of the event being fanned out (scratch, emptied after).
     private var rendered: [SharedBuffer?] = []
     /// Nicks the host speaks as (`say(asBot:...)`), by skeleton: no session may take them, or
@@ -94,11 +101,16 @@ package final class ChatCore {
 
     /// Makes `encoder` known; its sessions are created with the slot returned.
     package func register(encoder: any EventEncoder) -> Int {
+        precondition(encoders.count < Int(UInt16.max), "more encoders than a session's slot holds")
         encoders.append(encoder)
+        sharedEncoders.append(SharedEncoder(encoder))
         rendered.append(nil)
         batchers.append(encoder as? any BatchingEncoder)
         return encoders.count - 1
     }
+
+    /// The encoder of `slot` as its sessions hold it (ChatSession.init(shared:slot:output:)).
+    package func sharedEncoder(slot: Int) -> SharedEncoder { sharedEncoders[slot] }
 
     // MARK: Intents
 
@@ -522,12 +534,15 @@ package final class ChatCore {
         session.nick = name
         hold(name, for: session)
         emit(.renamed, session, target: old)
+        let rooms = session.rooms
         announcementSerial += 1
-        for room in session.rooms {
+        let once = rooms.count > 1 ? announcementSerial : nil
+        for room in rooms {
             cluster?.left(nick: old, roomKey: room.key, lastHere: false)
             cluster?.entered(nick: name, roomKey: room.key, roomName: room.name)
-            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session, once: announcementSerial)
+            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session, once: once)
         }
+        heard = []
         accounts?.nickTaken(by: session)
     }
 
@@ -694,8 +709,11 @@ package final class ChatCore {
     package func detach(_ session: ChatSession, reason: String, announce: Bool) {
         flushBatch()
         guard session.isRegistered else { return }
+        let rooms = session.rooms
         announcementSerial += 1
-        for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: announcementSerial) }
+        let once = rooms.count > 1 ? announcementSerial : nil
+        for room in rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: once) }
+        heard = []
         session.isRegistered = false
         accounts?.sessionLeft(session)
         if let skeleton = release(session.nick, of: session) { cluster?.release(skeleton) }
@@ -745,8 +763,11 @@ package final class ChatCore {
     private func fanOutOnce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, serial: Int) {
         flushBatch()
         for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
-        for member in room.members where member !== sender && !member.heard(announcement: serial) {
-            member.lastAnnouncement = serial
+        if heardSerial != serial {
+            heard = []
+            heardSerial = serial
+        }
+        for member in room.members where member !== sender && heard.insert(ObjectIdentifier(member)).inserted {
             if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
         }
         for slot in rendered.indices { rendered[slot] = nil }

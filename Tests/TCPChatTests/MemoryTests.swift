@@ -41,7 +41,7 @@ import TCPChatNet
         #expect(usable(connection) <= 136)
         #expect(MemoryLayout<LineFramer>.size <= 13)
         #expect(MemoryLayout<OutputQueue>.size <= 40)
-        #expect(usable(session) <= 104)
+        #expect(usable(session) <= 88)
         withExtendedLifetime((connections, loop)) {}
     }
 
