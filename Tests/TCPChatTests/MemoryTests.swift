@@ -45,6 +45,22 @@ import TCPChatNet
         withExtendedLifetime((connections, loop)) {}
     }
 
+    /// A big room's member list grows by a quarter, not doubled: 8 bytes a member.
+    @Test func bigRoomsGrowByAQuarter() {
+        let codec = JSONCodec()
+        let room = Room(name: "#big", historyLength: 0)
+        var sessions: [ChatSession] = []
+        for _ in 0..<5_000 {
+            let session = ChatSession(encoder: codec, slot: 0, output: RecordingOutput())
+            sessions.append(session)
+            room.add(session)
+        }
+        #expect(room.members.count == 5_000)
+        #expect(room.members.capacity <= 5_000 * 5 / 4 + 64)
+        for session in sessions { room.remove(session) }
+        #expect(room.isEmpty)
+    }
+
     @Test func queueOfOneAllocatesNothing() throws {
         var pair: [Int32] = [-1, -1]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
