@@ -9,8 +9,10 @@
 //
 // Open addressing with linear probing; a slot taken out becomes a tombstone; the table grows
 // (doubles) when more than 3/4 of its slots are used, tombstones included, and is rebuilt at
-// the same size when tombstones alone pass that mark. Rebuilding takes every session's
-// skeleton again (ICU), once per rebuild: amortized, about two per insertion.
+// the same size when tombstones alone pass that mark. A key's first slot is its hash rotated
+// so that the fingerprint's 16 bits are the low ones: up to 65 536 slots (49 152 nicks) a
+// rebuild places every session from its fingerprint alone; past that it takes each session's
+// skeleton again (ICU), once per rebuild.
 //
 // Loop thread only, as the rest of the core.
 
@@ -44,7 +46,7 @@ package final class NickTable {
     package subscript(skeleton: String) -> ChatSession? {
         get {
             let hash = NickTable.hash(skeleton)
-            var index = hash & (capacity - 1)
+            var index = home(hash)
             while true {
                 let word = slots[index]
                 if word == NickTable.empty { return nil }
@@ -75,7 +77,7 @@ package final class NickTable {
     /// under); whether it was there.
     func remove(_ session: ChatSession, skeleton: String) -> Bool {
         let address = UInt(bitPattern: Unmanaged.passUnretained(session).toOpaque())
-        var index = NickTable.hash(skeleton) & (capacity - 1)
+        var index = home(NickTable.hash(skeleton))
         while true {
             let word = slots[index]
             if word == NickTable.empty { return false }
@@ -111,6 +113,13 @@ package final class NickTable {
         return hasher.finalize()
     }
 
+    /// The first slot of a key's probe: its hash rotated left by 16 (the fingerprint's bits
+    /// lowest), within the capacity.
+    private func home(_ hash: Int) -> Int {
+        let bits = UInt(bitPattern: hash)
+        return Int(truncatingIfNeeded: (bits >> 48 | bits << 16) & UInt(capacity - 1))
+    }
+
     private static func session(_ word: UInt) -> ChatSession {
         Unmanaged<ChatSession>.fromOpaque(UnsafeRawPointer(bitPattern: word & addressMask)!).takeUnretainedValue()
     }
@@ -124,7 +133,7 @@ package final class NickTable {
     private func place(_ session: ChatSession, hash: Int) {
         let address = UInt(bitPattern: Unmanaged.passRetained(session).toOpaque())
         precondition(address & ~NickTable.addressMask == 0, "a session's address beyond 48 bits")
-        var index = hash & (capacity - 1)
+        var index = home(hash)
         while slots[index] != NickTable.empty && slots[index] != NickTable.tombstone {
             index = (index + 1) & (capacity - 1)
         }
@@ -134,13 +143,23 @@ package final class NickTable {
 
     /// The same sessions in `newCapacity` slots, without tombstones.
     private func rebuild(capacity newCapacity: Int) {
-        let sessions = values
-        for index in 0..<capacity { release(slots[index]) }
-        slots.deallocate()
+        let old = slots, oldCapacity = capacity
         capacity = newCapacity
         slots = .allocate(capacity: capacity)
         slots.initialize(repeating: NickTable.empty, count: capacity)
         used = 0
-        for session in sessions { place(session, hash: NickTable.hash(Names.skeleton(session.nick))) }
+        for index in 0..<oldCapacity {
+            let word = old[index]
+            guard word != NickTable.empty && word != NickTable.tombstone else { continue }
+            // The fingerprint is the hash's top 16 bits; within 65 536 slots it is all `home`
+            // reads. The session's reference moves as it is (retained once, by the table).
+            let hash = capacity <= 1 << 16 ? Int(bitPattern: word & ~NickTable.addressMask)
+                                           : NickTable.hash(Names.skeleton(NickTable.session(word).nick))
+            var slot = home(hash)
+            while slots[slot] != NickTable.empty { slot = (slot + 1) & (capacity - 1) }
+            slots[slot] = word & NickTable.addressMask | (UInt(bitPattern: hash) >> 48) << 48
+            used += 1
+        }
+        old.deallocate()
     }
 }

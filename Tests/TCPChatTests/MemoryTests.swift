@@ -218,6 +218,27 @@ import TCPChatNet
         #expect(table.count == reference.count + 1)
     }
 
+    /// Past 65 536 slots (49 152 nicks) a rebuild hashes every key again rather than placing
+    /// by the fingerprint: every session is still found, and under its own key only.
+    @Test func findsEveryoneBeyondTheFingerprintsReach() {
+        let codec = JSONCodec()
+        let table = NickTable()
+        var people: [(String, ChatSession)] = []
+        for index in 0..<50_000 {
+            let nick = "n\(index)x"
+            let person = session(nick, codec: codec)
+            let skeleton = Names.skeleton(nick)
+            table.insert(person, skeleton: skeleton)
+            people.append((skeleton, person))
+        }
+        #expect(table.count == 50_000)
+        var missing = 0
+        for (skeleton, person) in people where table[skeleton] !== person { missing += 1 }
+        #expect(missing == 0)
+        for (skeleton, person) in people.prefix(25_000) { #expect(table.remove(person, skeleton: skeleton)) }
+        #expect(table.count == 25_000 && table[people[0].0] == nil && table[people[49_999].0] === people[49_999].1)
+    }
+
     @Test func letsGoOfItsSessions() {
         let codec = JSONCodec()
         weak var gone: ChatSession?
