@@ -60,7 +60,7 @@ package final class ChatCore {
     /// one like them) meanwhile.
     var nicksBeingClaimed: [String: ChatSession] = [:]
     /// Numbers an announcement made in several rooms at once (a quit, a rename), so that a
-    /// member of several of them hears it once (ChatSession.lastAnnouncement).
+    /// member of several of them hears it once (`heard`).
     private var announcementSerial = 0
     /// The members who heard the announcement `heardSerial` (fanOutOnce), made only for one
     /// announced in several rooms (the sessions do not keep a serial: 4 bytes each, issue 19)
