@@ -32,8 +32,10 @@ package final class ChatCore {
     package let settings: CoreSettings
     /// The registered sessions, by the skeleton of their nick (Names.skeleton): one table
     /// serves uniqueness by key (equal keys have equal skeletons) and refusing lookalikes. Look
-    /// a nick up with `person(named:)`, which also checks the key.
-    package private(set) var nicks: [String: ChatSession] = [:]
+    /// a nick up with `person(named:)`, which also checks the key. A reference a slot (see
+    /// NickTable): a session's nick is set before it is entered, and it is taken out under its
+    /// old nick before the nick changes.
+    package let nicks = NickTable()
     package private(set) var rooms: [String: Room] = [:]
     /// The registered sessions whose nick's display skeleton (Names.displaySkeleton) differs
     /// from its skeleton, by the display skeleton (a capital I, Greek or Cyrillic capitals: few
@@ -58,9 +60,16 @@ package final class ChatCore {
     /// one like them) meanwhile.
     var nicksBeingClaimed: [String: ChatSession] = [:]
     /// Numbers an announcement made in several rooms at once (a quit, a rename), so that a
-    /// member of several of them hears it once (ChatSession.lastAnnouncement).
+    /// member of several of them hears it once (`heard`).
     private var announcementSerial = 0
+    /// The members who heard the announcement `heardSerial` (fanOutOnce), made only for one
+    /// announced in several rooms (the sessions do not keep a serial: 4 bytes each, issue 19)
+    /// and emptied once it was made in all of them.
+    private var heard = Set<ObjectIdentifier>()
+    private var heardSerial = -1
     private var encoders: [any EventEncoder] = []
+    /// The same encoders as the sessions hold them (one reference each, shared).
+    private var sharedEncoders: [SharedEncoder] = []
     /// Per encoder slot, the bytes of the event being fanned out (scratch, emptied after).
     private var rendered: [SharedBuffer?] = []
     /// Nicks the host speaks as (`say(asBot:...)`), by skeleton: no session may take them, or
@@ -92,11 +101,16 @@ package final class ChatCore {
 
     /// Makes `encoder` known; its sessions are created with the slot returned.
     package func register(encoder: any EventEncoder) -> Int {
+        precondition(encoders.count < Int(UInt16.max), "more encoders than a session's slot holds")
         encoders.append(encoder)
+        sharedEncoders.append(SharedEncoder(encoder))
         rendered.append(nil)
         batchers.append(encoder as? any BatchingEncoder)
         return encoders.count - 1
     }
+
+    /// The encoder of `slot` as its sessions hold it (ChatSession.init(shared:slot:output:)).
+    package func sharedEncoder(slot: Int) -> SharedEncoder { sharedEncoders[slot] }
 
     // MARK: Intents
 
@@ -370,7 +384,7 @@ package final class ChatCore {
     /// Enters `nick` in the tables as `session`'s.
     private func hold(_ nick: String, for session: ChatSession) {
         let skeleton = Names.skeleton(nick)
-        nicks[skeleton] = session
+        nicks.insert(session, skeleton: skeleton)
         let shown = Names.displaySkeleton(nick)
         if shown != skeleton { lookalikes[shown] = session }
     }
@@ -381,8 +395,7 @@ package final class ChatCore {
         let skeleton = Names.skeleton(nick)
         let shown = Names.displaySkeleton(nick)
         if shown != skeleton, lookalikes[shown] === session { lookalikes.removeValue(forKey: shown) }
-        guard nicks[skeleton] === session else { return nil }
-        nicks.removeValue(forKey: skeleton)
+        guard nicks.remove(session, skeleton: skeleton) else { return nil }
         return skeleton
     }
 
@@ -520,15 +533,18 @@ package final class ChatCore {
     func rename(_ session: ChatSession, to name: String) {
         let old = session.nick
         if let oldSkeleton = release(old, of: session), oldSkeleton != Names.skeleton(name) { cluster?.release(oldSkeleton) }
-        hold(name, for: session)
         session.nick = name
+        hold(name, for: session)
         emit(.renamed, session, target: old)
+        let rooms = session.rooms
         announcementSerial += 1
-        for room in session.rooms {
+        let once = rooms.count > 1 ? announcementSerial : nil
+        for room in rooms {
             cluster?.left(nick: old, roomKey: room.key, lastHere: false)
             cluster?.entered(nick: name, roomKey: room.key, roomName: room.name)
-            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session, once: announcementSerial)
+            announce(.renamed(room: room.name, old: old, new: name), in: room, except: session, once: once)
         }
+        heard = []
         accounts?.nickTaken(by: session)
     }
 
@@ -695,8 +711,11 @@ package final class ChatCore {
     package func detach(_ session: ChatSession, reason: String, announce: Bool) {
         flushBatch()
         guard session.isRegistered else { return }
+        let rooms = session.rooms
         announcementSerial += 1
-        for room in session.rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: announcementSerial) }
+        let once = rooms.count > 1 ? announcementSerial : nil
+        for room in rooms { leave(session, room, reason: .disconnected(reason), announce: announce, once: once) }
+        heard = []
         session.isRegistered = false
         accounts?.sessionLeft(session)
         if let skeleton = release(session.nick, of: session) { cluster?.release(skeleton) }
@@ -705,7 +724,7 @@ package final class ChatCore {
     /// The server is stopping: everyone is told, detached without a word to their rooms (they
     /// are all leaving), and the other servers of a cluster hear that they left.
     package func shutDown() {
-        for session in Array(nicks.values) {
+        for session in nicks.values {
             for room in session.rooms {
                 cluster?.announce(.left(room: room.name, nick: session.nick, reason: .disconnected("server shutting down")), inRoom: room.key)
             }
@@ -746,8 +765,11 @@ package final class ChatCore {
     private func fanOutOnce(_ event: ChatEvent, in room: Room, except sender: ChatSession?, serial: Int) {
         flushBatch()
         for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
-        for member in room.members where member !== sender && !member.heard(announcement: serial) {
-            member.lastAnnouncement = serial
+        if heardSerial != serial {
+            heard = []
+            heardSerial = serial
+        }
+        for member in room.members where member !== sender && heard.insert(ObjectIdentifier(member)).inserted {
             if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
         }
         for slot in rendered.indices { rendered[slot] = nil }

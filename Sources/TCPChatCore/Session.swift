@@ -37,6 +37,14 @@ extension EventEncoder {
     package var listsPeopleOnJoin: Bool { false }
 }
 
+/// A protocol's encoder as its sessions hold it: one reference (8 bytes) shared by all of them,
+/// rather than the encoder's existential (16) in each (issue 19, memory per idle connection).
+/// The core makes one per encoder it registers (ChatCore.sharedEncoder(slot:)).
+package final class SharedEncoder {
+    package let encoder: any EventEncoder
+    package init(_ encoder: any EventEncoder) { self.encoder = encoder }
+}
+
 package final class ChatSession {
     /// A room the session is in, and its index in the room's member list. Not retained: the
     /// room holds its members, and stays in the core as long as it has any.
@@ -50,12 +58,13 @@ package final class ChatSession {
     // state).
     //
     // Stored properties in an order that packs them (issue 19, memory per idle connection):
-    // the record stays within glibc's 112-byte chunk (104 usable, MemoryTests; the label is
-    // its output's, not a copy here), and the first room's membership is inline, so that a
-    // session in one room (the line protocol's rule) has no memberships array of its own (64
+    // the record stays within glibc's 96-byte chunk (88 usable, MemoryTests; the label is its
+    // output's, not a copy here; the encoder is shared, SharedEncoder; the slot is 16 bits; no
+    // announcement serial, ChatCore.heard), and the first room's membership is inline, so that
+    // a session in one room (the line protocol's rule) has no memberships array of its own (64
     // bytes per connection before).
     @exclusivity(unchecked) package internal(set) var nick: String
-    package let encoder: any EventEncoder
+    private let shared: SharedEncoder
     /// The session's transport. Held strongly, and a `let`, so that a fan-out reads it
     /// without a retain per member (the hottest loop of the server); the transport breaks the
     /// cycle when its connection closes (it lets go of the session).
@@ -68,11 +77,7 @@ package final class ChatSession {
     @exclusivity(unchecked) private unowned var firstRoom: Room?
     @exclusivity(unchecked) private var otherMemberships: [Membership] = []
     @exclusivity(unchecked) private var firstIndex: Int32 = 0
-    private let slot: Int32
-    /// The last multi-room announcement this session heard (ChatCore.fanOutOnce), as the low
-    /// 32 bits of its serial: two announcements 2^32 apart cannot be told apart, and no session
-    /// hears one twice in a row that far apart.
-    private var lastAnnouncementBits: UInt32 = 0
+    private let slot: UInt16
     /// Registered (has a nick and was welcomed), and not yet detached.
     @exclusivity(unchecked) package internal(set) var isRegistered = false
     /// A question of this session waits for the cluster's answer (who, rooms, nick, a private
@@ -81,12 +86,22 @@ package final class ChatSession {
     /// (Connection.mustWait, through `isWaitingForCluster`), loop thread only.
     @exclusivity(unchecked) package internal(set) var waitingForCluster = false
 
-    package init(encoder: any EventEncoder, slot: Int, output: any SessionOutput) {
-        self.encoder = encoder
-        self.slot = Int32(slot)
+    /// A session of the encoder of `slot` in a core (ChatCore.sharedEncoder(slot:)): what a
+    /// server makes for each connection.
+    package init(shared: SharedEncoder, slot: Int, output: any SessionOutput) {
+        self.shared = shared
+        self.slot = UInt16(slot)
         self.output = output
         nick = ""
     }
+
+    /// A session with an encoder of its own (tests, a fake front): one allocation more.
+    package convenience init(encoder: any EventEncoder, slot: Int, output: any SessionOutput) {
+        self.init(shared: SharedEncoder(encoder), slot: slot, output: output)
+    }
+
+    /// The encoder of the session's protocol.
+    package var encoder: any EventEncoder { shared.encoder }
 
     /// For the host's log lines and events: the peer's address (its output's label).
     package var label: String { output.label }
@@ -98,14 +113,6 @@ package final class ChatSession {
 
     /// The encoder's number in the core (ChatCore.register(encoder:)).
     package var encoderSlot: Int { Int(slot) }
-
-    var lastAnnouncement: Int {
-        get { Int(lastAnnouncementBits) }
-        set { lastAnnouncementBits = UInt32(truncatingIfNeeded: newValue) }
-    }
-
-    /// Whether the last announcement this session heard is `serial`.
-    func heard(announcement serial: Int) -> Bool { lastAnnouncementBits == UInt32(truncatingIfNeeded: serial) }
 
     /// The rooms the session is in and its index in each, in the order joined.
     package var memberships: [Membership] {

@@ -241,6 +241,27 @@ final class CoreHarness {
         #expect(bob.nick == "ann")
     }
 
+    /// A rename or a quit announced in several rooms reaches a member of several of them once
+    /// (the core keeps who heard it for the announcement, not a serial in every session), and
+    /// each announcement again.
+    @Test func announcementsInSeveralRoomsAreHeardOnce() {
+        let harness = CoreHarness()
+        let (ann, annOut) = harness.session("ann", rooms: ["#a", "#b", "#c"])
+        let (_, bobOut) = harness.session("bob", rooms: ["#a", "#b"])
+        let (_, caraOut) = harness.session("cara", rooms: ["#c"])
+        _ = annOut.take()
+        _ = bobOut.take()
+        for (index, name) in ["anna", "annie", "ann"].enumerated() {
+            let old = ["ann", "anna", "annie"][index]
+            harness.core.handle(.changeNick(name), from: ann)
+            #expect(bobOut.take() == [##"{"event":"renamed","old":"\##(old)","new":"\##(name)"}"##])
+            #expect(caraOut.take() == [##"{"event":"renamed","old":"\##(old)","new":"\##(name)"}"##])
+        }
+        harness.core.handle(.quit(reason: nil), from: ann)
+        #expect(bobOut.take().filter { $0.contains(##""event":"left""##) }.count == 1)
+        #expect(caraOut.take().filter { $0.contains(##""event":"left""##) }.count == 1)
+    }
+
     @Test func nickErrors() {
         let harness = CoreHarness()
         let (ann, annOut) = harness.session("ann")

@@ -6,7 +6,7 @@ import Glibc
 #endif
 import Testing
 @testable import TCPChat
-import TCPChatCore
+@testable import TCPChatCore
 import TCPChatNet
 
 @Suite struct MemoryTests {
@@ -37,12 +37,28 @@ import TCPChatNet
         let session = ChatSession(encoder: codec, slot: 0, output: connection)
         // The figures of the breakdown in docs/BENCHMARKS.md; a new stored property that makes
         // one of them grow should update the breakdown too.
-        // The connection's record holds its output queue (40 bytes inline): one chunk of 144.
-        #expect(usable(connection) <= 136)
-        #expect(MemoryLayout<LineFramer>.size <= 13)
+        // The connection's record holds its output queue (40 bytes inline): one chunk of 128.
+        #expect(usable(connection) <= 120)
+        #expect(MemoryLayout<LineFramer>.size <= 12)
         #expect(MemoryLayout<OutputQueue>.size <= 40)
-        #expect(usable(session) <= 104)
+        #expect(usable(session) <= 88)
         withExtendedLifetime((connections, loop)) {}
+    }
+
+    /// A big room's member list grows by a quarter, not doubled: 8 bytes a member.
+    @Test func bigRoomsGrowByAQuarter() {
+        let codec = JSONCodec()
+        let room = Room(name: "#big", historyLength: 0)
+        var sessions: [ChatSession] = []
+        for _ in 0..<5_000 {
+            let session = ChatSession(encoder: codec, slot: 0, output: RecordingOutput())
+            sessions.append(session)
+            room.add(session)
+        }
+        #expect(room.members.count == 5_000)
+        #expect(room.members.capacity <= 5_000 * 5 / 4 + 64)
+        for session in sessions { room.remove(session) }
+        #expect(room.isEmpty)
     }
 
     @Test func queueOfOneAllocatesNothing() throws {
@@ -137,14 +153,110 @@ import TCPChatNet
         connection.resumeTimer = nil
         connection.unheldLines = 0
         connection.onProbation = false
+        connection.pressSerial = -1
+        connection.heldBy = 0
         #expect(connection.cold == nil)
+        #expect(connection.pressSerial == -1 && connection.heldBy == 0)
         #expect(connection.holding.isEmpty && connection.ackedAtPeriodStart == -1 && connection.progressAt == .min)
         // Congestion state makes it, and reads back what was set.
         connection.holding.append(connection)
         connection.ackedAtPeriodStart = 42
+        connection.heldBy += 1
+        connection.pressSerial = 7
         #expect(connection.cold != nil)
+        #expect(connection.heldBy == 1 && connection.pressSerial == 7)
         #expect(connection.holding.count == 1 && connection.ackedAtPeriodStart == 42)
         connection.holding = []  // the cycle the test made
         withExtendedLifetime((connections, loop)) {}
+    }
+}
+
+/// The core's nick table (NickTable, a reference a slot): the same answers as the dictionary
+/// it replaced through growth, churn, tombstones and renames, and the sessions let go.
+@Suite struct NickTableTests {
+    private func session(_ nick: String, codec: JSONCodec) -> ChatSession {
+        let session = ChatSession(encoder: codec, slot: 0, output: RecordingOutput())
+        session.nick = nick
+        return session
+    }
+
+    @Test func answersAsADictionaryWould() {
+        let codec = JSONCodec()
+        let table = NickTable()
+        var reference: [String: ChatSession] = [:]
+        var generator = SystemRandomNumberGenerator()
+        func check() {
+            #expect(table.count == reference.count)
+            for (skeleton, session) in reference where table[skeleton] !== session {
+                Issue.record("\(skeleton): not found")
+                return
+            }
+            #expect(Set(table.values.map(ObjectIdentifier.init)) == Set(reference.values.map(ObjectIdentifier.init)))
+            #expect(Set(table.keys) == Set(reference.keys))
+        }
+        for round in 0..<3_000 {
+            let nick = "user\(round)"
+            let person = session(nick, codec: codec)
+            let skeleton = Names.skeleton(nick)
+            table.insert(person, skeleton: skeleton)
+            reference[skeleton] = person
+            if round % 3 != 0, let victim = reference.randomElement(using: &generator) {
+                #expect(table.remove(victim.value, skeleton: victim.key))
+                reference[victim.key] = nil
+                #expect(table[victim.key] == nil)
+                #expect(!table.remove(victim.value, skeleton: victim.key))
+            }
+            if round % 499 == 0 { check() }
+        }
+        check()
+        // Lookalikes share a skeleton: one holds it; a nick that is not in the table is not found.
+        let rita = session("rita", codec: codec)
+        table.insert(rita, skeleton: Names.skeleton("rita"))
+        #expect(table[Names.skeleton("r\u{0456}ta")] === rita)
+        #expect(table[Names.skeleton("nobody")] == nil)
+        // Renamed: out under the old skeleton (the nick already changed), in under the new.
+        rita.nick = "paul"
+        #expect(table.remove(rita, skeleton: Names.skeleton("rita")))
+        table.insert(rita, skeleton: Names.skeleton("paul"))
+        #expect(table[Names.skeleton("rita")] == nil && table[Names.skeleton("paul")] === rita)
+        // The same session entered twice is there once.
+        table.insert(rita, skeleton: Names.skeleton("paul"))
+        #expect(table.count == reference.count + 1)
+    }
+
+    /// Past 65 536 slots (49 152 nicks) a rebuild hashes every key again rather than placing
+    /// by the fingerprint: every session is still found, and under its own key only.
+    @Test func findsEveryoneBeyondTheFingerprintsReach() {
+        let codec = JSONCodec()
+        let table = NickTable()
+        var people: [(String, ChatSession)] = []
+        for index in 0..<50_000 {
+            let nick = "n\(index)x"
+            let person = session(nick, codec: codec)
+            let skeleton = Names.skeleton(nick)
+            table.insert(person, skeleton: skeleton)
+            people.append((skeleton, person))
+        }
+        #expect(table.count == 50_000)
+        var missing = 0
+        for (skeleton, person) in people where table[skeleton] !== person { missing += 1 }
+        #expect(missing == 0)
+        for (skeleton, person) in people.prefix(25_000) { #expect(table.remove(person, skeleton: skeleton)) }
+        #expect(table.count == 25_000 && table[people[0].0] == nil && table[people[49_999].0] === people[49_999].1)
+    }
+
+    @Test func letsGoOfItsSessions() {
+        let codec = JSONCodec()
+        weak var gone: ChatSession?
+        do {
+            let table = NickTable()
+            let person = session("solo", codec: codec)
+            gone = person
+            table.insert(person, skeleton: Names.skeleton("solo"))
+            let other = session("other", codec: codec)
+            table.insert(other, skeleton: Names.skeleton("other"))
+            #expect(table.remove(other, skeleton: Names.skeleton("other")))
+        }
+        #expect(gone == nil)
     }
 }

@@ -16,17 +16,23 @@ public struct LineFramer {
         case overlong
     }
 
-    // 13 bytes, in this order (a server keeps one per connection: issue 19, memory per idle
-    // connection).
+    // 12 bytes (a server keeps one per connection: issue 19, memory per idle connection): the
+    // limit in the low 31 bits of a word whose top bit says whether a line over it is being
+    // dropped.
     private var partial: [UInt8] = []
-    private let limit: Int32
-    private var discarding = false
+    private var limitAndDiscarding: UInt32
+
+    private var limit: Int32 { Int32(bitPattern: limitAndDiscarding & 0x7FFF_FFFF) }
+    private var discarding: Bool {
+        get { limitAndDiscarding & 0x8000_0000 != 0 }
+        set { limitAndDiscarding = limitAndDiscarding & 0x7FFF_FFFF | (newValue ? 0x8000_0000 : 0) }
+    }
 
     public var maxLineBytes: Int { Int(limit) }
 
     public init(maxLineBytes: Int) {
         precondition(maxLineBytes > 0, "maxLineBytes must be positive")
-        limit = Int32(clamping: maxLineBytes)
+        limitAndDiscarding = UInt32(Int32(clamping: maxLineBytes))
     }
 
     /// Bytes of an unfinished line held between calls.

@@ -539,7 +539,7 @@ extension ChatServer: AcceptorHandler {
         // Until its first line (or the detection delay) the connection has a session of the
         // line protocol that is not registered: it is in no room and has no nick, and errors
         // (a line too long, a deadline) reach it in the line protocol.
-        let session = ChatSession(encoder: lineCodec, slot: lineSlot, output: connection)
+        let session = ChatSession(shared: core.sharedEncoder(slot: lineSlot), slot: lineSlot, output: connection)
         lastConnectionID += 1
         session.id = lastConnectionID
         connectionIDs.add(session.id, fd: fd)
@@ -611,7 +611,7 @@ extension ChatServer: AcceptorHandler {
     private func decideProtocol(of connection: Connection, irc: Bool) {
         connection.detecting = false  // its entry in detectionQueue is skipped
         if irc {
-            let session = ChatSession(encoder: ircCodec, slot: ircSlot, output: connection)
+            let session = ChatSession(shared: core.sharedEncoder(slot: ircSlot), slot: ircSlot, output: connection)
             session.id = connection.session.id  // the same connection, the same id for the host
             connection.session = session
             ircCodec.opened(connection.session, core: core)

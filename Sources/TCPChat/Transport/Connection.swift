@@ -24,12 +24,14 @@ final class Connection: SessionOutput {
         case closed
     }
 
-    // Issue 19, memory per idle connection: one record of 136 usable bytes (a 144-byte chunk;
+    // Issue 19, memory per idle connection: one record of 120 usable bytes (a 128-byte chunk;
     // MemoryTests) holds the transport's state and the output queue. A class's stored
-    // properties are laid out in the order declared: words first, then 32-bit fields, the life
-    // and flags' 16 bits and the telnet state's two bytes, then the framer (13 bytes), so that
-    // they share words. What only a throttled, congested, input-holding, draining, closing or
-    // TLS connection needs is in `Cold`.
+    // properties are laid out in the order declared, with no padding here: words first, the
+    // queue (40), the framer (12), then the 32-bit fields, the life and flags' 16 bits and the
+    // telnet state's two bytes. What only a throttled, congested, input-holding, draining,
+    // closing or TLS connection needs is in `Cold` (since the fourth pass also the congestion
+    // serial and the count of receivers holding it as a sender), and the time it connected is
+    // `lastInputAt` until its first line.
 
     /// Connections.senderClock: which sender's lines are being delivered now, followed by the
     /// soft mark (past which a delivery takes the slow path, Connections.pressed; the hard cap
@@ -48,15 +50,14 @@ final class Connection: SessionOutput {
     /// Its output queue, inline (OutputQueue). Unchecked exclusivity: only the loop thread
     /// touches it, and never while another access to it is under way.
     @exclusivity(unchecked) var output = OutputQueue()
-    /// When the connection was accepted and last sent anything (Connections.tenths: tenths of
-    /// a second in 32 bits).
-    let connectedAt: UInt32
+    /// Unchecked exclusivity: consumed for every read, on the loop thread only, and nothing
+    /// its callback does touches it (Connections.handleInput).
+    @exclusivity(unchecked) var framer: LineFramer
+    /// When it last sent anything (Connections.tenths: tenths of a second in 32 bits); until
+    /// its first line, when it connected (the first-line deadline reads it; Connections moves
+    /// it on a read before the first line only when there is no such deadline).
     var lastInputAt: UInt32
     let fd: Int32
-    /// Connections' serial of the sender when this receiver was last pressed (Connections.pressed).
-    @exclusivity(unchecked) var pressSerial: Int32 = -1
-    /// As a sender: how many congested receivers hold it. Not read from while above zero.
-    @exclusivity(unchecked) var heldBy: Int32 = 0
     /// Its life (the low two bits: Life's raw value) and its flags, one bit each, in 16 bits
     /// (they took a byte each). Unchecked exclusivity: only the loop thread touches them, and
     /// never while another access to them is under way (the fan-out reads the life for every
@@ -64,9 +65,6 @@ final class Connection: SessionOutput {
     @exclusivity(unchecked) private var bits: UInt16 = Bit.watchesRead
     /// Takes telnet's commands out of what arrives, before the framer (Protocol/TelnetFilter).
     var telnet = TelnetFilter()
-    /// Unchecked exclusivity: consumed for every read, on the loop thread only, and nothing
-    /// its callback does touches it (Connections.handleInput).
-    @exclusivity(unchecked) var framer: LineFramer
     private enum Bit {
         static let life: UInt16 = 3
         static let notWritable: UInt16 = 1  // doomed (1) and closed (3) have it, open and draining not
@@ -192,7 +190,18 @@ final class Connection: SessionOutput {
     // Backpressure (Connections, "Soft limit"). As a receiver: congested = its queue passed
     // the soft mark and its socket would not take it; it holds the senders whose lines it was
     // given since, until it drains to half the mark or is dropped (at the soft time).
-    // (isCongested and pressSerial are declared with the other fields, above.)
+    // (isCongested is declared with the other fields, above.)
+    /// Connections' serial of the sender when this receiver was last pressed
+    /// (Connections.pressed; read only past the soft mark).
+    var pressSerial: Int32 {
+        get { cold?.pressSerial ?? -1 }
+        set { if cold != nil || newValue != -1 { warm.pressSerial = newValue } }
+    }
+    /// As a sender: how many congested receivers hold it. Not read from while above zero.
+    var heldBy: Int32 {
+        get { cold?.heldBy ?? 0 }
+        set { if cold != nil || newValue != 0 { warm.heldBy = newValue } }
+    }
     /// The senders it holds (a sender may appear more than once: each entry is one count in
     /// its `heldBy`).
     var holding: [Connection] {
@@ -255,6 +264,10 @@ final class Connection: SessionOutput {
         var progressAt: Int64 = .min
         var lastSampleAt: Int64 = 0
         var onProbation = false
+        // Unchecked exclusivity: heldBy is read for every line (isHeld), pressSerial for every
+        // delivery past the soft mark; loop thread only, never reentrant.
+        @exclusivity(unchecked) var pressSerial: Int32 = -1
+        @exclusivity(unchecked) var heldBy: Int32 = 0
         var tls: TLSSession?
         /// Why it is closing (doomed or draining).
         var closeReason = "closed"
@@ -280,8 +293,7 @@ final class Connection: SessionOutput {
         assert(host == Connection.host(of: address), "the host is the address without its port")
         senderClock = connections.senderClock
         assert(senderClock[1] == softQueueBytes && senderClock[2] == maxQueueBytes)
-        connectedAt = Connections.tenths(now)
-        lastInputAt = connectedAt
+        lastInputAt = Connections.tenths(now)
         framer = LineFramer(maxLineBytes: maxLineBytes)
     }
 

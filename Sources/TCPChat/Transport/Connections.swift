@@ -241,7 +241,10 @@ final class Connections: EventDispatcher {
                 return
             }
             let now = monotonicMilliseconds()
-            connection.lastInputAt = Connections.tenths(now)
+            // Before its first line, lastInputAt is when it connected (the first-line deadline
+            // reads it): bytes that make no line do not move it, when there is that deadline.
+            let sentALine = connection.hasSentALine
+            if sentALine || settings.firstLineTimeoutSeconds == 0 { connection.lastInputAt = Connections.tenths(now) }
             connection.bucket?.refill(now: now)
             // Telnet's own commands (Ctrl-C: IAC IP IAC DO TIMING-MARK) are answered and taken
             // out before framing, so the answer goes out at once; see Protocol/TelnetFilter.swift.
@@ -250,6 +253,7 @@ final class Connections: EventDispatcher {
             if !telnetReplies.isEmpty { connection.enqueue(SharedBuffer(bytes: telnetReplies)) }
             let input = UnsafeRawBufferPointer(rebasing: readBuffer[..<kept])
             let used = handleInput(input, from: connection)
+            if !sentALine && connection.hasSentALine { connection.lastInputAt = Connections.tenths(now) }
             guard connection.isOpen else { return }
             if used < kept {
                 connection.pendingInput = Array(input[used...])
@@ -390,7 +394,7 @@ final class Connections: EventDispatcher {
         let firstLine = Int64(settings.firstLineTimeoutSeconds) * 1000
         let idle = Int64(settings.idleTimeoutSeconds) * 1000
         for case let connection? in table where connection.isOpen {
-            if firstLine > 0 && !connection.hasSentALine && Connections.millisecondsSince(connection.connectedAt, now: now) >= firstLine {
+            if firstLine > 0 && !connection.hasSentALine && Connections.millisecondsSince(connection.lastInputAt, now: now) >= firstLine {
                 tell(connection, .firstLineTimeout(settings.firstLineTimeoutSeconds))
                 startDraining(connection, reason: "disconnected: sent nothing within \(settings.firstLineTimeoutSeconds) s")
             } else if idle > 0 && Connections.millisecondsSince(connection.lastInputAt, now: now) >= idle {
