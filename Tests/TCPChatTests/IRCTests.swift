@@ -147,6 +147,22 @@ func expectNext(_ client: TestClient, _ expected: String, sourceLocation: Source
         try expectNext(alice, ":bobby!bob@127.0.0.1 QUIT :Quit: gone")
     }
 
+    /// A nick whose skeleton is not its key (`bam`: UTS #39 reads m as rn) is still found for
+    /// its prefix and its operator status (the core holds nicks by skeleton).
+    @Test func aNickWhoseSkeletonDiffersKeepsItsPrefixAndStatus() throws {
+        let server = try RunningServer()
+        let bam = try IRCTestClient(server, nick: "bam")
+        try bam.send("JOIN #chat")
+        try expectNext(bam, ":bam!bam@127.0.0.1 JOIN #chat")
+        try expectNext(bam, ":tcpchat 353 bam = #chat :@bam")
+        try expectNext(bam, ":tcpchat 366 bam #chat :End of /NAMES list")
+        let bob = try IRCTestClient(server, nick: "bob")
+        try bob.send("JOIN #chat")
+        _ = try bob.waitFor { $0 == ":tcpchat 353 bob = #chat :@bam bob" }
+        try bam.send("PRIVMSG #chat :hi")
+        _ = try bob.waitFor { $0 == ":bam!bam@127.0.0.1 PRIVMSG #chat :hi" }
+    }
+
     @Test func errorsAreNumerics() throws {
         let server = try RunningServer()
         let alice = try IRCTestClient(server, nick: "alice")

@@ -650,7 +650,7 @@ package final class IRCCodec: WireCodec {
 
     /// `@` for an operator of `room`, `+` for a voiced member, else nothing.
     private func statusPrefix(of nick: String, in room: Room?) -> String {
-        guard let room, let person = core?.nicks[Names.key(nick)] else { return "" }
+        guard let room, let person = core?.person(named: nick) else { return "" }
         if room.isOperator(person) { return "@" }
         if room.voiced.contains(ObjectIdentifier(person)) { return "+" }
         return ""
@@ -720,7 +720,7 @@ package final class IRCCodec: WireCodec {
 
     /// `nick!user@host` of a nick, as far as this server knows it.
     private func prefix(_ nick: String) -> String {
-        if let person = core?.nicks[Names.key(nick)] {
+        if let person = core?.person(named: nick) {
             let (user, host, _, _) = identity(of: person)
             return "\(nick)!\(user)@\(host)"
         }
@@ -777,7 +777,7 @@ package final class IRCCodec: WireCodec {
             case .disconnected(let why): return [":\(prefix(nick)) QUIT :\(IRCCodec.quitReason(why))"]
             }
         case .renamed(_, let old, let new):
-            guard let person = core?.nicks[Names.key(new)] else { return [":\(old)!remote@\(serverName) NICK :\(new)"] }
+            guard let person = core?.person(named: new) else { return [":\(old)!remote@\(serverName) NICK :\(new)"] }
             let (user, host, _, _) = identity(of: person)
             return [":\(old)!\(user)@\(host) NICK :\(new)"]
         case .topic(let room, let nick, let text):
