@@ -94,6 +94,15 @@ final class AccountHarness {
         return (session, output)
     }
 
+    /// rita registers her nick (password "rita-password") and quits: the account exists and
+    /// nobody holds the nick.
+    func registerRitaAndLeave() {
+        let (owner, _) = session("rita")
+        core.handle(.registerAccount(password: "rita-password"), from: owner)
+        store.deliver()
+        core.handle(.quit(reason: nil), from: owner)
+    }
+
     /// Runs the timers scheduled so far (in order), then the store's answers.
     func fireTimers() {
         let due = timers
@@ -258,10 +267,7 @@ extension AccountServiceFixTests {
     @Test("a nick whose owner the store cannot look up (busy, cut off) is asked about again until it answers; then the grace period starts")
     func lookupRetried() {
         let harness = AccountHarness()
-        let (owner, _) = harness.session("rita")
-        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
-        harness.store.deliver()
-        harness.core.handle(.quit(reason: nil), from: owner)
+        harness.registerRitaAndLeave()
 
         let (taker, out) = harness.session("mallory")
         harness.store.lookupFailure = .busy
@@ -286,10 +292,7 @@ extension AccountServiceFixTests {
     @Test("one password command at a time per address: a second session from it is refused while the first is answered")
     func oneAtATimePerAddress() {
         let harness = AccountHarness()
-        let (owner, _) = harness.session("rita")
-        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
-        harness.store.deliver()
-        harness.core.handle(.quit(reason: nil), from: owner)
+        harness.registerRitaAndLeave()
         let (one, oneOutput) = harness.session("one")
         let (two, twoOutput) = harness.session("two")
         harness.core.handle(.identify(nick: "rita", password: "guess-one"), from: one)
@@ -312,10 +315,7 @@ extension AccountServiceFixTests {
     @Test("attempts at one account sent at once from many addresses are checked one at a time, each after the delay of the failures before it; the nick's holder is not queued behind them")
     func parallelAttemptsPaced() {
         let harness = AccountHarness()
-        let (owner, _) = harness.session("rita")
-        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
-        harness.store.deliver()
-        harness.core.handle(.quit(reason: nil), from: owner)
+        harness.registerRitaAndLeave()
         let guessers = (1...4).map { harness.session("guesser\($0)") }
         harness.core.accounts!.settings.address = { session in "198.51.100.\(session.nick.last!)" }
         for (index, (session, _)) in guessers.enumerated() {
@@ -354,10 +354,7 @@ extension AccountServiceFixTests {
     @Test("a case variant of a registered nick IS that nick (PROTOCOL): the grace notice and the rename say so")
     func caseVariantIsTheNick() {
         let harness = AccountHarness()
-        let (owner, _) = harness.session("rita")
-        harness.core.handle(.registerAccount(password: "rita-password"), from: owner)
-        harness.store.deliver()
-        harness.core.handle(.quit(reason: nil), from: owner)
+        harness.registerRitaAndLeave()
         let (taker, out) = harness.session("mallory")
         harness.core.handle(.changeNick("RITA"), from: taker)
         harness.store.deliver()
