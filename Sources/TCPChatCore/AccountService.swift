@@ -38,11 +38,11 @@ package struct AccountSettings {
     package var now: () -> Int64
     /// Monotonic milliseconds (per-address waits).
     package var monotonic: () -> Int64
-    /// In a cluster (the server sets these; nil alone). Claims a nick (the account's name; the
-    /// cluster holds it by skeleton) for this server before /identify NICK renames to it: true
-    /// claimed, false a session on another server holds it (or one like it), nil the link is
-    /// down (renamed anyway, as /nick does; the heartbeat settles it).
-    package var claimNick: ((String, @escaping (Bool?) -> Void) -> Void)? = nil
+    /// In a cluster (the server sets these; nil alone). Claims a nick (the account's name) for
+    /// this server before /identify NICK renames to it, as ClusterBackend.claim does (by
+    /// skeleton); when the link is down it is renamed anyway, as /nick does (the heartbeat
+    /// settles it).
+    package var claimNick: ((String, @escaping (ClaimAnswer) -> Void) -> Void)? = nil
     /// Ghost across servers: takes the nick (arguments: the account's name, the ghost's nick;
     /// by skeleton in the cluster) from the
     /// server whose session holds it, which disconnects that session: true taken, false no
@@ -251,9 +251,9 @@ package final class AccountService {
                 return self.fail(session, .nickInUse(holder.nick))
             }
             guard let claim = self.settings.claimNick else { return self.takeNick(session, record, how: "identified") }
-            claim(record.name) { [weak self] claimed in
+            claim(record.name) { [weak self] answer in
                 guard let self, !self.closed, session.isRegistered else { return }
-                if claimed == false { return self.fail(session, .nickInUse(record.name)) }
+                if case .heldElsewhere = answer { return self.fail(session, .nickInUse(record.name)) }
                 if let holder = self.holder(ofSkeleton: record.skeleton), holder !== session { return self.fail(session, .nickInUse(holder.nick)) }
                 self.takeNick(session, record, how: "identified")
             }

@@ -10,15 +10,12 @@ import Testing
 @testable import TCPChat
 
 @Suite struct IRCAccountsTests {
-    static func accountsServer() throws -> (RunningServer, String) {
-        var template = Array("/tmp/tcpchat-irc-accounts-XXXXXX".utf8CString)
-        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        let path = directory + "/accounts.db"
-        let server = try RunningServer { configuration in
-            configuration.accountsPath = path
+    /// A server with accounts in `directory` (which the caller keeps until the test ends).
+    static func accountsServer(in directory: TemporaryDirectory) throws -> RunningServer {
+        try RunningServer { configuration in
+            configuration.accountsPath = directory.path + "/accounts.db"
             configuration.scryptCost = 10
         }
-        return (server, path)
     }
 
     static func base64(_ bytes: [UInt8]) -> String {
@@ -42,7 +39,9 @@ import Testing
         try without.sendRaw(Array("CAP LS 302\r\nCAP REQ :sasl\r\n".utf8))
         try expectNext(without, ":tcpchat CAP * LS :")
         try expectNext(without, ":tcpchat CAP * NAK :sasl")
-        let (server, _) = try Self.accountsServer()
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let server = try Self.accountsServer(in: directory)
         let with = try server.connect()
         try with.sendRaw(Array("CAP LS 302\r\nCAP LS\r\nCAP REQ :sasl\r\n".utf8))
         try expectNext(with, ":tcpchat CAP * LS :sasl=PLAIN")
@@ -51,7 +50,9 @@ import Testing
     }
 
     @Test func saslPlainLogsInAndNickServAnswers() throws {
-        let (server, _) = try Self.accountsServer()
+        let directory = TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let server = try Self.accountsServer(in: directory)
         let owner = try IRCTestClient(server, nick: "rita")
         try owner.send("PRIVMSG NickServ :REGISTER correct-horse-battery")
         #expect(try owner.waitFor { $0.contains(" 900 ") } == ":tcpchat 900 rita rita!rita@127.0.0.1 rita :You are now logged in as rita")

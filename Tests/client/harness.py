@@ -34,11 +34,11 @@ def wait_until(what, probe, timeout=TIMEOUT):
 
 
 class Server:
-    """A tcpchat-server on 127.0.0.1 with a port the kernel picked."""
+    """A tcpchat-server on 127.0.0.1 with a port the kernel picked, and any other flags."""
 
-    def __init__(self, binary):
+    def __init__(self, binary, *flags):
         self.process = subprocess.Popen(
-            [binary, "--host", "127.0.0.1", "--port", "0"],
+            [binary, "--host", "127.0.0.1", "--port", "0", *flags],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"listening on .*:(\d+)$", line.strip())

@@ -10,36 +10,19 @@ Standard library only; reuses Tests/client/harness.py. Timeouts only guard again
 """
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "client"))
-from harness import Failure, Peer, Terminal, Tmux  # noqa: E402
+from harness import Failure, Peer, Server, Terminal, Tmux  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
 
 
-class AccountServer:
+def account_server(binary, directory):
     """tcpchat-server with accounts in a fresh SQLite file and a 2 s grace period."""
-
-    def __init__(self, binary, directory):
-        self.process = subprocess.Popen(
-            [binary, "--host", "127.0.0.1", "--port", "0", "--accounts", os.path.join(directory, "accounts.db"),
-             "--nick-grace", "2", "--scrypt-cost", "12"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.process.stdout.readline()
-        match = re.search(r"listening on .*:(\d+)$", line.strip())
-        if not match:
-            self.stop()
-            raise Failure(f"server did not start: {line!r}")
-        self.port = int(match.group(1))
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=20)
+    return Server(binary, "--accounts", os.path.join(directory, "accounts.db"), "--nick-grace", "2",
+                  "--scrypt-cost", "12")
 
 
 def irssi(tmux, name, port, nick, sasl=None):
@@ -69,7 +52,7 @@ def register(port, nick):
 
 def main(server_binary):
     tmux = Tmux()
-    server = AccountServer(server_binary, tmux.dir)
+    server = account_server(server_binary, tmux.dir)
     terminals = []
     try:
         register(server.port, "rita")

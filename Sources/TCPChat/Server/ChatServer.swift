@@ -168,14 +168,8 @@ public final class ChatServer: @unchecked Sendable {
             clusterAccountStore = store
             var settings = accountSettings(store: store)
             settings.claimNick = { [weak cluster] nick, done in
-                guard let cluster else { return done(nil) }
-                cluster.claim(Names.skeleton(nick), nick: nick) { answer in
-                    switch answer {
-                    case .claimed: done(true)
-                    case .heldElsewhere: done(false)
-                    case .linkDown: done(nil)
-                    }
-                }
+                guard let cluster else { return done(.linkDown) }
+                cluster.claim(Names.skeleton(nick), nick: nick, done)
             }
             settings.takeOverNick = { [weak cluster] nick, ghost, done in
                 guard let cluster else { return done(nil) }
