@@ -26,6 +26,6 @@ extension ChatCore {
     package func releaseInput(of session: ChatSession) {
         guard session.waitingForCluster else { return }
         session.waitingForCluster = false
-        session.output.resumeInput()
+        session.resumeInput()
     }
 }

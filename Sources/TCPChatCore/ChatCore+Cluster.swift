@@ -16,7 +16,7 @@ extension ChatCore: ClusterHost {
         session.waitingForCluster = true
         ask {
             session.waitingForCluster = false
-            session.output.resumeInput()
+            session.resumeInput()
         }
     }
 

@@ -199,7 +199,7 @@ package final class ChatCore {
             session.send(.goodbye(nick: session.nick))
             let why = reason.map { "quit: \($0)" } ?? "quit"
             detach(session, reason: why, announce: true)
-            session.output.finish(reason: why)
+            session.finish(reason: why)
         }
     }
 
@@ -276,7 +276,7 @@ package final class ChatCore {
         let why = "kicked: \(reason)"
         session.send(.error(.kicked(reason)))
         detach(session, reason: why, announce: true)
-        session.output.finish(reason: why)
+        session.finish(reason: why)
     }
 
     /// Disconnects `session` (accounts: a ghost): it is told why, its rooms hear "NICK left
@@ -284,7 +284,7 @@ package final class ChatCore {
     package func disconnect(_ session: ChatSession, reason: String) {
         session.send(.error(.refused("disconnected: \(reason)")))
         detach(session, reason: reason, announce: true)
-        session.output.finish(reason: reason)
+        session.finish(reason: reason)
     }
 
     /// What the host's `say(asBot:)` found wrong.
@@ -510,8 +510,8 @@ package final class ChatCore {
         let echo = sender.encoder.echoesPrivateMessages
         if echo, receiver.encoderSlot == sender.encoderSlot, receiver !== sender,
            let buffer = receiver.encoder.encode(event, for: nil) {
-            receiver.output.enqueue(buffer)
-            sender.output.enqueue(buffer)
+            receiver.enqueue(buffer)
+            sender.enqueue(buffer)
             return
         }
         receiver.send(event)
@@ -770,7 +770,7 @@ package final class ChatCore {
             heardSerial = serial
         }
         for member in room.members where member !== sender && heard.insert(ObjectIdentifier(member)).inserted {
-            if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
+            if let buffer = rendered[member.encoderSlot] { member.enqueue(buffer) }
         }
         for slot in rendered.indices { rendered[slot] = nil }
     }
@@ -786,7 +786,7 @@ package final class ChatCore {
         for slot in encoders.indices where room.slotIsUsed(slot) { rendered[slot] = encoders[slot].encode(event, for: nil) }
         room.members.withUnsafeBufferPointer { members in
             for member in members where member !== sender {
-                if let buffer = rendered[member.encoderSlot] { member.output.enqueue(buffer) }
+                if let buffer = rendered[member.encoderSlot] { member.enqueue(buffer) }
             }
         }
         for slot in rendered.indices { rendered[slot] = nil }
@@ -799,7 +799,7 @@ package final class ChatCore {
         room.members.withUnsafeBufferPointer { members in
             for index in members.indices {
                 Unmanaged.passUnretained(members[index])._withUnsafeGuaranteedRef { member in
-                    if member !== sender { member.output.enqueue(buffer) }
+                    if member !== sender { member.enqueue(buffer) }
                 }
             }
         }

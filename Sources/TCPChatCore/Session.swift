@@ -45,7 +45,14 @@ package final class SharedEncoder {
     package init(_ encoder: any EventEncoder) { self.encoder = encoder }
 }
 
-package final class ChatSession {
+/// One person in the chat: the core's record of a session, and the base class of whatever
+/// carries its bytes (issue 19, memory per idle connection: one object per connection, not a
+/// session and a transport record pointing at each other). The transport overrides the four
+/// methods of its side (`enqueue`, `finish`, `label`, `resumeInput`); the server's `Connection`
+/// is a subclass, a test's fake output is wrapped in a `ForwardingSession`. Everything else is
+/// final. `open` (hence public) only because a `package` class cannot be subclassed in another
+/// module of the package; none of it is in the library's API (the C API and ChatServer's).
+open class ChatSession: SessionOutput {
     /// A room the session is in, and its index in the room's member list. Not retained: the
     /// room holds its members, and stays in the core as long as it has any.
     package struct Membership {
@@ -58,53 +65,64 @@ package final class ChatSession {
     // state).
     //
     // Stored properties in an order that packs them (issue 19, memory per idle connection):
-    // the record stays within glibc's 96-byte chunk (88 usable, MemoryTests; the label is its
-    // output's, not a copy here; the encoder is shared, SharedEncoder; the slot is 16 bits; no
-    // announcement serial, ChatCore.heard), and the first room's membership is inline, so that
-    // a session in one room (the line protocol's rule) has no memberships array of its own (64
-    // bytes per connection before).
-    @exclusivity(unchecked) package internal(set) var nick: String
-    private let shared: SharedEncoder
-    /// The session's transport. Held strongly, and a `let`, so that a fan-out reads it
-    /// without a retain per member (the hottest loop of the server); the transport breaks the
-    /// cycle when its connection closes (it lets go of the session).
-    package let output: any SessionOutput
+    // 72 bytes with the object's header, which the subclass's fields follow (Connection: one
+    // record of 160 bytes, MemoryTests). The label is the transport's, not a copy here; the
+    // encoder is shared (SharedEncoder); the slot is 16 bits; no announcement serial
+    // (ChatCore.heard); the first room's membership is inline, so that a session in one room
+    // (the line protocol's rule) has no memberships array of its own.
+    @exclusivity(unchecked) package final internal(set) var nick: String
+    /// The encoder of its protocol, shared. A var: a connection's protocol is known only from
+    /// its first line (ChatServer.decideProtocol, `speak(shared:slot:)`).
+    private final var shared: SharedEncoder
     /// The host's id of the connection (HostEvent.id); 0 when the front gives none.
-    package var id: UInt64 = 0
+    package final var id: UInt64 = 0
     /// The first room joined (not retained: the room holds its members, and stays in the core
     /// as long as it has any) and the session's index in its member list; the other rooms in
     /// `otherMemberships`, in the order joined.
-    @exclusivity(unchecked) private unowned var firstRoom: Room?
-    @exclusivity(unchecked) private var otherMemberships: [Membership] = []
-    @exclusivity(unchecked) private var firstIndex: Int32 = 0
-    private let slot: UInt16
+    @exclusivity(unchecked) private final unowned var firstRoom: Room?
+    @exclusivity(unchecked) private final var otherMemberships: [Membership] = []
+    @exclusivity(unchecked) private final var firstIndex: Int32 = 0
+    private final var slot: UInt16
     /// Registered (has a nick and was welcomed), and not yet detached.
-    @exclusivity(unchecked) package internal(set) var isRegistered = false
+    @exclusivity(unchecked) package final internal(set) var isRegistered = false
     /// A question of this session waits for the cluster's answer (who, rooms, nick, a private
     /// line to another server, a join's history): its next intents wait too, so that replies
     /// come in the order asked. Unchecked exclusivity: the transport reads it for every line
     /// (Connection.mustWait, through `isWaitingForCluster`), loop thread only.
-    @exclusivity(unchecked) package internal(set) var waitingForCluster = false
+    @exclusivity(unchecked) package final internal(set) var waitingForCluster = false
 
     /// A session of the encoder of `slot` in a core (ChatCore.sharedEncoder(slot:)): what a
-    /// server makes for each connection.
-    package init(shared: SharedEncoder, slot: Int, output: any SessionOutput) {
+    /// transport's initializer calls.
+    package init(shared: SharedEncoder, slot: Int) {
         self.shared = shared
         self.slot = UInt16(slot)
-        self.output = output
         nick = ""
     }
 
-    /// A session with an encoder of its own (tests, a fake front): one allocation more.
-    package convenience init(encoder: any EventEncoder, slot: Int, output: any SessionOutput) {
-        self.init(shared: SharedEncoder(encoder), slot: slot, output: output)
+    /// From now on the session speaks the protocol of `slot` (a connection whose first line
+    /// told its protocol). Only before it registered, or after it was detached (the core holds
+    /// nothing of it then): it starts again with no nick, as a new session would.
+    package final func speak(shared: SharedEncoder, slot: Int) {
+        precondition(!isRegistered && firstRoom == nil, "a session changes its protocol only while it is in no room")
+        self.shared = shared
+        self.slot = UInt16(slot)
+        nick = ""
     }
+
+    // MARK: The transport's side (overridden by the transport; SessionOutput)
+
+    /// Queues encoded bytes. The transport bounds the queue; a session over its limit is only
+    /// marked to close (never removed from a room during a fan-out). The base drops them.
+    open func enqueue(_ buffer: SharedBuffer) {}
+    /// The session asked to leave (quit): send what is queued, then close.
+    open func finish(reason: String) {}
+    /// For the host's log lines and events: the peer's address ("" when there is none).
+    open var label: String { "" }
+    /// The session's intents may be taken again (the cluster answered what it waited for).
+    open func resumeInput() {}
 
     /// The encoder of the session's protocol.
     package var encoder: any EventEncoder { shared.encoder }
-
-    /// For the host's log lines and events: the peer's address (its output's label).
-    package var label: String { output.label }
 
     /// `waitingForCluster`, for other modules: read here, it costs no run-time exclusivity
     /// check (the attribute is honoured only in this module; read directly from the transport,
@@ -173,6 +191,28 @@ package final class ChatSession {
 
     /// Encodes `event` for this session alone and queues it.
     package func send(_ event: ChatEvent) {
-        if let buffer = encoder.encode(event, for: self) { output.enqueue(buffer) }
+        if let buffer = encoder.encode(event, for: self) { enqueue(buffer) }
     }
+}
+
+/// A session whose transport is a separate SessionOutput object (tests, a fake front): it
+/// forwards the transport's side to it. The server's connections are ChatSession subclasses
+/// themselves (Connection) and need no second object.
+package final class ForwardingSession: ChatSession {
+    package let target: any SessionOutput
+
+    package init(shared: SharedEncoder, slot: Int, output: any SessionOutput) {
+        target = output
+        super.init(shared: shared, slot: slot)
+    }
+
+    /// A session with an encoder of its own: one allocation more.
+    package convenience init(encoder: any EventEncoder, slot: Int, output: any SessionOutput) {
+        self.init(shared: SharedEncoder(encoder), slot: slot, output: output)
+    }
+
+    override package func enqueue(_ buffer: SharedBuffer) { target.enqueue(buffer) }
+    override package func finish(reason: String) { target.finish(reason: reason) }
+    override package var label: String { target.label }
+    override package func resumeInput() { target.resumeInput() }
 }

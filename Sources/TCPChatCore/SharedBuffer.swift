@@ -10,7 +10,7 @@
 import Glibc
 #endif
 
-package final class SharedBuffer {
+public final class SharedBuffer {  // public: ChatSession.enqueue is open (Session.swift)
     package let base: UnsafeMutableRawPointer
     package let count: Int
     /// How many output queue entries refer to this buffer (loop thread only).

@@ -85,7 +85,7 @@ final class AccountHarness {
 
     func session(_ nick: String?) -> (ChatSession, RecordingOutput) {
         let output = RecordingOutput()
-        let session = ChatSession(encoder: codec, slot: slot, output: output)
+        let session = ForwardingSession(encoder: codec, slot: slot, output: output)
         if let nick {
             core.handle(.register(nick: nick, rooms: []), from: session)
             store.deliver()

@@ -106,7 +106,7 @@ final class CoreHarness {
     func session(_ nick: String?, rooms: [String] = ["#lobby"], lineProtocol: Bool = false) -> (ChatSession, RecordingOutput) {
         let output = RecordingOutput()
         outputs.append(output)
-        let session = ChatSession(encoder: lineProtocol ? line : json, slot: lineProtocol ? lineSlot : jsonSlot,
+        let session = ForwardingSession(encoder: lineProtocol ? line : json, slot: lineProtocol ? lineSlot : jsonSlot,
                                   output: output)
         core.handle(.register(nick: nick, rooms: rooms), from: session)
         _ = output.take()
@@ -118,7 +118,7 @@ final class CoreHarness {
     @Test func registerGivesAGuestNickAWelcomeAndTheRooms() {
         let harness = CoreHarness()
         let output = RecordingOutput()
-        let session = ChatSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
+        let session = ForwardingSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
         harness.core.handle(.register(nick: nil, rooms: ["#lobby"]), from: session)
         #expect(output.take() == [
             ##"{"event":"welcome","nick":"guest1"}"##,
@@ -131,7 +131,7 @@ final class CoreHarness {
     @Test func intentsBeforeRegisteringAreIgnored() {
         let harness = CoreHarness()
         let output = RecordingOutput()
-        let session = ChatSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
+        let session = ForwardingSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
         harness.core.handle(.say(room: nil, text: "hello"), from: session)
         harness.core.handle(.join("#x", exclusive: false), from: session)
         #expect(output.lines.isEmpty)
@@ -278,7 +278,7 @@ final class CoreHarness {
         let harness = CoreHarness()
         _ = harness.session("ann")
         let output = RecordingOutput()
-        let session = ChatSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
+        let session = ForwardingSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
         harness.core.handle(.register(nick: "ANN", rooms: []), from: session)
         #expect(output.take() == [
             ##"{"event":"error","error":"nickTaken(\"ann\")"}"##,
@@ -298,7 +298,7 @@ final class CoreHarness {
         let (_, carlOut) = harness.session("carl", lineProtocol: true)
         _ = carlOut
         let output = RecordingOutput()
-        let session = ChatSession(encoder: harness.line, slot: harness.lineSlot, output: output)
+        let session = ForwardingSession(encoder: harness.line, slot: harness.lineSlot, output: output)
         harness.core.handle(.register(nick: "dora", rooms: ["#lobby"]), from: session)
         #expect(output.take() == [
             "* welcome to tcpchat, dora! /nick NAME changes your nick, /help lists the commands",
@@ -386,7 +386,7 @@ final class CoreHarness {
         harness.core.handle(.setTopic(room: "#lobby", text: "welcome all"), from: ann)
         #expect(bobOut.take() == [##"{"event":"topic","room":"#lobby","text":"welcome all"}"##])
         let output = RecordingOutput()
-        let session = ChatSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
+        let session = ForwardingSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
         harness.core.handle(.register(nick: "carl", rooms: ["#lobby"]), from: session)
         #expect(output.take().contains(##"{"event":"topic","room":"#lobby","text":"welcome all"}"##))
     }
@@ -409,7 +409,7 @@ final class CoreHarness {
         let json = JSONCodec()
         let slot = core.register(encoder: json)
         let output = RecordingOutput()
-        let session = ChatSession(encoder: json, slot: slot, output: output)
+        let session = ForwardingSession(encoder: json, slot: slot, output: output)
         core.handle(.register(nick: "ann", rooms: ["#lobby"]), from: session)
         core.handle(.say(room: nil, text: "hello"), from: session)
         core.handle(.act(room: nil, text: "waves"), from: session)

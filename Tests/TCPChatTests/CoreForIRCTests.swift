@@ -8,7 +8,7 @@ import Testing
         let harness = CoreHarness()
         _ = harness.session("ann")
         let output = RecordingOutput()
-        let session = ChatSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
+        let session = ForwardingSession(encoder: harness.json, slot: harness.jsonSlot, output: output)
         harness.core.handle(.registerAs(nick: "ANN"), from: session)
         #expect(!session.isRegistered)
         #expect(output.take() == [##"{"event":"error","error":"nickTaken(\"ann\")"}"##])

@@ -135,7 +135,7 @@ package final class IRCCodec: WireCodec {
         case "QUIT":
             if !state.registered {
                 send(session, "ERROR :Closing Link: \(state.host) (Client Quit)")
-                return session.output.finish(reason: "quit")
+                return session.finish(reason: "quit")
             }
             let reason = params.first.map(TextSanitizer.strip).flatMap { $0.isEmpty ? nil : $0 }
             return core.handle(.quit(reason: reason), from: session)
@@ -287,7 +287,7 @@ package final class IRCCodec: WireCodec {
             guard state.isOperator else { return reply(session, state, "481", ":Permission Denied- You're not an IRC operator") }
             let line = SharedBuffer(IRCMessage.fit(":\(prefix(session.nick)) WALLOPS :\(TextSanitizer.strip(params[0]))") + "\r\n")
             for person in core.nicks.values where person.encoder === self && states[ObjectIdentifier(person)]?.wallops == true {
-                person.output.enqueue(line)
+                person.enqueue(line)
             }
         case "KICK":
             guard need(2) else { return }
@@ -305,7 +305,7 @@ package final class IRCCodec: WireCodec {
             if person.isMember(of: room) { return reply(session, state, "443", person.nick, room.name, ":is already on channel") }
             room.modes.invited.insert(Names.key(person.nick))
             reply(session, state, "341", person.nick, room.name)
-            if person.encoder === self { person.output.enqueue(SharedBuffer(":\(prefix(session.nick)) INVITE \(person.nick) :\(room.name)\r\n")) }
+            if person.encoder === self { person.enqueue(SharedBuffer(":\(prefix(session.nick)) INVITE \(person.nick) :\(room.name)\r\n")) }
         case "INFO":
             if let target = params.first, Names.key(target) != Names.key(serverName), core.person(named: target) == nil {
                 return reply(session, state, "402", target, ":No such server")
@@ -376,7 +376,7 @@ package final class IRCCodec: WireCodec {
                 send(session, "ERROR :Closing Link: \(state.host) (Bad password)")
                 state.nick = nil
                 state.user = nil
-                return session.output.finish(reason: state.password == nil ? "no password (PASS) given" : "wrong password (PASS)")
+                return session.finish(reason: state.password == nil ? "no password (PASS) given" : "wrong password (PASS)")
             }
         }
         core.handle(.registerAs(nick: nick), from: session)
@@ -682,11 +682,11 @@ package final class IRCCodec: WireCodec {
     // MARK: Replies
 
     func send(_ session: ChatSession, _ line: String) {
-        session.output.enqueue(SharedBuffer(IRCMessage.fit(line) + "\r\n"))
+        session.enqueue(SharedBuffer(IRCMessage.fit(line) + "\r\n"))
     }
 
     func send(_ session: ChatSession, _ lines: [String]) {
-        session.output.enqueue(SharedBuffer(lines.map { IRCMessage.fit($0) + "\r\n" }.joined()))
+        session.enqueue(SharedBuffer(lines.map { IRCMessage.fit($0) + "\r\n" }.joined()))
     }
 
     /// `:server NUMERIC <you> params...` (the last parameter carries its own ':' when it needs one).

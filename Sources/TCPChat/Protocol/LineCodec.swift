@@ -54,15 +54,15 @@ package final class LineCodec: WireCodec, BatchingEncoder {
             guard let room = session.room else { return }
             guard let text else {
                 let topic = room.topic ?? ""
-                return session.output.enqueue(SharedBuffer(Wire.notice(topic.isEmpty ? "\(room.name) has no topic" : "topic of \(room.name): \(topic)")))
+                return session.enqueue(SharedBuffer(Wire.notice(topic.isEmpty ? "\(room.name) has no topic" : "topic of \(room.name): \(topic)")))
             }
             intent = .setTopic(room: room.name, text: text)
         case .quit(let reason): intent = .quit(reason: reason)
         case .register(let password): intent = .registerAccount(password: password)
         case .identify(let nick, let password): intent = .identify(nick: nick, password: password)
         case .ghost(let nick, let password): intent = .ghost(nick: nick, password: password)
-        case .help: return session.output.enqueue(SharedBuffer(help))
-        case .invalid(let problem): return session.output.enqueue(SharedBuffer(Wire.error(problem)))
+        case .help: return session.enqueue(SharedBuffer(help))
+        case .invalid(let problem): return session.enqueue(SharedBuffer(Wire.error(problem)))
         case .unknown(let name): intent = .command(text, problem: Command.unknownProblem(name))
         }
         core.handle(intent, from: session)

@@ -205,12 +205,12 @@ public final class ChatServer: @unchecked Sendable {
         let anywhere = configuration.allowPlaintextPasswords
         let local = configuration.plaintextPasswordNetworks.compactMap(NetworkPrefix.init)
         settings.mayReceivePasswords = { session in
-            guard let connection = session.output as? Connection else { return true }
+            guard let connection = session as? Connection else { return true }
             return anywhere || connection.tls != nil || local.contains { $0.contains(connection.host) }
         }
         // IPv6 peers by their /64 (one subscriber's usual share), so a host cannot multiply
         // its guesses and registrations by changing its low 64 bits.
-        settings.address = { session in NetworkPrefix.limitKey((session.output as? Connection)?.host ?? session.label) }
+        settings.address = { session in NetworkPrefix.limitKey((session as? Connection)?.host ?? session.label) }
         return settings
     }
 
@@ -455,7 +455,7 @@ public final class ChatServer: @unchecked Sendable {
     private func scheduleDeadlineSweep() {
         deadlineSweep = loop.schedule(after: 1000) { [weak self] in
             guard let self, !self.shuttingDown else { return }
-            connections.sweepDeadlines { connection, error in connection.session.send(.error(error)) }
+            connections.sweepDeadlines { connection, error in connection.send(.error(error)) }
             settle()
             scheduleDeadlineSweep()
         }
@@ -526,28 +526,29 @@ extension ChatServer: AcceptorHandler {
             }
             tls = session
         }
-        guard let connection = connections.adopt(fd, address: peer, host: host, tls: tls) else {
+        guard let connection = connections.adopt(fd, address: peer, host: host, shared: core.sharedEncoder(slot: lineSlot),
+                                                 slot: lineSlot, tls: tls) else {
             log(.error, "cannot watch \(peer): epoll refused it")
             return
         }
-        // Until its first line (or the detection delay) the connection has a session of the
-        // line protocol that is not registered: it is in no room and has no nick, and errors
-        // (a line too long, a deadline) reach it in the line protocol.
-        let session = ChatSession(shared: core.sharedEncoder(slot: lineSlot), slot: lineSlot, output: connection)
+        // Until its first line (or the detection delay) the connection's session (the
+        // connection itself) speaks the line protocol and is not registered: it is in no room
+        // and has no nick, and errors (a line too long, a deadline) reach it in the line
+        // protocol.
         lastConnectionID += 1
-        session.id = lastConnectionID
-        connectionIDs.add(session.id, fd: fd)
-        connection.session = session
-        configuration.onEvent?(HostEvent(kind: .connected, id: session.id, address: peer, nick: ""))
+        connection.id = lastConnectionID
+        connection.hasSession = true
+        connectionIDs.add(connection.id, fd: fd)
+        configuration.onEvent?(HostEvent(kind: .connected, id: connection.id, address: peer, nick: ""))
         // A TLS connection says its first line once its handshake is done (secured).
         if !secure { beginDetection(of: connection) }
     }
 
     /// The session of open connection `id` (HostControl).
     func session(ofConnection id: UInt64) -> ChatSession? {
-        guard let fd = connectionIDs.fd(of: id), let session = connections.connection(fd)?.session,
-              session.id == id else { return nil }
-        return session
+        guard let fd = connectionIDs.fd(of: id), let connection = connections.connection(fd),
+              connection.hasSession, connection.id == id else { return nil }
+        return connection
     }
 
     /// Waits for the first line to tell the protocol (IRC or the line protocol).
@@ -605,37 +606,37 @@ extension ChatServer: AcceptorHandler {
     private func decideProtocol(of connection: Connection, irc: Bool) {
         connection.detecting = false  // its entry in detectionQueue is skipped
         if irc {
-            let session = ChatSession(shared: core.sharedEncoder(slot: ircSlot), slot: ircSlot, output: connection)
-            session.id = connection.session.id  // the same connection, the same id for the host
-            connection.session = session
-            ircCodec.opened(connection.session, core: core)
+            // The same session object (the connection), the same id for the host; a guest of
+            // the line protocol was detached first (received(line:on:)).
+            connection.speak(shared: core.sharedEncoder(slot: ircSlot), slot: ircSlot)
+            ircCodec.opened(connection, core: core)
             log(.info, "connect \(connection.address) (IRC)")
         } else if configuration.password != nil {
-            awaitingPassword.insert(connection.session.id)  // welcomed once its /pass is right
+            awaitingPassword.insert(connection.id)  // welcomed once its /pass is right
         } else {
-            lineCodec.opened(connection.session, core: core)
-            log(.info, "connect \(connection.address) as \(connection.session.nick)")
+            lineCodec.opened(connection, core: core)
+            log(.info, "connect \(connection.address) as \(connection.nick)")
         }
     }
 
     /// With a password, a line-protocol connection's first line: `/pass SECRET` welcomes it
     /// (the line is not chat); anything else gets an error line and the connection is closed.
     private func checkPassword(_ line: UnsafeRawBufferPointer, on connection: Connection) {
-        awaitingPassword.remove(connection.session.id)
+        awaitingPassword.remove(connection.id)
         var text = String(decoding: line, as: UTF8.self)
         while text.last == "\r" || text.last == " " { text.removeLast() }
         let word = text.prefix { $0 != " " }
         let given = word.lowercased() == "/pass" ? String(text.dropFirst(word.count + 1)) : nil
         if let given, let password = configuration.password, Secret.matches(given, password) {
-            lineCodec.opened(connection.session, core: core)
-            log(.info, "connect \(connection.address) as \(connection.session.nick)")
+            lineCodec.opened(connection, core: core)
+            log(.info, "connect \(connection.address) as \(connection.nick)")
             return
         }
         let problem = given == nil
             ? "this server needs a password: send /pass PASSWORD as your first line (tcpchat --password, or TCPCHAT_PASSWORD)"
             : "wrong password: reconnect and send /pass with the right one"
-        connection.session.output.enqueue(SharedBuffer(Wire.error(problem)))
-        connection.session.output.finish(reason: given == nil ? "no password (/pass) given" : "wrong password (/pass)")
+        connection.enqueue(SharedBuffer(Wire.error(problem)))
+        connection.finish(reason: given == nil ? "no password (/pass) given" : "wrong password (/pass)")
     }
 }
 
@@ -659,17 +660,17 @@ extension ChatServer: ConnectionsHandler {
                 // An IRC client slower than the detection delay: it was welcomed as a guest of
                 // the line protocol (and ignored those lines); it leaves as a guest and goes on
                 // as IRC.
-                if awaitingPassword.remove(connection.session.id) == nil {
-                    core.detach(connection.session, reason: "speaks IRC", announce: true)
+                if awaitingPassword.remove(connection.id) == nil {
+                    core.detach(connection, reason: "speaks IRC", announce: true)
                 }
                 decideProtocol(of: connection, irc: true)
             }
         }
-        if !awaitingPassword.isEmpty, awaitingPassword.contains(connection.session.id) {
+        if !awaitingPassword.isEmpty, awaitingPassword.contains(connection.id) {
             return checkPassword(line, on: connection)
         }
         core.beginLines()  // ended by linesHandled, once the read's lines are handled
-        let session: ChatSession = connection.session
+        let session: ChatSession = connection
         if session.encoderSlot == lineSlot {
             lineCodec.received(line: line, from: session, core: core)
         } else {
@@ -695,24 +696,24 @@ extension ChatServer: ConnectionsHandler {
         let port = tlsPort
         let hint = port >= 0 ? "connect with TLS to port \(port), or without TLS here" : "this server has no TLS listener; connect without TLS"
         connection.detecting = false  // no welcome, no room: it never spoke our protocol
-        connection.session.send(.error(.refused("this port speaks plaintext, not TLS: \(hint)")))
+        connection.send(.error(.refused("this port speaks plaintext, not TLS: \(hint)")))
         connections.startDraining(connection, reason: "disconnected: a TLS handshake on the plaintext port")
     }
 
     func receivedOverlongLine(on connection: Connection) {
-        connection.session.send(.error(.lineTooLong(configuration.maxLineBytes)))
+        connection.send(.error(.lineTooLong(configuration.maxLineBytes)))
     }
 
     func queuedUnheld(_ lines: Int, to connection: Connection) {
-        log(.warning, "\(lines) lines with no sender to hold back (cluster, broadcast) were queued to \(connection.address) \(connection.session.nick) above the soft mark; --max-queue bounds them")
+        log(.warning, "\(lines) lines with no sender to hold back (cluster, broadcast) were queued to \(connection.address) \(connection.nick) above the soft mark; --max-queue bounds them")
     }
 
     func ending(_ connection: Connection, reason: String, announce: Bool) {
-        core.detach(connection.session, reason: reason, announce: announce)
+        core.detach(connection, reason: reason, announce: announce)
     }
 
     func closed(_ connection: Connection, reason: String) {
-        let session: ChatSession = connection.session
+        let session: ChatSession = connection
         log(.info, "disconnect \(connection.address) \(session.nick): \(reason)")
         connection.detecting = false
         codec(of: session).closed(session)
@@ -720,7 +721,7 @@ extension ChatServer: ConnectionsHandler {
         awaitingPassword.remove(session.id)
         configuration.onEvent?(HostEvent(kind: .disconnected, id: session.id, address: session.label, nick: session.nick,
                                          reason: reason))
-        connection.session = nil  // the session held the connection, and the connection it
+        connection.hasSession = false  // let go: no longer the server's (session(ofConnection:))
         if shuttingDown && connections.count == 0 { loop.stop() }
     }
 }

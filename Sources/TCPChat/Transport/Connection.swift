@@ -1,13 +1,14 @@
 // One accepted client connection: its socket, framer, flood control, output queue and life.
 // It knows bytes, not chat: its lines go up to its codec through Connections' handler, and it
-// carries a session's events down as SessionOutput.
+// carries its session's events down. It is its session: a ChatSession subclass (the core's
+// fields first, the transport's after them), one object per connection (issue 19).
 #if canImport(Glibc)
 import Glibc
 #endif
 import TCPChatCore
 import TCPChatNet
 
-final class Connection: SessionOutput {
+final class Connection: ChatSession {
     /// A connection's life, one way: open → (doomed | draining) → closed; draining may still
     /// be doomed (its flush failed). The reason of a doom or a drain is kept in the cold part
     /// (`closeReason`): only a closing connection has one.
@@ -24,11 +25,11 @@ final class Connection: SessionOutput {
         case closed
     }
 
-    // Issue 19, memory per idle connection: one record of 120 usable bytes (a 128-byte chunk;
-    // MemoryTests) holds the transport's state and the output queue. A class's stored
-    // properties are laid out in the order declared, with no padding here: words first, the
-    // queue (40), the framer (12), then the 32-bit fields, the life and flags' 16 bits and the
-    // telnet state's two bytes. What only a throttled, congested, input-holding, draining,
+    // Issue 19, memory per idle connection: one record of 152 usable bytes (a 160-byte chunk;
+    // MemoryTests) holds the session (ChatSession's 72 bytes with the header come first), the
+    // transport's state and the output queue. A class's stored properties are laid out in the
+    // order declared, with no padding here: words first, the queue (40), the framer (12), then
+    // the 32-bit fields, the life and flags' 16 bits and the telnet state's two bytes. What only a throttled, congested, input-holding, draining,
     // closing or TLS connection needs is in `Cold` (since the fourth pass also the congestion
     // serial and the count of receivers holding it as a sender), and the time it connected is
     // `lastInputAt` until its first line.
@@ -38,12 +39,9 @@ final class Connection: SessionOutput {
     /// when there is no soft mark), the hard cap and the Connections object itself: one pointer
     /// for the four, shared by every connection, rather than four words in each.
     private let senderClock: UnsafeMutablePointer<Int>
-    // Unchecked exclusivity on what every line reads (session, cold, life, heldBy):
-    // only the loop thread touches a connection, and nothing holds an access to one of these
-    // across a call that could touch it again (issue 19: a run-time check is ~85 instructions).
-    /// Its session in the chat core; set right after the connection is made, and let go when
-    /// the connection closes (the session holds its connection: the two would keep each other).
-    @exclusivity(unchecked) var session: ChatSession!
+    // Unchecked exclusivity on what every line reads (cold, life, heldBy): only the loop
+    // thread touches a connection, and nothing holds an access to one of these across a call
+    // that could touch it again (issue 19: a run-time check is ~85 instructions).
     @exclusivity(unchecked) private(set) var cold: Cold?
     /// The peer's address, `host:port` (IPv6 hosts in brackets).
     let address: String
@@ -79,6 +77,7 @@ final class Connection: SessionOutput {
         static let wantsWrite: UInt16 = 1 << 10
         static let watchesRead: UInt16 = 1 << 11
         static let watchesWrite: UInt16 = 1 << 12
+        static let hasSession: UInt16 = 1 << 13
     }
     @inline(__always) private func bit(_ bit: UInt16) -> Bool { bits & bit != 0 }
     @inline(__always) private func set(_ bit: UInt16, _ on: Bool) {
@@ -132,6 +131,13 @@ final class Connection: SessionOutput {
     var wantsWrite: Bool {
         get { bit(Bit.wantsWrite) }
         set { set(Bit.wantsWrite, newValue) }
+    }
+    /// Its session is the server's: given to the server when the connection was made, and
+    /// let go when it closed (ChatServer.closed). Before the record was one object with its
+    /// session this was `session != nil`; a connection made outside a server (tests) has none.
+    var hasSession: Bool {
+        get { bit(Bit.hasSession) }
+        set { set(Bit.hasSession, newValue) }
     }
     /// What epoll watches for now (read when adopted).
     var interest: EventLoop.Interest {
@@ -286,7 +292,9 @@ final class Connection: SessionOutput {
         Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: senderClock[3]).unsafelyUnwrapped)
     }
 
-    init(fd: Int32, address: String, host: String, connections: Connections,
+    /// A connection whose session speaks the protocol of `slot` (`shared`, its encoder in the
+    /// core) until its first line tells otherwise (ChatServer.decideProtocol).
+    init(fd: Int32, address: String, host: String, connections: Connections, shared: SharedEncoder, slot: Int,
          maxLineBytes: Int, softQueueBytes: Int, maxQueueBytes: Int, now: Int64) {
         self.fd = fd
         self.address = address
@@ -295,6 +303,7 @@ final class Connection: SessionOutput {
         assert(senderClock[1] == softQueueBytes && senderClock[2] == maxQueueBytes)
         lastInputAt = Connections.tenths(now)
         framer = LineFramer(maxLineBytes: maxLineBytes)
+        super.init(shared: shared, slot: slot)
     }
 
     deinit {
@@ -308,8 +317,9 @@ final class Connection: SessionOutput {
     var isDraining: Bool { life == .draining }
     var isClosed: Bool { life == .closed }
 
-    /// Its session waits for an answer of the cluster, and it has not ended its input.
-    var mustWait: Bool { (session?.isWaitingForCluster ?? false) && !inputEnded }
+    /// Its session waits for an answer of the cluster, and it has not ended its input (a
+    /// closed connection's session was detached: it waits for nothing).
+    var mustWait: Bool { isWaitingForCluster && !inputEnded }
 
     // Only Connections changes the life, through these.
     func markDoomed(_ reason: String) {
@@ -330,13 +340,13 @@ final class Connection: SessionOutput {
         }
     }
 
-    // MARK: SessionOutput
+    // MARK: The session's transport (ChatSession's open methods)
 
     /// A fan-out calls this once per member: keep it short. The queue is the connection's own,
     /// so no retain per line; past the soft mark, Connections decides (flush now, hold the
     /// sender, or doom past the hard cap). One compare, as before there were two limits.
     @inline(__always)
-    func enqueue(_ buffer: SharedBuffer) {
+    override func enqueue(_ buffer: SharedBuffer) {
         guard bits & Bit.notWritable == 0 else { return }  // open or draining
         let queued = output.append(buffer)
         // Past the soft mark, Connections decides, once per sender's read (pressSerial): the
@@ -348,13 +358,13 @@ final class Connection: SessionOutput {
         }
     }
 
-    func finish(reason: String) {
+    override func finish(reason: String) {
         connections._withUnsafeGuaranteedRef { $0.startDraining(self, reason: reason) }
     }
 
-    var label: String { address }
+    override var label: String { address }
 
-    func resumeInput() {
+    override func resumeInput() {
         connections._withUnsafeGuaranteedRef { $0.inputMayResume(self) }
     }
 }

@@ -131,9 +131,10 @@ final class Connections: EventDispatcher {
 
     /// Takes an accepted socket: watched for input from now on. Nil (socket closed) when epoll
     /// refuses it.
-    func adopt(_ fd: Int32, address: String, host: String, tls: TLSSession? = nil) -> Connection? {
+    func adopt(_ fd: Int32, address: String, host: String, shared: SharedEncoder, slot: Int,
+               tls: TLSSession? = nil) -> Connection? {
         let now = monotonicMilliseconds()
-        let connection = Connection(fd: fd, address: address, host: host, connections: self,
+        let connection = Connection(fd: fd, address: address, host: host, connections: self, shared: shared, slot: slot,
                                     maxLineBytes: settings.maxLineBytes, softQueueBytes: settings.softQueueBytes,
                                     maxQueueBytes: settings.maxQueueBytes, now: now)
         if settings.linesPerSecond > 0 {
