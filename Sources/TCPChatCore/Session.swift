@@ -65,7 +65,7 @@ open class ChatSession: SessionOutput {
     // state).
     //
     // Stored properties in an order that packs them (issue 19, memory per idle connection):
-    // 72 bytes with the object's header, which the subclass's fields follow (Connection: one
+    // 64 bytes with the object's header, which the subclass's fields follow (Connection: one
     // record of 160 bytes, MemoryTests). The label is the transport's, not a copy here; the
     // encoder is shared (SharedEncoder); the slot is 16 bits; no announcement serial
     // (ChatCore.heard); the first room's membership is inline, so that a session in one room
@@ -76,11 +76,12 @@ open class ChatSession: SessionOutput {
     private final var shared: SharedEncoder
     /// The host's id of the connection (HostEvent.id); 0 when the front gives none.
     package final var id: UInt64 = 0
-    /// The first room joined (not retained: the room holds its members, and stays in the core
-    /// as long as it has any) and the session's index in its member list; the other rooms in
-    /// `otherMemberships`, in the order joined.
-    @exclusivity(unchecked) private final unowned var firstRoom: Room?
-    @exclusivity(unchecked) private final var otherMemberships: [Membership] = []
+    /// The rooms the session is in, in one word: 0 for none; its one room's address (not
+    /// retained: the room holds its members, and stays in the core as long as it has any),
+    /// with its index in the room's member list in `firstIndex`; or, in two rooms or more, the
+    /// address of a `MoreRooms` (retained) with the low bit set, which holds every membership
+    /// in the order joined. One word rather than a room and an array (issue 19).
+    @exclusivity(unchecked) private final var roomsWord: UInt = 0
     @exclusivity(unchecked) private final var firstIndex: Int32 = 0
     private final var slot: UInt16
     /// Registered (has a nick and was welcomed), and not yet detached.
@@ -103,7 +104,7 @@ open class ChatSession: SessionOutput {
     /// told its protocol). Only before it registered, or after it was detached (the core holds
     /// nothing of it then): it starts again with no nick, as a new session would.
     package final func speak(shared: SharedEncoder, slot: Int) {
-        precondition(!isRegistered && firstRoom == nil, "a session changes its protocol only while it is in no room")
+        precondition(!isRegistered && roomsWord == 0, "a session changes its protocol only while it is in no room")
         self.shared = shared
         self.slot = UInt16(slot)
         nick = ""
@@ -132,60 +133,99 @@ open class ChatSession: SessionOutput {
     /// The encoder's number in the core (ChatCore.register(encoder:)).
     package var encoderSlot: Int { Int(slot) }
 
+    /// The memberships of a session in two rooms or more (roomsWord).
+    private final class MoreRooms {
+        var memberships: [Membership]
+        init(_ memberships: [Membership]) { self.memberships = memberships }
+    }
+
+    deinit {
+        if roomsWord & 1 != 0 { Unmanaged<MoreRooms>.fromOpaque(UnsafeRawPointer(bitPattern: roomsWord & ~1).unsafelyUnwrapped).release() }
+    }
+
+    @inline(__always) private static func word(of room: Room) -> UInt {
+        UInt(bitPattern: Unmanaged.passUnretained(room).toOpaque())
+    }
+
+    /// Its MoreRooms; only when roomsWord's low bit is set.
+    private final var moreRooms: MoreRooms {
+        Unmanaged<MoreRooms>.fromOpaque(UnsafeRawPointer(bitPattern: roomsWord & ~1).unsafelyUnwrapped).takeUnretainedValue()
+    }
+
     /// The rooms the session is in and its index in each, in the order joined.
-    package var memberships: [Membership] {
-        guard let firstRoom else { return [] }
-        return [Membership(room: firstRoom, index: Int(firstIndex))] + otherMemberships
+    package final var memberships: [Membership] {
+        let word = roomsWord
+        if word == 0 { return [] }
+        if word & 1 != 0 { return moreRooms.memberships }
+        return [Membership(room: room.unsafelyUnwrapped, index: Int(firstIndex))]
     }
 
     /// The rooms the session is in, in the order joined.
-    package var rooms: [Room] {
-        guard let firstRoom else { return [] }
-        return [firstRoom] + otherMemberships.map(\.room)
+    package final var rooms: [Room] {
+        let word = roomsWord
+        if word == 0 { return [] }
+        if word & 1 != 0 { return moreRooms.memberships.map(\.room) }
+        return [room.unsafelyUnwrapped]
     }
 
     /// The one room of a protocol with one room at a time (the first joined).
-    package var room: Room? { firstRoom }
+    package final var room: Room? {
+        let word = roomsWord
+        if word == 0 { return nil }
+        if word & 1 != 0 { return moreRooms.memberships[0].room }
+        return Unmanaged<Room>.fromOpaque(UnsafeRawPointer(bitPattern: word).unsafelyUnwrapped).takeUnretainedValue()
+    }
 
-    package func isMember(of room: Room) -> Bool {
-        firstRoom === room || (!otherMemberships.isEmpty && otherMemberships.contains { $0.room === room })
+    package final func isMember(of room: Room) -> Bool {
+        let word = roomsWord
+        if word & 1 != 0 { return moreRooms.memberships.contains { $0.room === room } }
+        return word != 0 && word == ChatSession.word(of: room)
     }
 
     // MARK: Memberships (Room.add / Room.remove)
 
-    func addMembership(in room: Room, at index: Int) {
-        if firstRoom == nil {
-            firstRoom = room
+    final func addMembership(in room: Room, at index: Int) {
+        let word = roomsWord
+        if word == 0 {
+            roomsWord = ChatSession.word(of: room)
             firstIndex = Int32(index)
+        } else if word & 1 == 0 {
+            let more = MoreRooms([Membership(room: self.room.unsafelyUnwrapped, index: Int(firstIndex)),
+                                  Membership(room: room, index: index)])
+            roomsWord = UInt(bitPattern: Unmanaged.passRetained(more).toOpaque()) | 1
         } else {
-            otherMemberships.append(Membership(room: room, index: index))
+            moreRooms.memberships.append(Membership(room: room, index: index))
         }
     }
 
     /// Forgets the membership in `room`; its index in the room's member list, or nil when the
     /// session was not in it. The next room joined becomes the first.
-    func removeMembership(in room: Room) -> Int? {
-        if firstRoom === room {
-            let index = Int(firstIndex)
-            if otherMemberships.isEmpty {
-                firstRoom = nil
-            } else {
-                let next = otherMemberships.removeFirst()
-                firstRoom = next.room
-                firstIndex = Int32(next.index)
-            }
-            return index
+    final func removeMembership(in room: Room) -> Int? {
+        let word = roomsWord
+        if word & 1 == 0 {
+            guard word != 0 && word == ChatSession.word(of: room) else { return nil }
+            roomsWord = 0
+            return Int(firstIndex)
         }
-        guard let position = otherMemberships.firstIndex(where: { $0.room === room }) else { return nil }
-        return otherMemberships.remove(at: position).index
+        let more = moreRooms
+        guard let position = more.memberships.firstIndex(where: { $0.room === room }) else { return nil }
+        let index = more.memberships.remove(at: position).index
+        if more.memberships.count == 1 {
+            let last = more.memberships[0]
+            roomsWord = ChatSession.word(of: last.room)
+            firstIndex = Int32(last.index)
+            Unmanaged.passUnretained(more).release()
+        }
+        return index
     }
 
     /// The session is now at `index` in `room`'s member list.
-    func setMembershipIndex(_ index: Int, in room: Room) {
-        if firstRoom === room {
-            firstIndex = Int32(index)
-        } else if let position = otherMemberships.firstIndex(where: { $0.room === room }) {
-            otherMemberships[position].index = index
+    final func setMembershipIndex(_ index: Int, in room: Room) {
+        let word = roomsWord
+        if word & 1 == 0 {
+            if word != 0 && word == ChatSession.word(of: room) { firstIndex = Int32(index) }
+        } else if let position = moreRooms.memberships.firstIndex(where: { $0.room === room }) {
+            moreRooms.memberships[position].index = index
         }
     }
 

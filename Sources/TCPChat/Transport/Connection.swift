@@ -26,10 +26,11 @@ final class Connection: ChatSession {
     }
 
     // Issue 19, memory per idle connection: one record of 152 usable bytes (a 160-byte chunk;
-    // MemoryTests) holds the session (ChatSession's 72 bytes with the header come first), the
+    // MemoryTests) holds the session (ChatSession's 64 bytes with the header come first), the
     // transport's state and the output queue. A class's stored properties are laid out in the
     // order declared, with no padding here: words first, the queue (40), the framer (12), then
-    // the 32-bit fields, the life and flags' 16 bits and the telnet state's two bytes. What only a throttled, congested, input-holding, draining,
+    // the 32-bit fields, the life and flags' 16 bits and the telnet state's two bytes.
+    // What only a throttled, congested, input-holding, draining,
     // closing or TLS connection needs is in `Cold` (since the fourth pass also the congestion
     // serial and the count of receivers holding it as a sender), and the time it connected is
     // `lastInputAt` until its first line.
@@ -43,8 +44,12 @@ final class Connection: ChatSession {
     // thread touches a connection, and nothing holds an access to one of these across a call
     // that could touch it again (issue 19: a run-time check is ~85 instructions).
     @exclusivity(unchecked) private(set) var cold: Cold?
-    /// The peer's address, `host:port` (IPv6 hosts in brackets).
-    let address: String
+    /// The peer's address in one word (issue 19: a String took 16 bytes, and a heap block for
+    /// one longer than 15 bytes): an IPv4 address and port inline, with the top bit set
+    /// (`1 << 63 | port << 32 | address`); anything else (IPv6, a test's text) is the address
+    /// of a retained `PeerText`. `address` and `host` make the text back when asked (log lines,
+    /// host events, the per-address cap at connect and at close).
+    private let peerWord: UInt
     /// Its output queue, inline (OutputQueue). Unchecked exclusivity: only the loop thread
     /// touches it, and never while another access to it is under way.
     @exclusivity(unchecked) var output = OutputQueue()
@@ -153,9 +158,49 @@ final class Connection: ChatSession {
         }
     }
 
+    /// The peer's address, `host:port` (IPv6 hosts in brackets), as the acceptor gave it.
+    var address: String {
+        if peerWord >> 63 != 0 {
+            return "\(Connection.dotted(UInt32(truncatingIfNeeded: peerWord))):\(UInt16(truncatingIfNeeded: peerWord >> 32))"
+        }
+        return peerText.text
+    }
+
     /// The peer's IP address alone (for the per-address connection cap): `address` without
     /// its port and brackets, as the acceptor's SocketAddress.host gave it.
-    var host: String { Connection.host(of: address) }
+    var host: String {
+        if peerWord >> 63 != 0 { return Connection.dotted(UInt32(truncatingIfNeeded: peerWord)) }
+        return Connection.host(of: peerText.text)
+    }
+
+    /// A peer address that is not IPv4 (peerWord).
+    private final class PeerText {
+        let text: String
+        init(_ text: String) { self.text = text }
+    }
+
+    private var peerText: PeerText {
+        Unmanaged<PeerText>.fromOpaque(UnsafeRawPointer(bitPattern: peerWord).unsafelyUnwrapped).takeUnretainedValue()
+    }
+
+    /// `address` in a word (peerWord): inline when it is an IPv4 address and port that read
+    /// back the same (`a.b.c.d:port`, as getnameinfo writes it), else a PeerText.
+    private static func peerWord(of address: String) -> UInt {
+        let parts = address.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 2, let port = UInt16(parts[1]) {
+            let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false).compactMap { UInt8($0) }
+            if octets.count == 4 {
+                let value = octets.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                let word = 1 << 63 | UInt(port) << 32 | UInt(value)
+                if "\(dotted(value)):\(port)" == address { return word }
+            }
+        }
+        return UInt(bitPattern: Unmanaged.passRetained(PeerText(address)).toOpaque())
+    }
+
+    private static func dotted(_ value: UInt32) -> String {
+        "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
+    }
 
     static func host(of address: String) -> String {
         if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
@@ -297,7 +342,7 @@ final class Connection: ChatSession {
     init(fd: Int32, address: String, host: String, connections: Connections, shared: SharedEncoder, slot: Int,
          maxLineBytes: Int, softQueueBytes: Int, maxQueueBytes: Int, now: Int64) {
         self.fd = fd
-        self.address = address
+        peerWord = Connection.peerWord(of: address)
         assert(host == Connection.host(of: address), "the host is the address without its port")
         senderClock = connections.senderClock
         assert(senderClock[1] == softQueueBytes && senderClock[2] == maxQueueBytes)
@@ -308,6 +353,7 @@ final class Connection: ChatSession {
 
     deinit {
         output.discard()
+        if peerWord >> 63 == 0 { Unmanaged<PeerText>.fromOpaque(UnsafeRawPointer(bitPattern: peerWord).unsafelyUnwrapped).release() }
     }
 
     /// Open: read, handle lines, write.
