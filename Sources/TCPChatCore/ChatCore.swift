@@ -1,6 +1,6 @@
 // The chat core: sessions, nicks, rooms, history, topics and the rules, with no socket and no
 // wire format. Intents come in from sessions (through their codec), events go out to
-// sessions (through their encoder and output). The cluster link, when there is one, is a
+// sessions (through their encoder, and their transport's enqueue). The cluster link, when there is one, is a
 // ClusterBackend (ChatCore+Cluster.swift).
 //
 // Threading: the core belongs to its server's loop thread, like everything it touches.
@@ -109,7 +109,7 @@ package final class ChatCore {
         return encoders.count - 1
     }
 
-    /// The encoder of `slot` as its sessions hold it (ChatSession.init(shared:slot:output:)).
+    /// The encoder of `slot` as its sessions hold it (ChatSession.init(shared:slot:), ChatSession.speak).
     package func sharedEncoder(slot: Int) -> SharedEncoder { sharedEncoders[slot] }
 
     // MARK: Intents

@@ -1,8 +1,10 @@
-// A session: one person in the chat, as the core sees them. Whatever carries their bytes (a
-// TCP connection, a TLS one, a test's fake) implements SessionOutput; the codec of their
-// protocol implements EventEncoder. The core knows nothing else of either.
+// A session: one person in the chat, as the core sees them. Whatever carries their bytes is a
+// ChatSession subclass that overrides its transport side (the server's Connection), or a
+// SessionOutput wrapped in a ForwardingSession (a test's fake); the codec of their protocol
+// implements EventEncoder. The core knows nothing else of either.
 
-/// Where a session's events go: the transport side of a session. Loop thread only.
+/// Where a session's events go: the transport side of a session (ChatSession's open methods,
+/// for a transport that is an object of its own: ForwardingSession). Loop thread only.
 package protocol SessionOutput: AnyObject {
     /// Queues encoded bytes. The transport bounds the queue; a session over its limit is only
     /// marked to close (never removed from a room during a fan-out).
