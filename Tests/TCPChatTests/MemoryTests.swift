@@ -328,3 +328,39 @@ import TCPChatNet
         #expect(gone == nil)
     }
 }
+
+/// A closed connection is freed: the connection is its session, so no cycle between the two
+/// remains to break, and nothing else the server keeps (its tables, the rooms, the nick table,
+/// the detection queue) holds it once it has closed.
+@Suite struct ConnectionLifetimeTests {
+    private final class Watch: @unchecked Sendable {
+        weak var session: ChatSession?
+        var taken = false
+    }
+
+    @Test func closedConnectionsAreFreed() throws {
+        let running = try RunningServer()
+        let alice = try running.join()
+        let bob = try running.join()
+        let watch = Watch()
+        // Connection ids are handed out in order from 1: alice's is 1.
+        _ = running.server.onLoop { server -> Result<Void, HostControlError> in
+            watch.session = server.session(ofConnection: 1)
+            watch.taken = watch.session != nil
+            return .success(())
+        }
+        #expect(watch.taken)
+        alice.close()
+        _ = try bob.waitFor { $0.contains("left") }
+        // The close completes on the loop thread; ask until it has (bounded only so that a
+        // broken build does not hang).
+        var freed = false
+        for _ in 0..<1000 {
+            freed = (try? running.server.onLoop { _ -> Result<Bool, HostControlError> in .success(watch.session == nil) }.get()) == true
+            if freed { break }
+            usleep(1000)
+        }
+        #expect(freed, "a closed connection is still alive: something keeps a reference to it")
+        withExtendedLifetime(bob) {}
+    }
+}
