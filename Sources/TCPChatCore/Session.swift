@@ -53,7 +53,8 @@ package final class SharedEncoder {
 /// methods of its side (`enqueue`, `finish`, `label`, `resumeInput`); the server's `Connection`
 /// is a subclass, a test's fake output is wrapped in a `ForwardingSession`. Everything else is
 /// final. `open` (hence public) only because a `package` class cannot be subclassed in another
-/// module of the package; none of it is in the library's API (the C API and ChatServer's).
+/// module of the package. Users of `import TCPChat` see the name (re-exported), with no public
+/// member and no initializer they can call.
 open class ChatSession: SessionOutput {
     /// A room the session is in, and its index in the room's member list. Not retained: the
     /// room holds its members, and stays in the core as long as it has any.
