@@ -39,8 +39,9 @@ package final class ChatCore {
     package private(set) var rooms: [String: Room] = [:]
     /// The registered sessions whose nick's display skeleton (Names.displaySkeleton) differs
     /// from its skeleton, by the display skeleton (a capital I, Greek or Cyrillic capitals: few
-    /// nicks, so this stays empty for most, guests included).
-    private var lookalikes: [String: ChatSession] = [:]
+    /// nicks, and the guests whose number has a 0: its skeleton is a capital O). A NickTable
+    /// by display skeleton: one word a slot (issue 19).
+    private let lookalikes = NickTable(display: true)
     /// The rooms of `rooms` by the skeleton of their key, and by their display skeleton: a new
     /// room that looks like one of them is refused.
     private var roomsBySkeleton: [String: Room] = [:]
@@ -386,7 +387,7 @@ package final class ChatCore {
         let skeleton = Names.skeleton(nick)
         nicks.insert(session, skeleton: skeleton)
         let shown = Names.displaySkeleton(nick)
-        if shown != skeleton { lookalikes[shown] = session }
+        if shown != skeleton { lookalikes.insert(session, skeleton: shown) }
     }
 
     /// Takes `nick` out of the tables when `session` holds it; its skeleton, or nil when it
@@ -394,7 +395,7 @@ package final class ChatCore {
     private func release(_ nick: String, of session: ChatSession) -> String? {
         let skeleton = Names.skeleton(nick)
         let shown = Names.displaySkeleton(nick)
-        if shown != skeleton, lookalikes[shown] === session { lookalikes.removeValue(forKey: shown) }
+        if shown != skeleton { _ = lookalikes.remove(session, skeleton: shown) }
         guard nicks.remove(session, skeleton: skeleton) else { return nil }
         return skeleton
     }

@@ -14,6 +14,12 @@
 // rebuild places every session from its fingerprint alone; past that it takes each session's
 // skeleton again (ICU), once per rebuild.
 //
+// The same table serves the core's lookalikes (ChatCore.lookalikes, `display: true`): the
+// sessions whose nick's display skeleton (Names.displaySkeleton) differs from its skeleton, by
+// the display skeleton; a guest whose number has a 0 is one (0's skeleton is a capital O), so
+// at 10 000 guests about 3 000 are (a `[String: ChatSession]` took ~10 bytes per connection,
+// issue 19).
+//
 // Loop thread only, as the rest of the core.
 
 package final class NickTable {
@@ -28,8 +34,11 @@ package final class NickTable {
     package private(set) var count = 0
     /// Slots not empty (sessions and tombstones).
     private var used = 0
+    /// Keyed by the display skeleton of the nick (Names.displaySkeleton), not its skeleton.
+    private let display: Bool
 
-    init() {
+    init(display: Bool = false) {
+        self.display = display
         capacity = 16
         slots = .allocate(capacity: capacity)
         slots.initialize(repeating: NickTable.empty, count: capacity)
@@ -52,7 +61,7 @@ package final class NickTable {
                 if word == NickTable.empty { return nil }
                 if word != NickTable.tombstone, word >> 48 == UInt(bitPattern: hash) >> 48 {
                     let session = NickTable.session(word)
-                    if Names.skeleton(session.nick) == skeleton { return session }
+                    if key(of: session) == skeleton { return session }
                 }
                 index = (index + 1) & (capacity - 1)
             }
@@ -103,9 +112,14 @@ package final class NickTable {
     }
 
     /// The skeletons of every session's nick, in no particular order.
-    package var keys: [String] { values.map { Names.skeleton($0.nick) } }
+    package var keys: [String] { values.map { key(of: $0) } }
 
     // MARK: Helpers
+
+    /// The key a session is entered under: the (display) skeleton of its nick.
+    private func key(of session: ChatSession) -> String {
+        display ? Names.displaySkeleton(session.nick) : Names.skeleton(session.nick)
+    }
 
     private static func hash(_ skeleton: String) -> Int {
         var hasher = Hasher()
@@ -154,7 +168,7 @@ package final class NickTable {
             // The fingerprint is the hash's top 16 bits; within 65 536 slots it is all `home`
             // reads. The session's reference moves as it is (retained once, by the table).
             let hash = capacity <= 1 << 16 ? Int(bitPattern: word & ~NickTable.addressMask)
-                                           : NickTable.hash(Names.skeleton(NickTable.session(word).nick))
+                                           : NickTable.hash(key(of: NickTable.session(word)))
             var slot = home(hash)
             while slots[slot] != NickTable.empty { slot = (slot + 1) & (capacity - 1) }
             slots[slot] = word & NickTable.addressMask | (UInt(bitPattern: hash) >> 48) << 48

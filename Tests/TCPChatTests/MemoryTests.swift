@@ -313,6 +313,29 @@ import TCPChatNet
         #expect(table.count == 25_000 && table[people[0].0] == nil && table[people[49_999].0] === people[49_999].1)
     }
 
+    /// The core's lookalikes: the same table keyed by display skeleton. A guest whose number
+    /// has a 0 is in it (its display skeleton differs from its skeleton), a nick with a
+    /// capital I too; it is found under its display skeleton only, and taken out.
+    @Test func lookalikesByDisplaySkeleton() {
+        let codec = JSONCodec()
+        #expect(Names.displaySkeleton("guest10") != Names.skeleton("guest10"))
+        #expect(Names.displaySkeleton("guest12") == Names.skeleton("guest12"))
+        let table = NickTable(display: true)
+        var entered: [(String, ChatSession)] = []
+        for nick in ["guest10", "guest2040", "BiII", "guest100"] {
+            let person = session(nick, codec: codec)
+            let shown = Names.displaySkeleton(nick)
+            #expect(shown != Names.skeleton(nick))
+            table.insert(person, skeleton: shown)
+            entered.append((shown, person))
+        }
+        #expect(table.count == 4)
+        for (shown, person) in entered { #expect(table[shown] === person) }
+        #expect(table[Names.skeleton("guest10")] == nil)
+        #expect(Set(table.keys) == Set(entered.map(\.0)))
+        #expect(table.remove(entered[0].1, skeleton: entered[0].0) && table[entered[0].0] == nil && table.count == 3)
+    }
+
     @Test func letsGoOfItsSessions() {
         let codec = JSONCodec()
         weak var gone: ChatSession?
