@@ -199,9 +199,18 @@ final class Connections: EventDispatcher {
             if !dirty.isEmpty {
                 let list = dirty
                 dirty.removeAll(keepingCapacity: list.count <= Connections.keptListCapacity)
+                var flushed = 0
                 for connection in list {
                     connection.isDirty = false
                     flush(connection)
+                    flushed &+= 1
+                    // A pass of thousands of writes (a room's fan-out) takes milliseconds, in
+                    // which other senders' lines arrive: taking them now gives the receivers
+                    // not yet written this pass those lines in the same write (one write each,
+                    // not one now and one more next iteration: the kernel's cost per write is
+                    // most of a delivery's). Lines for receivers already written put them on
+                    // the next pass's list, as before. Issue 19; see docs/ARCHITECTURE.md.
+                    if flushed & (Connections.readEvery - 1) == 0 && readsWhileFlushing { loop.dispatchReady() }
                 }
             }
             if !resuming.isEmpty {
@@ -213,6 +222,13 @@ final class Connections: EventDispatcher {
     }
 
     var hasWork: Bool { !closing.isEmpty || !dirty.isEmpty || !resuming.isEmpty }
+
+    /// Whether `settle` takes input that arrived while it writes a long list (every
+    /// `readEvery` writes; EventLoop.dispatchReady). Off in a cluster, whose link must carry an
+    /// iteration's lines to Redis before the clients hear of them (ChatServer.settle).
+    var readsWhileFlushing = true
+    /// A power of two: a list shorter than this (a small room's) is written in one go.
+    static let readEvery = 32
 
     /// The lists above keep their storage up to this many entries between iterations; a list
     /// that grew past it (a fan-out to thousands, every idle connection's notice) gives it
