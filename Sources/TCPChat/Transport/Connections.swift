@@ -186,6 +186,10 @@ final class Connections: EventDispatcher {
 
     /// Closes what must close and flushes what was written to, until nothing is left to do.
     func settle() {
+        // Input is taken during the first pass of writes only: lines read then put receivers
+        // already written on the next pass, and a steady stream of input must not keep this
+        // loop (and the loop's timers and tasks behind it) going for ever.
+        var readsDuringPass = readsWhileFlushing
         while !closing.isEmpty || !dirty.isEmpty || !resuming.isEmpty {
             if !closing.isEmpty {
                 let list = closing
@@ -210,8 +214,9 @@ final class Connections: EventDispatcher {
                     // not one now and one more next iteration: the kernel's cost per write is
                     // most of a delivery's). Lines for receivers already written put them on
                     // the next pass's list, as before. Issue 19; see docs/ARCHITECTURE.md.
-                    if flushed & (Connections.readEvery - 1) == 0 && readsWhileFlushing { loop.dispatchReady() }
+                    if flushed & (Connections.readEvery - 1) == 0 && readsDuringPass { loop.dispatchReady() }
                 }
+                readsDuringPass = false
             }
             if !resuming.isEmpty {
                 let list = resuming
