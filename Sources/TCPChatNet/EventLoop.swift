@@ -260,9 +260,10 @@ public final class EventLoop: @unchecked Sendable {
                 usleep(10_000)
             }
         }
+        let wasDispatching = dispatching  // (a poll from inside a handler leaves it as it was)
         dispatching = true
         dispatch(events, count, drainWakeUp: true)
-        dispatching = false
+        dispatching = wasDispatching
         runDueTimers()
         runPendingTasks()
     }
