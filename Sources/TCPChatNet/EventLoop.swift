@@ -85,6 +85,11 @@ public final class EventLoop: @unchecked Sendable {
     private let pending = Mutex<[@Sendable () -> Void]>([])
     private var events: UnsafeMutablePointer<epoll_event>
     private let eventCapacity = 1024
+    /// dispatchReady's batch (not `events`: poll's batch may still be in use below it).
+    private var readyEvents: UnsafeMutablePointer<epoll_event>
+    private let readyEventCapacity = 64
+    /// Handlers of an epoll batch are running (poll's or dispatchReady's).
+    private var dispatching = false
     private var nextGeneration: UInt32 = 1  // 24 bits
     private var timers = TimerHeap()
     private(set) package var isStopped = false
@@ -112,12 +117,14 @@ public final class EventLoop: @unchecked Sendable {
             throw error
         }
         events = .allocate(capacity: 1024)
+        readyEvents = .allocate(capacity: 64)
     }
 
     deinit {
         Sys.close(wakeFD)
         Sys.close(epollFD)
         events.deallocate()
+        readyEvents.deallocate()
     }
 
     // MARK: Registration (loop thread)
@@ -253,17 +260,47 @@ public final class EventLoop: @unchecked Sendable {
                 usleep(10_000)
             }
         }
+        let wasDispatching = dispatching  // (a poll from inside a handler leaves it as it was)
+        dispatching = true
+        dispatch(events, count, drainWakeUp: true)
+        dispatching = wasDispatching
+        runDueTimers()
+        runPendingTasks()
+    }
+
+    /// Calls the handlers of the descriptors that are ready now, without waiting, and nothing
+    /// else (no timers, no queued tasks: the next `poll` runs those, and a pending wake-up
+    /// stays pending for it). For an owner in the middle of a long pass of writes (a fan-out's
+    /// flush to thousands of clients): input that arrived meanwhile is taken before the rest
+    /// of the pass, so the clients not yet written get it in the same write instead of one
+    /// more later (issue 19). Does nothing (returns 0) while handlers of an epoll batch run:
+    /// from inside `poll`'s dispatch or another `dispatchReady`. Returns the events handled.
+    /// Loop thread.
+    @discardableResult
+    package func dispatchReady() -> Int {
+        guard !dispatching else { return 0 }
+        let count = ctc_epoll_wait(epollFD, readyEvents, Int32(readyEventCapacity), 0)
+        guard count > 0 else { return 0 }
+        dispatching = true
+        dispatch(readyEvents, count, drainWakeUp: false)
+        dispatching = false
+        return Int(count)
+    }
+
+    private func dispatch(_ batch: UnsafeMutablePointer<epoll_event>, _ count: Int32, drainWakeUp: Bool) {
         for index in 0..<Int(max(count, 0)) {
-            let token = ctc_epoll_event_token(events + index)
+            let token = ctc_epoll_event_token(batch + index)
             if token == EventLoop.wakeToken {
-                var value: UInt64 = 0
-                _ = Glibc.read(wakeFD, &value, 8)
+                if drainWakeUp {
+                    var value: UInt64 = 0
+                    _ = Glibc.read(wakeFD, &value, 8)
+                }
                 continue
             }
             let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
             let slot = UInt32(truncatingIfNeeded: token >> 32)
             guard fd >= 0, Int(fd) < slots.count, slots[Int(fd)] == slot else { continue }
-            let readiness = Readiness(flags: ctc_epoll_event_flags(events + index))
+            let readiness = Readiness(flags: ctc_epoll_event_flags(batch + index))
             let owner = Int(slot & 0xFF)
             if owner > 0 {
                 dispatchers[owner - 1].value?.handleEvent(fd, readiness)
@@ -271,8 +308,6 @@ public final class EventLoop: @unchecked Sendable {
                 handler.handleEvent(readiness)
             }
         }
-        runDueTimers()
-        runPendingTasks()
     }
 
     private func runDueTimers() {

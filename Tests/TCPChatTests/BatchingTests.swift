@@ -49,7 +49,7 @@ import Testing
         let server = try RunningServer()
         let alice = try server.join(as: "alice")
         let bob = try server.join(as: "bob")
-        let count = 300  // ~3 × LineBatch.limit in one write
+        let count = 600  // ~5 × LineBatch.limit (~39 KB rendered) in one write
         let text = (0..<count).map { "line \($0) " + String(repeating: "x", count: 40) + "\n" }.joined()
         try alice.sendRaw(Array(text.utf8))
         var received: [String] = []

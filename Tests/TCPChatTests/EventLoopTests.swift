@@ -71,6 +71,54 @@ final class CountingDispatcher: EventDispatcher {
         #expect(throws: SystemError.self) { try loop.modify(fds[0], interest: .read) }
     }
 
+    /// dispatchReady (issue 19: input taken in the middle of a long flush) hands over what is
+    /// ready without waiting, and nothing else: no timer, no queued task, and a pending
+    /// wake-up stays pending for the next poll. Inside a handler of poll's batch it does
+    /// nothing (it would hand over that batch's descriptors a second time).
+    @Test func dispatchReadyHandsOverReadyDescriptorsOnly() throws {
+        let loop = try EventLoop()
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        let handler = CountingHandler()
+        try loop.register(fds[0], interest: .read, handler: handler)
+        #expect(loop.dispatchReady() == 0)
+        #expect(handler.calls == 0)
+        var timerRan = false
+        loop.schedule(after: 0) { timerRan = true }
+        // (execute's task runs on the loop thread, which is this one)
+        final class Flag: @unchecked Sendable { var value = false }
+        let taskRan = Flag()
+        loop.execute { taskRan.value = true }
+        #expect(write(fds[1], "x", 1) == 1)
+        #expect(loop.dispatchReady() >= 1)
+        #expect(handler.calls == 1)
+        #expect(!timerRan)
+        #expect(!taskRan.value)
+        // The wake-up was left pending: poll returns at once and runs the task and the timer.
+        var byte: UInt8 = 0
+        #expect(read(fds[0], &byte, 1) == 1)
+        loop.poll(timeoutMilliseconds: 5000)
+        #expect(taskRan.value)
+        #expect(timerRan)
+        #expect(handler.calls == 1)
+
+        // From inside poll's handlers: nothing.
+        final class Nested: EventHandler {
+            let loop: EventLoop
+            var inner = -1
+            init(loop: EventLoop) { self.loop = loop }
+            func handleEvent(_ readiness: EventLoop.Readiness) { inner = loop.dispatchReady() }
+        }
+        loop.unregister(fds[0])
+        let nested = Nested(loop: loop)
+        try loop.register(fds[0], interest: .read, handler: nested)
+        #expect(write(fds[1], "y", 1) == 1)
+        loop.poll(timeoutMilliseconds: 5000)
+        #expect(nested.inner == 0)
+        loop.unregister(fds[0])
+    }
+
     /// The table grows a quarter at a time (issue 19): descriptors registered across several
     /// growths each reach their own handler, and a descriptor registered again after an
     /// unregister reaches the new handler only.

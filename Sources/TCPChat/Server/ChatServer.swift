@@ -154,6 +154,7 @@ public final class ChatServer: @unchecked Sendable {
             let link = try makeClusterLink(clusterConfiguration)
             cluster = link
             core.cluster = link
+            connections.readsWhileFlushing = false
         }
         if let path = configuration.accountsPath {
             let store = try SQLiteAccountStore(path: path, parameters: ScryptParameters(cost: configuration.scryptCost),

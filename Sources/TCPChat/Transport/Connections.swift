@@ -187,6 +187,10 @@ final class Connections: EventDispatcher {
 
     /// Closes what must close and flushes what was written to, until nothing is left to do.
     func settle() {
+        // Input is taken during the first pass of writes only: lines read then put receivers
+        // already written on the next pass, and a steady stream of input must not keep this
+        // loop (and the loop's timers and tasks behind it) going for ever.
+        var readsDuringPass = readsWhileFlushing
         while !closing.isEmpty || !dirty.isEmpty || !resuming.isEmpty {
             if !closing.isEmpty {
                 let list = closing
@@ -200,10 +204,20 @@ final class Connections: EventDispatcher {
             if !dirty.isEmpty {
                 let list = dirty
                 dirty.removeAll(keepingCapacity: list.count <= Connections.keptListCapacity)
+                var flushed = 0
                 for connection in list {
                     connection.isDirty = false
                     flush(connection)
+                    flushed &+= 1
+                    // A pass of thousands of writes (a room's fan-out) takes milliseconds, in
+                    // which other senders' lines arrive: taking them now gives the receivers
+                    // not yet written this pass those lines in the same write (one write each,
+                    // not one now and one more next iteration: the kernel's cost per write is
+                    // most of a delivery's). Lines for receivers already written put them on
+                    // the next pass's list, as before. Issue 19; see docs/ARCHITECTURE.md.
+                    if flushed & (Connections.readEvery - 1) == 0 && readsDuringPass { loop.dispatchReady() }
                 }
+                readsDuringPass = false
             }
             if !resuming.isEmpty {
                 let list = resuming
@@ -214,6 +228,13 @@ final class Connections: EventDispatcher {
     }
 
     var hasWork: Bool { !closing.isEmpty || !dirty.isEmpty || !resuming.isEmpty }
+
+    /// Whether `settle` takes input that arrived while it writes a long list (every
+    /// `readEvery` writes; EventLoop.dispatchReady). Off in a cluster, whose link must carry an
+    /// iteration's lines to Redis before the clients hear of them (ChatServer.settle).
+    var readsWhileFlushing = true
+    /// A power of two: a list shorter than this (a small room's) is written in one go.
+    static let readEvery = 32
 
     /// The lists above keep their storage up to this many entries between iterations; a list
     /// that grew past it (a fan-out to thousands, every idle connection's notice) gives it
