@@ -273,21 +273,27 @@ public final class EventLoop: @unchecked Sendable {
     /// stays pending for it). For an owner in the middle of a long pass of writes (a fan-out's
     /// flush to thousands of clients): input that arrived meanwhile is taken before the rest
     /// of the pass, so the clients not yet written get it in the same write instead of one
-    /// more later (issue 19). Does nothing (returns 0) while handlers of an epoll batch run:
-    /// from inside `poll`'s dispatch or another `dispatchReady`. Returns the events handled.
-    /// Loop thread.
+    /// more later (issue 19). With `only`, the descriptors of that dispatcher alone: the
+    /// others' readiness is left for the next poll (level-triggered, it is reported again), so
+    /// that nothing else (an accept, a cluster link) runs in the middle of its pass. Does
+    /// nothing (returns 0) while handlers of an epoll batch run: from inside `poll`'s dispatch
+    /// or another `dispatchReady`. Returns the events handed to handlers. Loop thread.
     @discardableResult
-    package func dispatchReady() -> Int {
+    package func dispatchReady(only: EventDispatcher? = nil) -> Int {
         guard !dispatching else { return 0 }
         let count = ctc_epoll_wait(epollFD, readyEvents, Int32(readyEventCapacity), 0)
         guard count > 0 else { return 0 }
         dispatching = true
-        dispatch(readyEvents, count, drainWakeUp: false)
+        let handled = dispatch(readyEvents, count, drainWakeUp: false, only: only)
         dispatching = false
-        return Int(count)
+        return handled
     }
 
-    private func dispatch(_ batch: UnsafeMutablePointer<epoll_event>, _ count: Int32, drainWakeUp: Bool) {
+    /// Hands an epoll batch to its handlers (only `only`'s, when given); the number handed.
+    @discardableResult
+    private func dispatch(_ batch: UnsafeMutablePointer<epoll_event>, _ count: Int32, drainWakeUp: Bool,
+                          only: EventDispatcher? = nil) -> Int {
+        var handled = 0
         for index in 0..<Int(max(count, 0)) {
             let token = ctc_epoll_event_token(batch + index)
             if token == EventLoop.wakeToken {
@@ -303,11 +309,15 @@ public final class EventLoop: @unchecked Sendable {
             let readiness = Readiness(flags: ctc_epoll_event_flags(batch + index))
             let owner = Int(slot & 0xFF)
             if owner > 0 {
-                dispatchers[owner - 1].value?.handleEvent(fd, readiness)
-            } else if let handler = handlers[fd] {
+                guard let dispatcher = dispatchers[owner - 1].value, only == nil || dispatcher === only else { continue }
+                dispatcher.handleEvent(fd, readiness)
+                handled += 1
+            } else if only == nil, let handler = handlers[fd] {
                 handler.handleEvent(readiness)
+                handled += 1
             }
         }
+        return handled
     }
 
     private func runDueTimers() {

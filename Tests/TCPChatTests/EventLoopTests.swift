@@ -147,6 +147,34 @@ final class CountingDispatcher: EventDispatcher {
         #expect(handlers[149].calls == 1)
     }
 
+    /// dispatchReady(only:) hands over that dispatcher's ready descriptors and leaves every
+    /// other one (another dispatcher's, a handler's) for the next poll: level-triggered, they
+    /// are reported again (Connections takes only its senders' lines in the middle of a pass).
+    @Test func dispatchReadyOnlyLeavesTheOthersForThePoll() throws {
+        let loop = try EventLoop()
+        var pipes: [(read: Int32, write: Int32)] = []
+        defer { for pipe in pipes { close(pipe.read); close(pipe.write) } }
+        for _ in 0..<3 {
+            var fds: [Int32] = [0, 0]
+            try #require(pipe(&fds) == 0)
+            pipes.append((fds[0], fds[1]))
+        }
+        let mine = CountingDispatcher()
+        let other = CountingDispatcher()
+        let handler = CountingHandler()
+        try loop.register(pipes[0].read, interest: .read, dispatcher: mine)
+        try loop.register(pipes[1].read, interest: .read, dispatcher: other)
+        try loop.register(pipes[2].read, interest: .read, handler: handler)
+        for pipe in pipes { #expect(write(pipe.write, "x", 1) == 1) }
+        #expect(loop.dispatchReady(only: mine) == 1)
+        #expect(mine.calls == [pipes[0].read: 1])
+        #expect(other.calls.isEmpty)
+        #expect(handler.calls == 0)
+        loop.poll(timeoutMilliseconds: 1000)
+        #expect(other.calls == [pipes[1].read: 1])
+        #expect(handler.calls == 1)
+    }
+
     /// A dispatcher hears its own descriptors, told which (issue 19: the table holds no
     /// reference per descriptor); handlers and dispatchers share the loop; a descriptor taken
     /// from a dispatcher and given to a handler reaches the handler only; a dispatcher that is
