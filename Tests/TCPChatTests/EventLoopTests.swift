@@ -51,6 +51,20 @@ final class CountingDispatcher: EventDispatcher {
     func handleEvent(_ fd: Int32, _ readiness: EventLoop.Readiness) { calls[fd, default: 0] += 1 }
 }
 
+/// `count` pipes, closed when the object goes.
+final class Pipes {
+    private(set) var ends: [(read: Int32, write: Int32)] = []
+    init(_ count: Int) throws {
+        for _ in 0..<count {
+            var fds: [Int32] = [0, 0]
+            try #require(pipe(&fds) == 0)
+            ends.append((fds[0], fds[1]))
+        }
+    }
+    deinit { for end in ends { close(end.read); close(end.write) } }
+    subscript(index: Int) -> (read: Int32, write: Int32) { ends[index] }
+}
+
 @Suite struct EventLoopTests {
     @Test func handlersAreCalledForTheirDescriptorUntilUnregistered() throws {
         let loop = try EventLoop()
@@ -152,20 +166,14 @@ final class CountingDispatcher: EventDispatcher {
     /// are reported again (Connections takes only its senders' lines in the middle of a pass).
     @Test func dispatchReadyOnlyLeavesTheOthersForThePoll() throws {
         let loop = try EventLoop()
-        var pipes: [(read: Int32, write: Int32)] = []
-        defer { for pipe in pipes { close(pipe.read); close(pipe.write) } }
-        for _ in 0..<3 {
-            var fds: [Int32] = [0, 0]
-            try #require(pipe(&fds) == 0)
-            pipes.append((fds[0], fds[1]))
-        }
+        let pipes = try Pipes(3)
         let mine = CountingDispatcher()
         let other = CountingDispatcher()
         let handler = CountingHandler()
         try loop.register(pipes[0].read, interest: .read, dispatcher: mine)
         try loop.register(pipes[1].read, interest: .read, dispatcher: other)
         try loop.register(pipes[2].read, interest: .read, handler: handler)
-        for pipe in pipes { #expect(write(pipe.write, "x", 1) == 1) }
+        for pipe in pipes.ends { #expect(write(pipe.write, "x", 1) == 1) }
         #expect(loop.dispatchReady(only: mine) == 1)
         #expect(mine.calls == [pipes[0].read: 1])
         #expect(other.calls.isEmpty)
@@ -181,13 +189,7 @@ final class CountingDispatcher: EventDispatcher {
     /// gone is not called.
     @Test func dispatchersHearTheirDescriptors() throws {
         let loop = try EventLoop()
-        var pipes: [(read: Int32, write: Int32)] = []
-        defer { for pipe in pipes { close(pipe.read); close(pipe.write) } }
-        for _ in 0..<4 {
-            var fds: [Int32] = [0, 0]
-            try #require(pipe(&fds) == 0)
-            pipes.append((fds[0], fds[1]))
-        }
+        let pipes = try Pipes(4)
         let first = CountingDispatcher()
         var second: CountingDispatcher? = CountingDispatcher()
         let handler = CountingHandler()
@@ -195,7 +197,7 @@ final class CountingDispatcher: EventDispatcher {
         try loop.register(pipes[1].read, interest: .read, dispatcher: first)
         try loop.register(pipes[2].read, interest: .read, dispatcher: second!)
         try loop.register(pipes[3].read, interest: .read, handler: handler)
-        for pipe in pipes { #expect(write(pipe.write, "x", 1) == 1) }
+        for pipe in pipes.ends { #expect(write(pipe.write, "x", 1) == 1) }
         loop.poll(timeoutMilliseconds: 1000)
         #expect(first.calls == [pipes[0].read: 1, pipes[1].read: 1])
         #expect(second?.calls == [pipes[2].read: 1])
