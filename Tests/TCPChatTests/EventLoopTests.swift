@@ -65,14 +65,20 @@ final class Pipes {
     subscript(index: Int) -> (read: Int32, write: Int32) { ends[index] }
 }
 
+/// A loop whose CountingHandler watches the read end of one pipe.
+func loopWatchingOnePipe() throws -> (loop: EventLoop, pipes: Pipes, handler: CountingHandler) {
+    let loop = try EventLoop()
+    let pipes = try Pipes(1)
+    let handler = CountingHandler()
+    try loop.register(pipes[0].read, interest: .read, handler: handler)
+    return (loop, pipes, handler)
+}
+
 @Suite struct EventLoopTests {
     @Test func handlersAreCalledForTheirDescriptorUntilUnregistered() throws {
-        let loop = try EventLoop()
-        var fds: [Int32] = [0, 0]
-        #expect(pipe(&fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
-        let handler = CountingHandler()
-        try loop.register(fds[0], interest: .read, handler: handler)
+        let (loop, pipes, handler) = try loopWatchingOnePipe()
+        defer { withExtendedLifetime(pipes) {} }  // open until the test ends
+        let fds = [pipes[0].read, pipes[0].write]
         loop.poll(timeoutMilliseconds: 0)
         #expect(handler.calls == 0)
         #expect(write(fds[1], "x", 1) == 1)
@@ -90,12 +96,9 @@ final class Pipes {
     /// wake-up stays pending for the next poll. Inside a handler of poll's batch it does
     /// nothing (it would hand over that batch's descriptors a second time).
     @Test func dispatchReadyHandsOverReadyDescriptorsOnly() throws {
-        let loop = try EventLoop()
-        var fds: [Int32] = [0, 0]
-        #expect(pipe(&fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
-        let handler = CountingHandler()
-        try loop.register(fds[0], interest: .read, handler: handler)
+        let (loop, pipes, handler) = try loopWatchingOnePipe()
+        defer { withExtendedLifetime(pipes) {} }  // open until the test ends
+        let fds = [pipes[0].read, pipes[0].write]
         #expect(loop.dispatchReady() == 0)
         #expect(handler.calls == 0)
         var timerRan = false
@@ -167,6 +170,7 @@ final class Pipes {
     @Test func dispatchReadyOnlyLeavesTheOthersForThePoll() throws {
         let loop = try EventLoop()
         let pipes = try Pipes(3)
+        defer { withExtendedLifetime(pipes) {} }  // open until the test ends
         let mine = CountingDispatcher()
         let other = CountingDispatcher()
         let handler = CountingHandler()
@@ -190,6 +194,7 @@ final class Pipes {
     @Test func dispatchersHearTheirDescriptors() throws {
         let loop = try EventLoop()
         let pipes = try Pipes(4)
+        defer { withExtendedLifetime(pipes) {} }  // open until the test ends
         let first = CountingDispatcher()
         var second: CountingDispatcher? = CountingDispatcher()
         let handler = CountingHandler()
