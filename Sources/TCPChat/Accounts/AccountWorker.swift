@@ -115,6 +115,9 @@ package final class AccountWorker: @unchecked Sendable {
     /// Jobs waiting now.
     package var waiting: Int { queue.withLock { $0.count } }
 
+    /// stop() was called: no job is taken any more.
+    package var isStopping: Bool { queue.withLock { $0.stopping } }
+
     /// Lets the job running finish, drops the ones waiting, joins the thread. Idempotent.
     package func stop() {
         // The jobs waiting are dropped here, not kept until the worker goes: they may hold what
@@ -151,4 +154,23 @@ package final class AccountWorker: @unchecked Sendable {
             }
         }
     }
+}
+
+/// An account store whose database work and password hashing run on an AccountWorker
+/// (SQLiteAccountStore, RedisAccountStore): starting and closing it are its worker's.
+protocol WorkerBackedAccountStore: AccountStore {
+    var worker: AccountWorker { get }
+}
+
+extension WorkerBackedAccountStore {
+    /// Starts the worker thread.
+    func start() throws(ChatServerError) {
+        do { try worker.start() } catch { throw .system(error) }
+    }
+
+    /// AccountStore.close: the worker stops (idempotent); nothing is answered any more.
+    func close() { worker.stop() }
+
+    /// Closed (the server stopped): requests are not taken, and not answered.
+    var closed: Bool { worker.isStopping }
 }

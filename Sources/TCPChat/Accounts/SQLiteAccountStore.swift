@@ -17,14 +17,13 @@ struct Handed<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-final class SQLiteAccountStore: AccountStore {
+final class SQLiteAccountStore: WorkerBackedAccountStore {
     let path: String
     private let db: Handed<OpaquePointer>
-    private let worker: AccountWorker
+    let worker: AccountWorker
     private let loop: EventLoop
     private let parameters: ScryptParameters
     private let log: (@Sendable (LogLevel, String) -> Void)?
-    private var closed = false
     private var busyWarning = BusyWarning()
 
     /// Opens (creating) the database; throws one sentence naming the file, what SQLite said
@@ -59,17 +58,6 @@ final class SQLiteAccountStore: AccountStore {
     deinit {
         worker.stop()
         cta_db_close(db.value)
-    }
-
-    /// Starts the worker thread.
-    func start() throws(ChatServerError) {
-        do { try worker.start() } catch { throw .system(error) }
-    }
-
-    func close() {
-        guard !closed else { return }
-        closed = true
-        worker.stop()
     }
 
     // MARK: AccountStore

@@ -20,14 +20,13 @@ import Glibc
 import TCPChatCore
 import TCPChatNet
 
-final class RedisAccountStore: AccountStore {
+final class RedisAccountStore: WorkerBackedAccountStore {
     private weak var link: ClusterLink?
     private var busyWarning = BusyWarning()
-    private let worker: AccountWorker
+    let worker: AccountWorker
     private let loop: EventLoop
     private let parameters: ScryptParameters
     private let log: (@Sendable (LogLevel, String) -> Void)?
-    private var closed = false
     /// How long a wrong password counts (for the per-account delay), in seconds.
     static let failureSeconds = 3600
     /// "Redis is not answering" was logged for this outage (it is said once, not per request).
@@ -43,17 +42,6 @@ final class RedisAccountStore: AccountStore {
     }
 
     deinit { worker.stop() }
-
-    /// Starts the worker thread (the KDF's).
-    func start() throws(ChatServerError) {
-        do { try worker.start() } catch { throw .system(error) }
-    }
-
-    func close() {
-        guard !closed else { return }
-        closed = true
-        worker.stop()
-    }
 
     // MARK: AccountStore
 
