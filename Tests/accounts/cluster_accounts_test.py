@@ -56,9 +56,21 @@ def register(client, nick, password=PASSWORD):
     client.expect(f"* you are now identified as {nick}")
 
 
-def check_register_on_a_identify_on_b():
+def register_and_leave(server, nick):
+    """Registers `nick` on `server` from a new client, which then quits."""
+    client = Client(server)
+    register(client, nick)
+    quit(client)
+
+
+def server_pair():
+    """A fresh Redis and two servers, A and B, sharing it (with this file's flags)."""
     redis = Redis()
-    a, b = Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
+    return redis, Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
+
+
+def check_register_on_a_identify_on_b():
+    redis, a, b = server_pair()
     a.wait_log("accounts in the cluster's Redis")
     rita = Client(a)
     register(rita, "rita")
@@ -73,9 +85,7 @@ def check_register_on_a_identify_on_b():
     other.expect("* you are now known as rita")
     other.expect("* you are now identified as rita")
     # Registered once for the cluster: B refuses it too.
-    carol = Client(b)
-    register(carol, "carol")
-    quit(carol)
+    register_and_leave(b, "carol")
     again = Client(a, "carol2")
     again.rename("Carol")  # a nick with the same key (case), free again in the cluster
     again.expect("* Carol is registered; /identify PASSWORD within 1 s or you will be renamed")
@@ -84,11 +94,8 @@ def check_register_on_a_identify_on_b():
 
 
 def check_grace_rename_on_other_server():
-    redis = Redis()
-    a, b = Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
-    owner = Client(a)
-    register(owner, "rita")
-    quit(owner)
+    redis, a, b = server_pair()
+    register_and_leave(a, "rita")
     taker = Client(b)
     taker.rename("rita")
     taker.expect("* rita is registered; /identify PASSWORD within 1 s or you will be renamed")
@@ -103,8 +110,7 @@ def check_grace_rename_on_other_server():
 
 
 def check_guessing_counted_cluster_wide():
-    redis = Redis()
-    a, b = Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
+    redis, a, b = server_pair()
     owner = Client(a)
     register(owner, "rita")
     guesser = Client(b, "mallory")
@@ -134,17 +140,14 @@ def check_register_race():
     ("Duel-Other", skeleton "duel") is written into Redis as that server would have, and then
     A's /register of "duel" loses to it, and A is refused with the nick it resembles; and the
     same nick registered from A and B one after the other: the second is refused."""
-    redis = Redis()
-    a, b = Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
+    redis, a, b = server_pair()
     redis_cli(redis, "HSET", "tcpchat:account:duel-other", "name", "Duel-Other", "key", "duel-other",
               "skeleton", "duel", "n", "4096", "r", "8", "p", "1", "salt", "00" * 16, "hash", "11" * 32, "created", "1")
     redis_cli(redis, "SET", "tcpchat:account-skeleton:duel", "duel-other")
     on_a = Client(a, "duel")
     on_a.send(f"/register {PASSWORD}")
     on_a.expect("! duel looks like the registered nick Duel-Other and cannot be registered")
-    winner = Client(a)
-    register(winner, "solo")
-    quit(winner)
+    register_and_leave(a, "solo")
     loser = Client(b, "solo")
     loser.expect("* solo is registered; /identify PASSWORD within 1 s or you will be renamed")
     loser.send(f"/register {PASSWORD}")
@@ -181,8 +184,7 @@ def check_flags():
 def check_ghost_across_servers():
     """rita's stale session on A; its owner on B: /identify rita is refused (held on A), /ghost
     rita disconnects A's session (through Redis) and B's session takes rita, identified."""
-    redis = Redis()
-    a, b = Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
+    redis, a, b = server_pair()
     stale = Client(a)
     register(stale, "rita")
     watcher = Client(a, "watcher")
@@ -201,9 +203,7 @@ def check_ghost_across_servers():
     owner.send(f"/ghost rita {PASSWORD}")
     owner.expect("! you are rita already")
     # Nobody holds it anywhere: said so.
-    carol = Client(a)
-    register(carol, "carol")
-    quit(carol)
+    register_and_leave(a, "carol")
     other = Client(b, "someone")
     other.send(f"/ghost carol {PASSWORD}")
     other.expect("! nobody is using carol; /identify carol PASSWORD takes it")
@@ -212,11 +212,8 @@ def check_ghost_across_servers():
 def check_irc_sasl_across_servers():
     """An account registered on A (line protocol) logs an IRC client in with SASL PLAIN on B."""
     import base64
-    redis = Redis()
-    a, b = Server("A", redis.url, *FLAGS), Server("B", redis.url, *FLAGS)
-    rita = Client(a)
-    register(rita, "rita")
-    quit(rita)
+    redis, a, b = server_pair()
+    register_and_leave(a, "rita")
     sock = socket.create_connection(("127.0.0.1", b.port), timeout=cluster.GUARD)
     payload = base64.b64encode(f"\0rita\0{PASSWORD}".encode()).decode()
     sock.sendall(f"CAP LS 302\r\nCAP REQ :sasl\r\nAUTHENTICATE PLAIN\r\n".encode())
@@ -248,9 +245,7 @@ def check_recheck_after_outage():
     import signal as signals
     redis = Redis()
     a = Server("A", redis.url, *FLAGS)
-    owner = Client(a)
-    register(owner, "rita")
-    quit(owner)
+    register_and_leave(a, "rita")
     taker = Client(a, "taker")
     redis.proc.send_signal(signals.SIGSTOP)
     try:
